@@ -1,0 +1,385 @@
+//! The YAML schema, as typed settings. Field names are the YAML keys; unknown keys are errors.
+//!
+//! Defaults follow PRODUCT.md. Values are already `${ENV}`-interpolated when they reach serde
+//! (see `interpolate`), and validated afterwards (see `validate`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::units::{ByteSize, Duration};
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub listeners: Vec<Listener>,
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    #[serde(default)]
+    pub upstreams: BTreeMap<String, Upstream>,
+    #[serde(default)]
+    pub admin: Admin,
+    #[serde(default)]
+    pub reload: Reload,
+    #[serde(default)]
+    pub diagnostics: Diagnostics,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    /// Name used in logs, metrics and `/status`; defaults to `listener<N>` when omitted.
+    #[serde(default)]
+    pub name: String,
+    pub bind: SocketAddr,
+    /// Omit for a plain-HTTP listener.
+    #[serde(default)]
+    pub tls: Option<ListenerTls>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTls {
+    pub certificates: Vec<CertificateSource>,
+    /// Index into `certificates` served when SNI is absent or unknown. `None`: refuse, unless
+    /// there is exactly one certificate (served to everyone).
+    #[serde(default)]
+    pub default_certificate: Option<usize>,
+    #[serde(default)]
+    pub min_version: TlsVersion,
+    #[serde(default = "default_alpn")]
+    pub alpn: Vec<String>,
+    #[serde(default)]
+    pub client_auth: Option<ClientAuth>,
+}
+
+fn default_alpn() -> Vec<String> {
+    vec!["h2".into(), "http/1.1".into()]
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateSource {
+    /// PEM: leaf first, then the chain.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// The root clients trust, for a private CA; used for checks, never sent.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// SNI names served; default: the certificate's SANs (DNS and IP).
+    #[serde(default)]
+    pub names: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+pub enum TlsVersion {
+    #[default]
+    #[serde(rename = "tls1.2")]
+    Tls12,
+    #[serde(rename = "tls1.3")]
+    Tls13,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAuth {
+    pub ca: PathBuf,
+    #[serde(default)]
+    pub mode: ClientAuthMode,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuthMode {
+    #[default]
+    Require,
+    Optional,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    #[serde(default = "default_prefix")]
+    pub path_prefix: String,
+    pub upstream: String,
+}
+
+fn default_prefix() -> String {
+    "/".into()
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    /// `http://` or `https://`, optionally with a path prefix that is prepended to request paths.
+    pub url: String,
+    /// Headers replacing what the client sent (API-key injection). Lower-case names.
+    #[serde(default)]
+    pub set_headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub tls: UpstreamTls,
+    #[serde(default)]
+    pub http_version: HttpVersion,
+    /// Optional CONNECT proxy URL; empty string means none (so `${HTTPS_PROXY}` may be empty).
+    #[serde(default)]
+    pub egress_proxy: Option<String>,
+    #[serde(default)]
+    pub timeouts: UpstreamTimeouts,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTls {
+    #[serde(default = "default_roots")]
+    pub roots: Vec<RootStore>,
+    #[serde(default)]
+    pub ca_bundle: Option<PathBuf>,
+    #[serde(default)]
+    pub server_name: Option<String>,
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+impl Default for UpstreamTls {
+    fn default() -> Self {
+        UpstreamTls {
+            roots: default_roots(),
+            ca_bundle: None,
+            server_name: None,
+            client_cert: None,
+            client_key: None,
+            insecure_skip_verify: false,
+        }
+    }
+}
+
+fn default_roots() -> Vec<RootStore> {
+    vec![RootStore::System, RootStore::Webpki]
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RootStore {
+    /// The OS store (honours SSL_CERT_FILE / SSL_CERT_DIR).
+    System,
+    /// The Mozilla roots compiled in (webpki-roots).
+    Webpki,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpVersion {
+    #[default]
+    Auto,
+    Http1,
+    Http2,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTimeouts {
+    #[serde(default = "d_10s")]
+    pub connect: Duration,
+    #[serde(default = "d_10s")]
+    pub tls_handshake: Duration,
+    /// Above the OpenAI SDKs' own 600 s default so the SDK times out first.
+    #[serde(default = "d_10m")]
+    pub first_byte: Duration,
+    #[serde(default = "d_5m")]
+    pub idle: Duration,
+    /// `none` (the default) means no total limit.
+    #[serde(default)]
+    pub total: Option<Duration>,
+}
+
+impl Default for UpstreamTimeouts {
+    fn default() -> Self {
+        UpstreamTimeouts {
+            connect: d_10s(),
+            tls_handshake: d_10s(),
+            first_byte: d_10m(),
+            idle: d_5m(),
+            total: None,
+        }
+    }
+}
+
+fn d_10s() -> Duration {
+    Duration::from_secs(10)
+}
+fn d_30s() -> Duration {
+    Duration::from_secs(30)
+}
+fn d_5m() -> Duration {
+    Duration::from_secs(300)
+}
+fn d_10m() -> Duration {
+    Duration::from_secs(600)
+}
+fn d_60s() -> Duration {
+    Duration::from_secs(60)
+}
+fn d_300ms() -> Duration {
+    Duration::from_millis(300)
+}
+fn d_30d() -> Duration {
+    Duration::from_secs(30 * 86400)
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Admin {
+    /// `None` (YAML `bind: off`/omitted admin section keeps the default) — see `validate`.
+    #[serde(default = "default_admin_bind")]
+    pub bind: Option<SocketAddr>,
+    /// Must be true to bind the admin API on a non-loopback address.
+    #[serde(default)]
+    pub allow_public: bool,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Admin {
+            bind: default_admin_bind(),
+            allow_public: false,
+        }
+    }
+}
+
+fn default_admin_bind() -> Option<SocketAddr> {
+    Some(SocketAddr::from(([127, 0, 0, 1], 9901)))
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Reload {
+    #[serde(default = "yes")]
+    pub watch: bool,
+    #[serde(default = "d_300ms")]
+    pub debounce: Duration,
+    #[serde(default = "d_60s")]
+    pub poll: Duration,
+}
+
+impl Default for Reload {
+    fn default() -> Self {
+        Reload {
+            watch: true,
+            debounce: d_300ms(),
+            poll: d_60s(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Diagnostics {
+    #[serde(default)]
+    pub log_format: LogFormat,
+    #[serde(default = "d_30d")]
+    pub expiry_warning: Duration,
+    #[serde(default)]
+    pub upstream_checks: UpstreamChecks,
+    #[serde(default)]
+    pub client_error_detail: ClientErrorDetail,
+}
+
+impl Default for Diagnostics {
+    fn default() -> Self {
+        Diagnostics {
+            log_format: LogFormat::default(),
+            expiry_warning: d_30d(),
+            upstream_checks: UpstreamChecks::default(),
+            client_error_detail: ClientErrorDetail::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+/// `off` | `startup_and_reload` | `every <duration>` (e.g. `every 10m`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpstreamChecks {
+    Off,
+    #[default]
+    StartupAndReload,
+    Every(Duration),
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientErrorDetail {
+    None,
+    #[default]
+    Summary,
+    Full,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(default = "d_max_conn")]
+    pub max_connections: usize,
+    #[serde(default = "d_10s")]
+    pub handshake_timeout: Duration,
+    #[serde(default = "d_64k")]
+    pub max_request_header_bytes: ByteSize,
+    #[serde(default = "d_30s")]
+    pub header_read_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: d_max_conn(),
+            handshake_timeout: d_10s(),
+            max_request_header_bytes: d_64k(),
+            header_read_timeout: d_30s(),
+        }
+    }
+}
+
+fn d_max_conn() -> usize {
+    10_000
+}
+fn d_64k() -> ByteSize {
+    ByteSize(64 * 1024)
+}
+
+impl<'de> Deserialize<'de> for UpstreamChecks {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let t = text.trim();
+        match t {
+            "off" => Ok(UpstreamChecks::Off),
+            "startup_and_reload" => Ok(UpstreamChecks::StartupAndReload),
+            _ => match t.strip_prefix("every ") {
+                Some(rest) => super::units::parse_duration(rest)
+                    .map(UpstreamChecks::Every)
+                    .map_err(serde::de::Error::custom),
+                None => Err(serde::de::Error::custom(format!(
+                    "expected off, startup_and_reload or `every <duration>` (e.g. every 10m), found {t:?}"
+                ))),
+            },
+        }
+    }
+}
