@@ -8,6 +8,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub mod certs_init;
+pub mod check;
+pub mod inspect;
+pub mod report;
 pub mod serve;
 
 /// A TLS-terminating reverse proxy that diagnoses.
@@ -22,6 +26,60 @@ pub struct Cli {
 pub enum Command {
     /// Run the proxy.
     Serve(ServeArgs),
+    /// Validate the configuration and every certificate, key and chain it names (like `nginx -t`,
+    /// but explains).
+    Check(CheckArgs),
+    /// Diagnose local PEM files without running anything.
+    Inspect(InspectArgs),
+    /// Local development certificates.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Configuration file (default: ./tlsgate.yaml).
+    #[arg(short = 'c', long = "config")]
+    pub config: Option<PathBuf>,
+    /// Do not connect to upstreams; check only the configuration and local files.
+    #[arg(long)]
+    pub offline: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// PEM files that together form one bundle: certificates in the order given, a key in any.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The private key, if not in one of FILES.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// A name the certificate must cover (repeatable).
+    #[arg(long = "name")]
+    pub names: Vec<String>,
+    /// Extra trust anchors (a private CA's root).
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Create a local dev CA and a leaf for localhost, 127.0.0.1, ::1 and the given names.
+    Init(CertsInitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CertsInitArgs {
+    /// Where to write the files.
+    #[arg(long, default_value = ".tlsgate/certs")]
+    pub dir: PathBuf,
+    /// Extra names for the leaf (repeatable).
+    #[arg(long = "name")]
+    pub names: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -50,5 +108,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Certs(CertsCommand::Init(args)) => certs_init::run(args),
     }
 }

@@ -29,12 +29,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .ok_or_else(|| {
-            format!("expected a duration with a unit like 10s, 5m, 300ms, 2h or 30d, found {text:?}")
+            format!(
+                "expected a duration with a unit like 10s, 5m, 300ms, 2h or 30d, found {text:?}"
+            )
         })?;
     let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("expected a duration like 10s, 5m, 300ms, 2h or 30d, found {text:?}"))?;
+    let value: f64 = num.parse().map_err(|_| {
+        format!("expected a duration like 10s, 5m, 300ms, 2h or 30d, found {text:?}")
+    })?;
     let scale = match unit.trim() {
         "ms" => 0.001,
         "s" => 1.0,

@@ -9,3 +9,5 @@ mod finding;
 
 pub use catalogue::Code;
 pub use finding::{sort_by_importance, Finding, Severity};
+
+pub mod handshake;

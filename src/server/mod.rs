@@ -1,1 +1,7 @@
-//! (module under construction)
+//! Listeners: accepting connections, first-byte sniffing, ClientHello parsing, the TLS acceptor
+//! and the SNI certificate resolver.
+
+pub mod client_hello;
+pub mod sni;
+pub mod sniff;
+pub mod tls;

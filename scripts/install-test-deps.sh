@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what the integration tests drive as real clients: curl, openssl, Python's openai
+# and requests packages. Idempotent; needs root for apt-get (as on CI and the dev machines).
+set -euo pipefail
+
+need_apt=()
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need_apt+=(ca-certificates)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! python3 -c 'import openai, requests' >/dev/null 2>&1; then
+  python3 -m pip install --quiet openai requests
+fi
+echo "test dependencies: ok (curl $(curl --version | head -n1 | cut -d' ' -f2), $(openssl version | cut -d' ' -f1-2), openai $(python3 -c 'import openai; print(openai.__version__)'))"

@@ -1,0 +1,1 @@
+//! Rendering findings as text (ok / warn / error marks, why:, fix:) or JSON.

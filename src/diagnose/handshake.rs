@@ -1,0 +1,1 @@
+//! Classification of failed inbound TLS handshakes (owned by the handshake-diagnosis work).

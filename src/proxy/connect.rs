@@ -1,0 +1,386 @@
+//! Connecting to an upstream: DNS, TCP (optionally through an HTTP CONNECT egress proxy), then
+//! TLS. Every failure is classified into a finding code here, at the place that knows which
+//! step failed, so the error a client receives names the cause rather than "connection error".
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::rt::{Read, ReadBufCursor, Write};
+use hyper::Uri;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::diagnose::Code;
+
+/// Why connecting to an upstream failed: a finding code and the evidence.
+#[derive(Debug, Clone)]
+pub struct ConnectError {
+    pub code: Code,
+    /// Evidence for the `why` of the finding (addresses, the TLS error).
+    pub why: String,
+    /// The TLS error rustls reported, when the failure happened in the handshake.
+    pub tls_error: Option<rustls::Error>,
+}
+
+impl ConnectError {
+    fn new(code: Code, why: impl Into<String>) -> Self {
+        ConnectError {
+            code,
+            why: why.into(),
+            tls_error: None,
+        }
+    }
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.why)
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// An HTTP CONNECT proxy to reach the upstream through.
+#[derive(Debug, Clone)]
+pub struct EgressProxy {
+    pub host: String,
+    pub port: u16,
+}
+
+/// Connects to one upstream. Cloned into the hyper-util pool; cheap to clone.
+#[derive(Clone)]
+pub struct Connector {
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+    pub(crate) server_name: Option<ServerName<'static>>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) tls_timeout: Duration,
+    pub(crate) egress: Option<EgressProxy>,
+}
+
+/// A connection to an upstream, plain or TLS.
+pub enum UpstreamStream {
+    Plain(TokioIo<TcpStream>),
+    Tls(Box<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>>),
+}
+
+/// What was negotiated with the upstream, attached to the connection's metadata.
+#[derive(Debug, Clone, Default)]
+pub struct TlsInfo {
+    pub version: Option<String>,
+    pub cipher: Option<String>,
+    pub alpn: Option<String>,
+}
+
+impl UpstreamStream {
+    pub fn tls_info(&self) -> Option<TlsInfo> {
+        match self {
+            UpstreamStream::Plain(_) => None,
+            UpstreamStream::Tls(s) => {
+                let (_, conn) = s.inner().get_ref();
+                Some(TlsInfo {
+                    version: conn.protocol_version().map(|v| format!("{v:?}")),
+                    cipher: conn
+                        .negotiated_cipher_suite()
+                        .map(|c| format!("{:?}", c.suite())),
+                    alpn: conn
+                        .alpn_protocol()
+                        .map(|p| String::from_utf8_lossy(p).into_owned()),
+                })
+            }
+        }
+    }
+}
+
+impl Connection for UpstreamStream {
+    fn connected(&self) -> Connected {
+        let connected = Connected::new();
+        match self {
+            UpstreamStream::Plain(_) => connected,
+            UpstreamStream::Tls(s) => {
+                let (_, conn) = s.inner().get_ref();
+                if conn.alpn_protocol() == Some(b"h2") {
+                    connected.negotiated_h2()
+                } else {
+                    connected
+                }
+            }
+        }
+    }
+}
+
+impl Read for UpstreamStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl Write for UpstreamStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            UpstreamStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            UpstreamStream::Plain(s) => s.is_write_vectored(),
+            UpstreamStream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            UpstreamStream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            UpstreamStream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+}
+
+type ConnectFuture = Pin<Box<dyn Future<Output = Result<UpstreamStream, ConnectError>> + Send>>;
+
+impl tower_service::Service<Uri> for Connector {
+    type Response = UpstreamStream;
+    type Error = ConnectError;
+    type Future = ConnectFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { this.connect(&uri).await })
+    }
+}
+
+impl Connector {
+    /// Connects to the authority of `uri`.
+    pub async fn connect(&self, uri: &Uri) -> Result<UpstreamStream, ConnectError> {
+        let host = uri
+            .host()
+            .ok_or_else(|| ConnectError::new(Code::UpstreamUnreachable, "the URL has no host"))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+            Some("https") => 443,
+            _ => 80,
+        });
+        let tcp = match &self.egress {
+            Some(proxy) => {
+                tokio::time::timeout(self.connect_timeout, connect_via_proxy(proxy, &host, port))
+                    .await
+                    .map_err(|_| {
+                        ConnectError::new(
+                            Code::EgressProxyFailed,
+                            format!(
+                                "the egress proxy {}:{} did not establish a tunnel to {host}:{port} within {:?}",
+                                proxy.host, proxy.port, self.connect_timeout
+                            ),
+                        )
+                    })??
+            }
+            None => connect_tcp(&host, port, self.connect_timeout).await?,
+        };
+        let _ = tcp.set_nodelay(true);
+        let Some(tls) = &self.tls else {
+            return Ok(UpstreamStream::Plain(TokioIo::new(tcp)));
+        };
+        let server_name = match &self.server_name {
+            Some(n) => n.clone(),
+            None => ServerName::try_from(host.clone()).map_err(|_| {
+                ConnectError::new(
+                    Code::UpstreamUnreachable,
+                    format!("{host:?} is not a valid TLS server name"),
+                )
+            })?,
+        };
+        let connector = tokio_rustls::TlsConnector::from(tls.clone());
+        match tokio::time::timeout(self.tls_timeout, connector.connect(server_name, tcp)).await {
+            Err(_) => Err(ConnectError::new(
+                Code::UpstreamHandshakeTimeout,
+                format!(
+                    "the TLS handshake with {host}:{port} did not finish within {:?}",
+                    self.tls_timeout
+                ),
+            )),
+            Ok(Err(e)) => Err(classify_tls_io_error(e, &host, port)),
+            Ok(Ok(stream)) => Ok(UpstreamStream::Tls(Box::new(TokioIo::new(stream)))),
+        }
+    }
+}
+
+async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, ConnectError> {
+    let attempt = async {
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| {
+                ConnectError::new(
+                    Code::UpstreamDnsFailed,
+                    format!("resolving {host:?} failed: {e}"),
+                )
+            })?
+            .collect();
+        if addrs.is_empty() {
+            return Err(ConnectError::new(
+                Code::UpstreamDnsFailed,
+                format!("{host:?} resolved to no address"),
+            ));
+        }
+        let mut last = None;
+        for addr in &addrs {
+            match TcpStream::connect(addr).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some((addr, e)),
+            }
+        }
+        let (addr, e) = last.expect("at least one address was tried");
+        Err(classify_connect_io_error(&e, *addr))
+    };
+    tokio::time::timeout(timeout, attempt).await.map_err(|_| {
+        ConnectError::new(
+            Code::UpstreamConnectTimeout,
+            format!("connecting to {host}:{port} took longer than {timeout:?}"),
+        )
+    })?
+}
+
+fn classify_connect_io_error(e: &io::Error, addr: SocketAddr) -> ConnectError {
+    let code = match e.kind() {
+        io::ErrorKind::ConnectionRefused => Code::UpstreamRefused,
+        io::ErrorKind::TimedOut => Code::UpstreamConnectTimeout,
+        _ => Code::UpstreamUnreachable,
+    };
+    ConnectError::new(code, format!("connecting to {addr}: {e}"))
+}
+
+/// Maps a failed TLS handshake to a code. This is the coarse first cut; the upstream diagnosis
+/// refines it from the captured chain.
+fn classify_tls_io_error(e: io::Error, host: &str, port: u16) -> ConnectError {
+    let tls_error = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .cloned();
+    let code = match &tls_error {
+        Some(err) => code_for_tls_error(err),
+        None => match e.kind() {
+            io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof => {
+                Code::UpstreamConnectionReset
+            }
+            _ => Code::UpstreamTlsFailed,
+        },
+    };
+    let mut err = ConnectError::new(
+        code,
+        format!("TLS handshake with {host}:{port} failed: {e}"),
+    );
+    err.tls_error = tls_error;
+    err
+}
+
+/// The finding code for a rustls client-side error.
+pub fn code_for_tls_error(err: &rustls::Error) -> Code {
+    use rustls::{AlertDescription as A, CertificateError as C, Error as E};
+    match err {
+        E::InvalidCertificate(c) => match c {
+            C::Expired | C::ExpiredContext { .. } => Code::UpstreamCertExpired,
+            C::NotValidYet | C::NotValidYetContext { .. } => Code::UpstreamCertNotYetValid,
+            C::NotValidForName | C::NotValidForNameContext { .. } => Code::UpstreamNameMismatch,
+            C::UnknownIssuer => Code::UpstreamUntrustedRoot,
+            _ => Code::UpstreamTlsFailed,
+        },
+        E::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => Code::UpstreamPlainHttp,
+        E::AlertReceived(A::CertificateRequired) => Code::UpstreamClientCertRequired,
+        E::AlertReceived(A::ProtocolVersion) => Code::UpstreamLegacyTls,
+        E::AlertReceived(A::BadCertificate | A::UnknownCA | A::CertificateUnknown) => {
+            Code::UpstreamClientCertRejected
+        }
+        E::PeerIncompatible(rustls::PeerIncompatible::ServerDoesNotSupportTls12Or13) => {
+            Code::UpstreamLegacyTls
+        }
+        _ => Code::UpstreamTlsFailed,
+    }
+}
+
+/// Opens a tunnel through an HTTP CONNECT proxy.
+async fn connect_via_proxy(
+    proxy: &EgressProxy,
+    host: &str,
+    port: u16,
+) -> Result<TcpStream, ConnectError> {
+    let fail = |why: String| ConnectError::new(Code::EgressProxyFailed, why);
+    let mut tcp = connect_tcp(&proxy.host, proxy.port, Duration::from_secs(3600))
+        .await
+        .map_err(|e| fail(format!("cannot reach the egress proxy: {}", e.why)))?;
+    let authority = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
+    tcp.write_all(request.as_bytes())
+        .await
+        .map_err(|e| fail(format!("writing CONNECT to the egress proxy: {e}")))?;
+    // Read the proxy's reply head byte by byte so no tunnelled byte is consumed.
+    let mut head = Vec::with_capacity(256);
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 16 * 1024 {
+            return Err(fail("the egress proxy's reply head exceeds 16 KiB".into()));
+        }
+        let b = tcp
+            .read_u8()
+            .await
+            .map_err(|e| fail(format!("reading the egress proxy's reply: {e}")))?;
+        head.push(b);
+    }
+    let status_line =
+        String::from_utf8_lossy(head.split(|&b| b == b'\r').next().unwrap_or(&[])).into_owned();
+    let status = status_line.split_whitespace().nth(1).unwrap_or("");
+    if status.starts_with('2') {
+        Ok(tcp)
+    } else {
+        Err(fail(format!(
+            "the egress proxy {}:{} refused CONNECT {authority}: {status_line}",
+            proxy.host, proxy.port
+        )))
+    }
+}

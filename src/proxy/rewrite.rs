@@ -1,0 +1,227 @@
+//! Request and response header rewriting: what a reverse proxy must change on the way through.
+//!
+//! Pure functions over `http::HeaderMap` so they can be tested (and benchmarked) without sockets.
+
+use std::net::IpAddr;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1), plus the legacy ones
+/// clients still send.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+/// Removes hop-by-hop headers, including those named in `Connection`. `Upgrade` is removed
+/// too unless `keep_upgrade` (a WebSocket handshake must carry `Connection: upgrade` and
+/// `Upgrade` to the next hop).
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Names listed in Connection are hop-by-hop for this message only.
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in listed {
+        if keep_upgrade && name == header::UPGRADE {
+            continue;
+        }
+        headers.remove(&name);
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    if keep_upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(header::UPGRADE);
+    }
+}
+
+/// Is this request a protocol upgrade (WebSocket) that must be tunnelled?
+pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
+    let connection_upgrade = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    connection_upgrade && headers.contains_key(header::UPGRADE)
+}
+
+/// What the proxy knows about the client side of a request.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientSide<'a> {
+    pub peer_ip: IpAddr,
+    /// `https` on a TLS listener, `http` otherwise.
+    pub proto: &'static str,
+    /// The Host (HTTP/1) or :authority (HTTP/2) the client asked for.
+    pub host: Option<&'a str>,
+}
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Rewrites a client's request headers for the upstream: hop-by-hop headers out, `Host`
+/// removed (the upstream client sets it from the upstream URL), `X-Forwarded-*` added, and
+/// the configured `set_headers` replacing whatever the client sent under those names.
+pub fn rewrite_request_headers(
+    headers: &mut HeaderMap,
+    client: &ClientSide<'_>,
+    set_headers: &[(HeaderName, HeaderValue)],
+    upgrade: bool,
+) {
+    strip_hop_by_hop(headers, upgrade);
+    headers.remove(header::HOST);
+
+    // Append to an existing chain: an earlier proxy may have added its client.
+    let peer = client.peer_ip.to_string();
+    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.trim().is_empty() => format!("{prev}, {peer}"),
+        _ => peer,
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        headers.insert(X_FORWARDED_FOR.clone(), v);
+    }
+    headers.insert(
+        X_FORWARDED_PROTO.clone(),
+        HeaderValue::from_static(client.proto),
+    );
+    match client.host.and_then(|h| HeaderValue::from_str(h).ok()) {
+        Some(v) => {
+            headers.insert(X_FORWARDED_HOST.clone(), v);
+        }
+        None => {
+            headers.remove(&X_FORWARDED_HOST);
+        }
+    }
+    for (name, value) in set_headers {
+        headers.insert(name.clone(), value.clone());
+    }
+}
+
+/// Rewrites an upstream response's headers for the client: only hop-by-hop headers go.
+/// Everything else (`x-request-id`, `openai-processing-ms`, `x-ratelimit-*`, `retry-after`,
+/// `content-encoding`) is the upstream's word and passes untouched.
+pub fn rewrite_response_headers(headers: &mut HeaderMap, upgrade: bool) {
+    strip_hop_by_hop(headers, upgrade);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn client() -> ClientSide<'static> {
+        ClientSide {
+            peer_ip: "192.0.2.7".parse().unwrap(),
+            proto: "https",
+            host: Some("gw.example.com:8443"),
+        }
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_listed_headers_are_removed() {
+        let mut h = map(&[
+            ("connection", "keep-alive, x-secret-hop"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret-hop", "1"),
+            ("te", "trailers"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "h2c"),
+            ("proxy-authorization", "Basic abc"),
+            ("content-type", "application/json"),
+        ]);
+        rewrite_request_headers(&mut h, &client(), &[], false);
+        for gone in [
+            "connection",
+            "keep-alive",
+            "x-secret-hop",
+            "te",
+            "transfer-encoding",
+            "upgrade",
+            "proxy-authorization",
+        ] {
+            assert!(!h.contains_key(gone), "{gone} should be stripped");
+        }
+        assert_eq!(h["content-type"], "application/json");
+    }
+
+    #[test]
+    fn forwarded_headers_are_added_and_chained() {
+        let mut h = map(&[
+            ("host", "gw.example.com"),
+            ("x-forwarded-for", "203.0.113.1"),
+        ]);
+        rewrite_request_headers(&mut h, &client(), &[], false);
+        assert!(!h.contains_key("host"));
+        assert_eq!(h["x-forwarded-for"], "203.0.113.1, 192.0.2.7");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "gw.example.com:8443");
+    }
+
+    #[test]
+    fn set_headers_replace_what_the_client_sent() {
+        let mut h = map(&[
+            ("authorization", "Bearer dummy"),
+            ("Authorization", "Bearer dummy2"),
+        ]);
+        let set = [(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer sk-injected"),
+        )];
+        rewrite_request_headers(&mut h, &client(), &set, false);
+        let all: Vec<_> = h.get_all("authorization").iter().collect();
+        assert_eq!(all, ["Bearer sk-injected"]);
+    }
+
+    #[test]
+    fn websocket_upgrade_keeps_upgrade_headers() {
+        let mut h = map(&[
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-key", "x"),
+        ]);
+        assert!(is_upgrade_request(&h));
+        rewrite_request_headers(&mut h, &client(), &[], true);
+        assert_eq!(h["upgrade"], "websocket");
+        assert_eq!(h["connection"], "upgrade");
+        assert_eq!(h["sec-websocket-key"], "x");
+    }
+
+    #[test]
+    fn response_keeps_upstream_headers_and_encoding() {
+        let mut h = map(&[
+            ("x-request-id", "req_1"),
+            ("openai-processing-ms", "12"),
+            ("x-ratelimit-remaining-requests", "99"),
+            ("retry-after", "2"),
+            ("content-encoding", "gzip"),
+            ("connection", "close"),
+            ("transfer-encoding", "chunked"),
+        ]);
+        rewrite_response_headers(&mut h, false);
+        assert_eq!(h.len(), 5);
+        assert_eq!(h["content-encoding"], "gzip");
+    }
+}

@@ -1,0 +1,351 @@
+//! One configured upstream: its URL, the headers injected into every request, and a pooled
+//! hyper-util client (plus an HTTP/1-only client for protocol upgrades such as WebSocket).
+
+use std::error::Error as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme as UriScheme};
+use http::{Request, Response, Uri};
+use http_body_util::combinators::BoxBody;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::pki_types::ServerName;
+
+use super::connect::{ConnectError, Connector, EgressProxy};
+use super::tls_client;
+use crate::config::{HttpVersion, Scheme, Upstream, UpstreamTimeouts, UpstreamUrl};
+use crate::diagnose::{Code, Finding};
+
+/// The request body type sent upstream: the client's streamed body, type-erased so locally
+/// made bodies (health checks, upgrades) fit too.
+pub type UpstreamBody = BoxBody<Bytes, hyper::Error>;
+
+/// A ready-to-use upstream.
+pub struct UpstreamClient {
+    pub name: Arc<str>,
+    pub url: UpstreamUrl,
+    scheme: UriScheme,
+    authority: Authority,
+    pub set_headers: Vec<(HeaderName, HeaderValue)>,
+    pub timeouts: UpstreamTimeouts,
+    pub insecure: bool,
+    client: Client<Connector, UpstreamBody>,
+    upgrade_client: Client<Connector, UpstreamBody>,
+}
+
+impl UpstreamClient {
+    /// Builds the client for a configured upstream. Errors are plain sentences naming the key.
+    pub fn new(name: &str, cfg: &Upstream) -> Result<Self, String> {
+        let url = cfg
+            .parsed_url()
+            .map_err(|e| format!("upstreams.{name}.url: {e}"))?;
+        let https = url.scheme == Scheme::Https;
+        let host_for_uri = if url.host.contains(':') {
+            format!("[{}]", url.host)
+        } else {
+            url.host.clone()
+        };
+        let default_port = if https { 443 } else { 80 };
+        let authority_text = if url.port == default_port {
+            host_for_uri
+        } else {
+            format!("{host_for_uri}:{}", url.port)
+        };
+        let authority: Authority = authority_text
+            .parse()
+            .map_err(|e| format!("upstreams.{name}.url: invalid authority: {e}"))?;
+
+        let set_headers = cfg
+            .set_headers
+            .iter()
+            .map(|(k, v)| {
+                let name_ = HeaderName::from_bytes(k.as_bytes())
+                    .map_err(|_| format!("upstreams.{name}.set_headers: invalid header name {k:?}"))?;
+                let mut value = HeaderValue::from_str(v).map_err(|_| {
+                    format!("upstreams.{name}.set_headers.{k}: the value is not a valid header value")
+                })?;
+                value.set_sensitive(true);
+                Ok((name_, value))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+
+        let egress = match cfg.egress_proxy.as_deref().map(str::trim) {
+            Some(p) if !p.is_empty() && !is_loopback_host(&url.host) && !no_proxy_matches(&url.host) => {
+                let parsed = UpstreamUrl::parse(p)
+                    .map_err(|e| format!("upstreams.{name}.egress_proxy: {e}"))?;
+                Some(EgressProxy {
+                    host: parsed.host,
+                    port: parsed.port,
+                })
+            }
+            _ => None,
+        };
+
+        let server_name = match &cfg.tls.server_name {
+            Some(n) => Some(
+                ServerName::try_from(n.clone())
+                    .map_err(|_| format!("upstreams.{name}.tls.server_name: {n:?} is not a valid name"))?,
+            ),
+            None => None,
+        };
+        let make_connector = |alpn: Vec<Vec<u8>>| -> Result<Connector, String> {
+            let tls = if https {
+                Some(Arc::new(
+                    tls_client::client_config(&cfg.tls, alpn)
+                        .map_err(|e| format!("upstreams.{name}.{e}"))?,
+                ))
+            } else {
+                None
+            };
+            Ok(Connector {
+                tls,
+                server_name: server_name.clone(),
+                connect_timeout: cfg.timeouts.connect.get(),
+                tls_timeout: cfg.timeouts.tls_handshake.get(),
+                egress: egress.clone(),
+            })
+        };
+
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(1024);
+        // Plain-text HTTP/2 to an upstream means prior knowledge (h2c): there is no ALPN.
+        if !https && cfg.http_version == HttpVersion::Http2 {
+            builder.http2_only(true);
+        }
+        let client = builder.build(make_connector(tls_client::alpn_for(cfg.http_version))?);
+        let mut upgrade_builder = Client::builder(TokioExecutor::new());
+        upgrade_builder.timer(TokioTimer::new()).pool_max_idle_per_host(0);
+        let upgrade_client = upgrade_builder.build(make_connector(vec![b"http/1.1".to_vec()])?);
+
+        Ok(UpstreamClient {
+            name: Arc::from(name),
+            scheme: if https { UriScheme::HTTPS } else { UriScheme::HTTP },
+            url,
+            authority,
+            set_headers,
+            timeouts: cfg.timeouts.clone(),
+            insecure: cfg.tls.insecure_skip_verify,
+            client,
+            upgrade_client,
+        })
+    }
+
+    /// The absolute upstream URI for a client's path and query.
+    pub fn target_uri(&self, path_and_query: Option<&PathAndQuery>) -> Result<Uri, http::Error> {
+        let pq = path_and_query.map(PathAndQuery::as_str).unwrap_or("/");
+        let full = if self.url.path_prefix.is_empty() {
+            pq.to_string()
+        } else {
+            format!("{}{}", self.url.path_prefix, pq)
+        };
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(full)
+            .build()
+    }
+
+    /// Sends a request and waits for the response head, within the first-byte timeout.
+    pub async fn send(
+        &self,
+        req: Request<UpstreamBody>,
+        upgrade: bool,
+    ) -> Result<Response<Incoming>, Finding> {
+        let fut = if upgrade {
+            self.upgrade_client.request(req)
+        } else {
+            self.client.request(req)
+        };
+        let first_byte = self.timeouts.first_byte.get();
+        match tokio::time::timeout(first_byte, fut).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => Err(self.finding_for_client_error(&e)),
+            Err(_) => Err(Finding::new(
+                Code::UpstreamTimeout,
+                "the upstream sent no response within the first-byte timeout",
+                format!(
+                    "upstream '{}' ({}) sent no response head within timeouts.first_byte = {:?}",
+                    self.name,
+                    self.authority,
+                    first_byte
+                ),
+                format!(
+                    "check the upstream's health, or raise upstreams.{}.timeouts.first_byte if long waits are expected",
+                    self.name
+                ),
+            )),
+        }
+    }
+
+    fn finding_for_client_error(&self, e: &hyper_util::client::legacy::Error) -> Finding {
+        // The connector's own classification, when the failure happened while connecting.
+        let mut source = e.source();
+        while let Some(s) = source {
+            if let Some(ce) = s.downcast_ref::<ConnectError>() {
+                return self.finding_for_connect_error(ce);
+            }
+            source = s.source();
+        }
+        let hyper_err = e.source().and_then(|s| s.downcast_ref::<hyper::Error>());
+        let (code, what) = match hyper_err {
+            Some(h) if h.is_parse() || h.is_parse_status() => (
+                Code::UpstreamProtocolError,
+                "the upstream's reply is not valid HTTP",
+            ),
+            Some(h) if h.is_incomplete_message() || h.is_closed() || h.is_canceled() => (
+                Code::UpstreamConnectionReset,
+                "the upstream closed the connection before sending a complete response",
+            ),
+            _ => (
+                Code::UpstreamConnectionReset,
+                "the connection to the upstream failed while sending the request",
+            ),
+        };
+        let mut finding = Finding::new(
+            code,
+            what,
+            format!("upstream '{}' ({}): {}", self.name, self.authority, error_chain(e)),
+            "check the upstream's logs; if it speaks TLS on an http:// URL, use https://",
+        );
+        if code == Code::UpstreamProtocolError && self.scheme == UriScheme::HTTP {
+            finding.fix = format!(
+                "if the upstream speaks TLS, change upstreams.{}.url to https://",
+                self.name
+            );
+        }
+        finding
+    }
+
+    /// A finding for a failed connection attempt.
+    pub fn finding_for_connect_error(&self, ce: &ConnectError) -> Finding {
+        let n = &self.name;
+        let (summary, fix) = match ce.code {
+            Code::UpstreamDnsFailed => (
+                "the upstream's host name does not resolve".to_string(),
+                format!("check the host in upstreams.{n}.url and this machine's DNS"),
+            ),
+            Code::UpstreamRefused => (
+                "the upstream refused the connection".to_string(),
+                format!("start the upstream, or fix the port in upstreams.{n}.url"),
+            ),
+            Code::UpstreamConnectTimeout => (
+                "connecting to the upstream timed out".to_string(),
+                "check firewalls and routes to the upstream, or whether an egress proxy is needed (egress_proxy)".to_string(),
+            ),
+            Code::UpstreamHandshakeTimeout => (
+                "the TLS handshake with the upstream timed out".to_string(),
+                format!("check that the upstream speaks TLS on this port, or raise upstreams.{n}.timeouts.tls_handshake"),
+            ),
+            Code::UpstreamPlainHttp => (
+                "the upstream answered in plain HTTP on an https:// URL".to_string(),
+                format!("change upstreams.{n}.url to http://"),
+            ),
+            Code::UpstreamCertExpired => (
+                "the upstream's certificate has expired".to_string(),
+                "renew the upstream's certificate (or check this machine's clock)".to_string(),
+            ),
+            Code::UpstreamCertNotYetValid => (
+                "the upstream's certificate is not valid yet".to_string(),
+                "check the clocks of this machine and the upstream's CA".to_string(),
+            ),
+            Code::UpstreamNameMismatch => (
+                "the upstream's certificate does not cover the name we connect to".to_string(),
+                format!("use a URL host the certificate covers, or set upstreams.{n}.tls.server_name"),
+            ),
+            Code::UpstreamUntrustedRoot => (
+                "the upstream's certificate is not issued by a CA we trust".to_string(),
+                format!("add the upstream's CA to upstreams.{n}.tls.ca_bundle"),
+            ),
+            Code::UpstreamClientCertRequired => (
+                "the upstream requires a client certificate".to_string(),
+                format!("set upstreams.{n}.tls.client_cert and client_key"),
+            ),
+            Code::UpstreamClientCertRejected => (
+                "the upstream rejected the TLS handshake (our client certificate or parameters)".to_string(),
+                format!("check upstreams.{n}.tls.client_cert against the CA the upstream trusts"),
+            ),
+            Code::UpstreamLegacyTls => (
+                "the upstream supports only TLS versions we do not speak".to_string(),
+                "upgrade the upstream to TLS 1.2 or 1.3".to_string(),
+            ),
+            Code::EgressProxyFailed => (
+                "the egress proxy could not open a tunnel to the upstream".to_string(),
+                format!("check upstreams.{n}.egress_proxy and the proxy's own logs"),
+            ),
+            Code::UpstreamConnectionReset => (
+                "the upstream dropped the connection during the TLS handshake".to_string(),
+                "check that the upstream speaks TLS on this port and accepts our SNI".to_string(),
+            ),
+            _ => (
+                "the connection to the upstream failed".to_string(),
+                format!("check upstreams.{n} and the upstream's logs"),
+            ),
+        };
+        Finding::new(ce.code, summary, format!("upstream '{n}': {}", ce.why), fix)
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+/// NO_PROXY / no_proxy: a comma-separated list of host suffixes, `*` for all.
+fn no_proxy_matches(host: &str) -> bool {
+    let list = std::env::var("NO_PROXY")
+        .or_else(|_| std::env::var("no_proxy"))
+        .unwrap_or_default();
+    no_proxy_list_matches(&list, host)
+}
+
+fn no_proxy_list_matches(list: &str, host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    list.split(',')
+        .map(|e| e.trim().trim_start_matches('.').to_ascii_lowercase())
+        .filter(|e| !e.is_empty())
+        .any(|e| e == "*" || host == e || host.ends_with(&format!(".{e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_proxy_rules() {
+        assert!(no_proxy_list_matches("*", "api.openai.com"));
+        assert!(no_proxy_list_matches("openai.com", "api.openai.com"));
+        assert!(no_proxy_list_matches(".openai.com, x", "api.openai.com"));
+        assert!(!no_proxy_list_matches("ai.com", "api.openai.com"));
+        assert!(!no_proxy_list_matches("", "api.openai.com"));
+    }
+
+    #[test]
+    fn loopback_is_never_proxied() {
+        assert!(is_loopback_host("127.0.0.1"));
+        assert!(is_loopback_host("::1"));
+        assert!(is_loopback_host("LOCALHOST"));
+        assert!(!is_loopback_host("10.0.0.1"));
+    }
+}

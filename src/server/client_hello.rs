@@ -1,0 +1,1 @@
+//! Parsing of a raw TLS ClientHello from peeked bytes.

@@ -1,0 +1,149 @@
+//! One listener's accept loop and per-connection pipeline:
+//! accept → (TLS: peek the first bytes → sniff → handshake) → HTTP/1.1 or HTTP/2 → proxy.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::Watcher;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
+
+use super::handshake::{self, HandshakeOutcome};
+use super::sni::SniResolver;
+use crate::admin::State;
+use crate::config::Limits;
+use crate::proxy::{ConnMeta, Proxy};
+
+/// The HTTP server settings shared by every connection of a listener.
+pub fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper answers 431 itself when the head outgrows this buffer; it refuses values < 8 KiB.
+    let max_head = (limits.max_request_header_bytes.0 as usize).max(8192);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout.get())
+        .max_buf_size(max_head)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_request_header_bytes.0).unwrap_or(u32::MAX))
+        .keep_alive_interval(Some(Duration::from_secs(30)));
+    builder
+}
+
+/// Everything a listener's connections share.
+pub struct ListenerContext {
+    pub name: Arc<str>,
+    pub bind: SocketAddr,
+    pub tls: Option<TlsSide>,
+    pub proxy: Arc<Proxy>,
+    pub http: auto::Builder<TokioExecutor>,
+    pub handshake_timeout: Duration,
+    pub state: Arc<State>,
+}
+
+/// The TLS side of a listener: the acceptor and the resolver its certificates are swapped in.
+#[derive(Clone)]
+pub struct TlsSide {
+    pub acceptor: TlsAcceptor,
+    pub resolver: SniResolver,
+    /// Diagnosis of our own served certificates, per certificate index (for attributing client
+    /// rejections). Swapped together with the certificates on reload.
+    pub own_findings: Arc<arc_swap::ArcSwap<Vec<Vec<crate::diagnose::Finding>>>>,
+}
+
+/// Accepts connections until `shutdown` flips, then stops accepting; open connections are
+/// drained by the caller through `graceful`.
+pub async fn run(
+    tcp: TcpListener,
+    ctx: Arc<ListenerContext>,
+    conn_limit: Arc<Semaphore>,
+    graceful: Watcher,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        // Wait for capacity before accepting, so excess connections queue in the kernel's
+        // backlog instead of being accepted and starved.
+        let permit = tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
+            p = conn_limit.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
+            accepted = tcp.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly rather than spin.
+                    tracing::warn!(event = "accept_failed", listener = %ctx.name, error = %e);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let ctx = ctx.clone();
+        let graceful = graceful.clone();
+        tokio::spawn(async move {
+            ctx.state.connection_opened(&ctx.name);
+            serve_connection(stream, peer, &ctx, graceful).await;
+            ctx.state.connection_closed(&ctx.name);
+            drop(permit);
+        });
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: &Arc<ListenerContext>,
+    graceful: Watcher,
+) {
+    let _ = stream.set_nodelay(true);
+    let meta = ConnMeta {
+        peer,
+        tls: ctx.tls.is_some(),
+    };
+    match &ctx.tls {
+        None => serve_http(TokioIo::new(stream), meta, ctx, graceful).await,
+        Some(tls) => {
+            let started = Instant::now();
+            match handshake::accept(stream, peer, tls, ctx).await {
+                HandshakeOutcome::Established(tls_stream, watch) => {
+                    let served = serve_http(TokioIo::new(tls_stream), meta, ctx, graceful).await;
+                    let _ = served;
+                    watch.finish(ctx, started);
+                }
+                HandshakeOutcome::Failed => {}
+            }
+        }
+    }
+}
+
+/// Serves HTTP on an established connection until it closes.
+async fn serve_http<I>(io: I, meta: ConnMeta, ctx: &Arc<ListenerContext>, graceful: Watcher)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let proxy = ctx.proxy.clone();
+    let service = service_fn(move |req| {
+        let proxy = proxy.clone();
+        async move { Ok::<_, Infallible>(proxy.handle(req, &meta).await) }
+    });
+    let conn = ctx.http.serve_connection_with_upgrades(io, service);
+    let conn = graceful.watch(conn.into_owned());
+    if let Err(e) = conn.await {
+        tracing::debug!(event = "connection_error", listener = %ctx.name, peer = %meta.peer, error = %e);
+    }
+}

@@ -1,0 +1,215 @@
+//! The SNI certificate resolver: which certificate a handshake gets.
+//!
+//! The served set lives behind an `ArcSwap` so a reload publishes a new set with one atomic
+//! store and a handshake reads it with one atomic load — no lock on the handshake path.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+/// One served certificate and the names it answers for.
+#[derive(Debug, Clone)]
+pub struct CertEntry {
+    /// Lower-case DNS names (possibly `*.example.com`) and IP literals.
+    pub names: Vec<String>,
+    pub key: Arc<CertifiedKey>,
+}
+
+/// What SNI selection decided, for diagnosis of refusals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// The only certificate: served to everyone.
+    Only(usize),
+    /// Matched the SNI exactly or by wildcard.
+    Matched(usize),
+    /// SNI absent or unknown; the configured default was served.
+    Default(usize),
+    /// No SNI and no default: refused.
+    NoSni,
+    /// SNI matched nothing and no default: refused.
+    UnknownSni,
+}
+
+impl Selection {
+    pub fn index(self) -> Option<usize> {
+        match self {
+            Selection::Only(i) | Selection::Matched(i) | Selection::Default(i) => Some(i),
+            Selection::NoSni | Selection::UnknownSni => None,
+        }
+    }
+}
+
+/// The certificates a listener serves, indexed for lookup by SNI.
+#[derive(Debug)]
+pub struct CertSet {
+    entries: Vec<CertEntry>,
+    exact: HashMap<String, usize>,
+    /// `*.example.com` stored as `example.com`.
+    wildcard: HashMap<String, usize>,
+    default: Option<usize>,
+}
+
+impl CertSet {
+    /// Builds the index. The first certificate naming a host wins, as in the config order.
+    pub fn new(entries: Vec<CertEntry>, default: Option<usize>) -> Self {
+        let mut exact = HashMap::new();
+        let mut wildcard = HashMap::new();
+        for (i, e) in entries.iter().enumerate() {
+            for name in &e.names {
+                let name = name.to_ascii_lowercase();
+                match name.strip_prefix("*.") {
+                    Some(suffix) => {
+                        wildcard.entry(suffix.to_string()).or_insert(i);
+                    }
+                    None => {
+                        exact.entry(name).or_insert(i);
+                    }
+                }
+            }
+        }
+        let default = default.filter(|&d| d < entries.len());
+        CertSet {
+            entries,
+            exact,
+            wildcard,
+            default,
+        }
+    }
+
+    pub fn entries(&self) -> &[CertEntry] {
+        &self.entries
+    }
+
+    /// All names served, for "unknown SNI" evidence.
+    pub fn names(&self) -> Vec<String> {
+        self.entries.iter().flat_map(|e| e.names.clone()).collect()
+    }
+
+    pub fn has_default(&self) -> bool {
+        self.entries.len() == 1 || self.default.is_some()
+    }
+
+    /// Picks the certificate for a ClientHello's SNI.
+    pub fn select(&self, sni: Option<&str>) -> Selection {
+        if self.entries.len() == 1 {
+            return Selection::Only(0);
+        }
+        let Some(sni) = sni else {
+            return self.default.map_or(Selection::NoSni, Selection::Default);
+        };
+        let lowered;
+        let sni = if sni.bytes().any(|b| b.is_ascii_uppercase()) {
+            lowered = sni.to_ascii_lowercase();
+            lowered.as_str()
+        } else {
+            sni
+        };
+        let sni = sni.strip_suffix('.').unwrap_or(sni);
+        if let Some(&i) = self.exact.get(sni) {
+            return Selection::Matched(i);
+        }
+        // A wildcard covers exactly one label.
+        if let Some((_, parent)) = sni.split_once('.') {
+            if let Some(&i) = self.wildcard.get(parent) {
+                return Selection::Matched(i);
+            }
+        }
+        self.default
+            .map_or(Selection::UnknownSni, Selection::Default)
+    }
+}
+
+/// The rustls resolver over a swappable `CertSet`.
+#[derive(Debug, Clone)]
+pub struct SniResolver {
+    current: Arc<ArcSwap<CertSet>>,
+}
+
+impl SniResolver {
+    pub fn new(set: CertSet) -> Self {
+        SniResolver {
+            current: Arc::new(ArcSwap::from_pointee(set)),
+        }
+    }
+
+    /// The handle a reload publishes through.
+    pub fn handle(&self) -> Arc<ArcSwap<CertSet>> {
+        self.current.clone()
+    }
+
+    pub fn current(&self) -> Arc<CertSet> {
+        self.current.load_full()
+    }
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let set = self.current.load();
+        set.select(hello.server_name())
+            .index()
+            .map(|i| set.entries[i].key.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    fn key() -> Arc<CertifiedKey> {
+        let kp = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["x.test".into()])
+            .unwrap()
+            .self_signed(&kp)
+            .unwrap();
+        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(kp.serialize_der()));
+        let signing = rustls::crypto::aws_lc_rs::default_provider()
+            .key_provider
+            .load_private_key(der)
+            .unwrap();
+        Arc::new(CertifiedKey::new(
+            vec![CertificateDer::from(cert.der().to_vec())],
+            signing,
+        ))
+    }
+
+    fn entry(names: &[&str]) -> CertEntry {
+        CertEntry {
+            names: names.iter().map(|s| s.to_string()).collect(),
+            key: key(),
+        }
+    }
+
+    #[test]
+    fn a_single_certificate_is_served_to_everyone() {
+        let set = CertSet::new(vec![entry(&["a.test"])], None);
+        assert_eq!(set.select(None), Selection::Only(0));
+        assert_eq!(set.select(Some("other.test")), Selection::Only(0));
+    }
+
+    #[test]
+    fn several_certificates_are_chosen_by_sni() {
+        let set = CertSet::new(
+            vec![entry(&["a.test"]), entry(&["*.b.test", "b.test"])],
+            None,
+        );
+        assert_eq!(set.select(Some("a.test")), Selection::Matched(0));
+        assert_eq!(set.select(Some("A.TEST")), Selection::Matched(0));
+        assert_eq!(set.select(Some("x.b.test")), Selection::Matched(1));
+        assert_eq!(set.select(Some("b.test")), Selection::Matched(1));
+        // One label only.
+        assert_eq!(set.select(Some("y.x.b.test")), Selection::UnknownSni);
+        assert_eq!(set.select(None), Selection::NoSni);
+    }
+
+    #[test]
+    fn default_certificate_catches_absent_and_unknown_sni() {
+        let set = CertSet::new(vec![entry(&["a.test"]), entry(&["b.test"])], Some(1));
+        assert_eq!(set.select(None), Selection::Default(1));
+        assert_eq!(set.select(Some("zzz.test")), Selection::Default(1));
+        assert_eq!(set.select(Some("a.test")), Selection::Matched(0));
+    }
+}

@@ -1,0 +1,1 @@
+//! First-byte sniffing: what a new connection on a TLS port is speaking.
