@@ -1,0 +1,1 @@
+//! Local certificate checks (being written).

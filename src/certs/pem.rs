@@ -1,0 +1,297 @@
+//! Reading PEM files: what a file holds (certificates, keys, other sections) and, when it cannot
+//! be used, the finding that says why.
+//!
+//! Parsing goes through `rustls::pki_types::pem::PemObject` (the maintained successor of
+//! rustls-pemfile); the labels are scanned separately because the parser skips sections it does
+//! not know, and an `ENCRYPTED PRIVATE KEY` or a CSR is exactly what a user needs to hear about.
+
+use std::path::{Path, PathBuf};
+
+use rustls::pki_types::pem::{PemObject, SectionKind};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::diagnose::{Code, Finding};
+
+/// The decoded content of one file.
+#[derive(Debug)]
+pub struct PemFile {
+    pub path: PathBuf,
+    pub certs: Vec<CertificateDer<'static>>,
+    pub keys: Vec<PrivateKeyDer<'static>>,
+    /// Every `-----BEGIN <label>-----` in file order (evidence for "what is in this file").
+    pub labels: Vec<String>,
+    /// A passphrase-protected key (PKCS#8 `ENCRYPTED PRIVATE KEY` or legacy `Proc-Type: 4,ENCRYPTED`).
+    pub encrypted_key: bool,
+    /// The PEM syntax error, when the file is not valid PEM.
+    pub syntax_error: Option<String>,
+    /// The bytes look like DER (binary ASN.1) rather than PEM.
+    pub looks_like_der: bool,
+    /// Unix permission bits, where the platform has them.
+    pub mode: Option<u32>,
+}
+
+impl PemFile {
+    /// Reads and decodes `path`. Only an unreadable file is an error here; what the content
+    /// lacks is for the caller to judge (a key file needs no certificate).
+    pub fn read(path: &Path) -> Result<PemFile, Finding> {
+        let meta = std::fs::metadata(path).map_err(|e| unreadable(path, &e))?;
+        if !meta.is_file() {
+            return Err(Finding::new(
+                Code::CertFileUnreadable,
+                format!("{} is not a file", path.display()),
+                format!("{} is a directory or a special file", path.display()),
+                "point the setting at the PEM file itself",
+            ));
+        }
+        let bytes = std::fs::read(path).map_err(|e| unreadable(path, &e))?;
+        let mut file = Self::parse(path, &bytes);
+        file.mode = file_mode(&meta);
+        Ok(file)
+    }
+
+    /// Decodes PEM bytes (no file system access).
+    pub fn parse(path: &Path, bytes: &[u8]) -> PemFile {
+        let text = String::from_utf8_lossy(bytes);
+        let labels: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("-----BEGIN "))
+            .filter_map(|l| l.strip_suffix("-----"))
+            .map(str::to_string)
+            .collect();
+        let encrypted_key = labels.iter().any(|l| l == "ENCRYPTED PRIVATE KEY")
+            || text.contains("Proc-Type: 4,ENCRYPTED");
+
+        let mut certs = Vec::new();
+        let mut keys = Vec::new();
+        let mut syntax_error = None;
+        for item in <(SectionKind, Vec<u8>) as PemObject>::pem_slice_iter(bytes) {
+            match item {
+                Ok((SectionKind::Certificate, der)) => certs.push(CertificateDer::from(der)),
+                Ok((
+                    kind @ (SectionKind::PrivateKey
+                    | SectionKind::RsaPrivateKey
+                    | SectionKind::EcPrivateKey),
+                    der,
+                )) => {
+                    if let Some(key) = PrivateKeyDer::from_pem(kind, der) {
+                        keys.push(key);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    syntax_error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        // DER certificates and keys start with a SEQUENCE tag and are not text.
+        let looks_like_der = labels.is_empty()
+            && bytes.first() == Some(&0x30)
+            && bytes.iter().take(64).any(|b| !b.is_ascii());
+        PemFile {
+            path: path.to_path_buf(),
+            certs,
+            keys,
+            labels,
+            encrypted_key,
+            syntax_error,
+            looks_like_der,
+            mode: None,
+        }
+    }
+
+    /// The finding for a file that was expected to hold certificates and holds none.
+    pub fn no_certificate_finding(&self) -> Finding {
+        let p = self.path.display();
+        let (what, fix) = self.describe_content("certificate");
+        Finding::new(
+            Code::CertNotFoundInFile,
+            format!("no certificate in {p}"),
+            format!("{p} {what}"),
+            fix,
+        )
+    }
+
+    /// The finding for a key file without a usable key (missing or encrypted).
+    pub fn no_key_finding(&self) -> Finding {
+        let p = self.path.display();
+        if self.encrypted_key {
+            return Finding::new(
+                Code::KeyEncrypted,
+                format!("the private key in {p} is passphrase-protected"),
+                format!("{p} holds an encrypted key ({})", self.labels.join(", ")),
+                format!(
+                    "decrypt it once and protect the file by permissions instead: openssl pkey -in {p} -out key.pem (then chmod 600 key.pem)"
+                ),
+            );
+        }
+        let (what, fix) = self.describe_content("private key");
+        Finding::new(
+            Code::KeyNotFoundInFile,
+            format!("no private key in {p}"),
+            format!("{p} {what}"),
+            fix,
+        )
+    }
+
+    fn describe_content(&self, wanted: &str) -> (String, String) {
+        let p = self.path.display();
+        if self.looks_like_der {
+            return (
+                "holds binary DER, not PEM text".to_string(),
+                format!("convert it: openssl x509 -inform der -in {p} -out cert.pem (or openssl pkey -inform der for a key)"),
+            );
+        }
+        if let Some(err) = &self.syntax_error {
+            return (
+                format!("is not valid PEM ({err}); the file may be truncated"),
+                format!(
+                    "restore the complete {wanted} file; each block needs its BEGIN and END lines"
+                ),
+            );
+        }
+        if self.labels.is_empty() {
+            return (
+                "holds no PEM block at all (empty or not PEM)".to_string(),
+                format!("point the setting at the PEM file with the {wanted}"),
+            );
+        }
+        let found = self.labels.join(", ");
+        let hint = if self.labels.iter().any(|l| l.contains("REQUEST")) {
+            "a certificate signing request is what you send to a CA, not what it returns: use the certificate the CA issued"
+        } else if wanted == "certificate" && self.labels.iter().any(|l| l.contains("PRIVATE KEY")) {
+            "this looks like the key file: swap the cert and key settings, or point cert at the certificate (fullchain) file"
+        } else if wanted == "private key" && self.labels.iter().any(|l| l == "CERTIFICATE") {
+            "this looks like the certificate file: point key at the private key file"
+        } else {
+            "point the setting at the right file"
+        };
+        (format!("holds only: {found}"), hint.to_string())
+    }
+}
+
+fn unreadable(path: &Path, e: &std::io::Error) -> Finding {
+    let p = path.display();
+    let (summary, fix) = match e.kind() {
+        std::io::ErrorKind::NotFound => (
+            format!("{p} does not exist"),
+            "check the path in the configuration (relative paths are relative to the working directory)".to_string(),
+        ),
+        std::io::ErrorKind::PermissionDenied => (
+            format!("{p} is not readable by tlsgate"),
+            "give the user tlsgate runs as read access (for keys: owner-only, e.g. chown and chmod 600)".to_string(),
+        ),
+        _ => (
+            format!("{p} cannot be read"),
+            "check the file and its directory".to_string(),
+        ),
+    };
+    Finding::new(
+        Code::CertFileUnreadable,
+        summary,
+        format!("reading {p}: {e}"),
+        fix,
+    )
+}
+
+#[cfg(unix)]
+fn file_mode(meta: &std::fs::Metadata) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    Some(meta.permissions().mode() & 0o7777)
+}
+
+#[cfg(not(unix))]
+fn file_mode(_meta: &std::fs::Metadata) -> Option<u32> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["a.test".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    #[test]
+    fn reads_certificates_and_keys() {
+        let (cert, key) = pair();
+        let f = PemFile::parse(Path::new("x.pem"), format!("{cert}{key}").as_bytes());
+        assert_eq!(f.certs.len(), 1);
+        assert_eq!(f.keys.len(), 1);
+        assert_eq!(f.labels, vec!["CERTIFICATE", "PRIVATE KEY"]);
+        assert!(f.syntax_error.is_none());
+    }
+
+    #[test]
+    fn truncated_pem_reports_syntax_error() {
+        let (cert, _) = pair();
+        let cut = &cert[..cert.len() / 2];
+        let f = PemFile::parse(Path::new("x.pem"), cut.as_bytes());
+        assert!(f.certs.is_empty());
+        assert!(f.syntax_error.is_some());
+        let finding = f.no_certificate_finding();
+        assert_eq!(finding.code, Code::CertNotFoundInFile);
+        assert!(finding.why.contains("truncated"), "{}", finding.why);
+    }
+
+    #[test]
+    fn key_alone_where_cert_expected_says_so() {
+        let (_, key) = pair();
+        let f = PemFile::parse(Path::new("k.pem"), key.as_bytes());
+        let finding = f.no_certificate_finding();
+        assert!(finding.why.contains("PRIVATE KEY"));
+        assert!(finding.fix.contains("key file"));
+    }
+
+    #[test]
+    fn csr_is_named() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let csr = rcgen::CertificateParams::new(vec!["a.test".into()])
+            .unwrap()
+            .serialize_request(&key)
+            .unwrap()
+            .pem()
+            .unwrap();
+        let f = PemFile::parse(Path::new("req.pem"), csr.as_bytes());
+        assert!(f.certs.is_empty());
+        let finding = f.no_certificate_finding();
+        assert!(finding.why.contains("CERTIFICATE REQUEST"));
+        assert!(finding.fix.contains("signing request"));
+    }
+
+    #[test]
+    fn encrypted_key_is_key_encrypted() {
+        let text =
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        let f = PemFile::parse(Path::new("k.pem"), text.as_bytes());
+        assert!(f.encrypted_key);
+        assert_eq!(f.no_key_finding().code, Code::KeyEncrypted);
+    }
+
+    #[test]
+    fn der_and_empty_are_described() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["a.test".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let f = PemFile::parse(Path::new("c.der"), cert.der());
+        assert!(f.looks_like_der);
+        assert!(f.no_certificate_finding().why.contains("DER"));
+        let f = PemFile::parse(Path::new("empty.pem"), b"");
+        assert!(f.no_certificate_finding().why.contains("no PEM block"));
+    }
+
+    #[test]
+    fn missing_file_is_unreadable() {
+        let err = PemFile::read(Path::new("/nonexistent/tlsgate/cert.pem")).unwrap_err();
+        assert_eq!(err.code, Code::CertFileUnreadable);
+        assert!(err.summary.contains("does not exist"));
+    }
+}
