@@ -1,1 +1,9 @@
-//! (module under construction)
+//! The admin API: health, readiness, `/status`, Prometheus `/metrics`, `POST /reload`, and an
+//! HTML status page. It reads [`State`], which the rest of tlsgate reports into.
+
+mod http;
+mod page;
+pub mod state;
+
+pub use http::serve;
+pub use state::State;

@@ -1,9 +1,122 @@
-//! `tlsgate serve`.
+//! `tlsgate serve`: resolve the configuration (file, `./tlsgate.yaml`, or the built-in dev
+//! default), then run the proxy until SIGTERM/SIGINT.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::ServeArgs;
+use crate::certs::devca::{self, DevCerts};
+use crate::config::{self, Config};
+use crate::diagnose::Finding;
+use crate::server::serve::{self as runner, Running};
 
-pub fn run(_args: ServeArgs) -> ExitCode {
+/// Where the built-in default keeps its dev CA and leaf.
+pub const DEV_CERT_DIR: &str = ".tlsgate/certs";
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    let (mut cfg, dev) = match resolve(&args) {
+        Ok(pair) => pair,
+        Err(findings) => return fail(&findings),
+    };
+    if let Err(e) = cfg.apply_overrides(args.upstream.as_deref(), args.listen) {
+        return fail(&[e.to_finding()]);
+    }
+    crate::telemetry::init(cfg.diagnostics.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tlsgate: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(runner::run(
+        cfg,
+        |running| print_banner(running, dev.as_ref()),
+        runner::termination_signal(),
+    ));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.0),
+    }
+}
+
+/// The configuration to run: `-c FILE`, else `./tlsgate.yaml`, else the built-in default
+/// (which creates or reuses the dev certificates).
+fn resolve(args: &ServeArgs) -> Result<(Config, Option<DevCerts>), Vec<Finding>> {
+    let path: Option<PathBuf> = match &args.config {
+        Some(p) => Some(p.clone()),
+        None => Some(PathBuf::from("tlsgate.yaml")).filter(|p| p.exists()),
+    };
+    if let Some(p) = path {
+        return config::load(&p)
+            .map(|c| (c, None))
+            .map_err(|e| vec![e.to_finding()]);
+    }
+    let dev = devca::ensure_dev_certs(Path::new(DEV_CERT_DIR), &[], true).map_err(|e| {
+        vec![Finding::new(
+            crate::diagnose::Code::CertFileUnreadable,
+            "the local development certificate cannot be created",
+            e.to_string(),
+            "run tlsgate from a writable directory, or give a configuration with -c",
+        )]
+    })?;
+    let key = std::env::var("OPENAI_API_KEY").ok();
+    let cfg = config::builtin_default(dev.cert.clone(), dev.key.clone(), dev.ca_cert.clone(), key);
+    Ok((cfg, Some(dev)))
+}
+
+fn print_banner(running: &Running, dev: Option<&DevCerts>) {
+    let mut out = String::new();
+    for (name, addr, tls) in &running.listeners {
+        let scheme = if *tls { "https" } else { "http" };
+        let host = if addr.ip().is_loopback() || addr.ip().is_unspecified() {
+            "localhost".to_string()
+        } else {
+            addr.ip().to_string()
+        };
+        out.push_str(&format!(
+            "tlsgate: listener {name} on {scheme}://{host}:{}/\n",
+            addr.port()
+        ));
+    }
+    if let Some(admin) = running.admin {
+        out.push_str(&format!("tlsgate: admin API on http://{admin}/status\n"));
+    }
+    if let Some(dev) = dev {
+        let ca = std::fs::canonicalize(&dev.ca_cert).unwrap_or_else(|_| dev.ca_cert.clone());
+        if dev.created_ca {
+            out.push_str("tlsgate: created a local development CA (kept for next time)\n");
+        }
+        out.push_str(&format!("tlsgate: trust this CA file: {}\n", ca.display()));
+        if let Some((_, addr, _)) = running.listeners.first() {
+            out.push_str(&format!(
+                "tlsgate: try: curl --cacert {} https://localhost:{}/v1/models\n",
+                ca.display(),
+                addr.port()
+            ));
+        }
+        out.push_str("tlsgate: Python/OpenAI SDK: SSL_CERT_FILE=<that file> (replaces the default store); Node: NODE_EXTRA_CA_CERTS=<that file>; details: tlsgate certs init --help\n");
+    }
+    print!("{out}");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}
+
+fn fail(findings: &[Finding]) -> ExitCode {
+    let mut text = String::from("tlsgate: cannot start\n");
+    for f in findings {
+        text.push_str(&format!(
+            "{:<5} {}: {}\n      why: {}\n      fix: {}\n",
+            f.severity.mark(),
+            f.code,
+            f.summary,
+            f.why,
+            f.fix
+        ));
+    }
+    eprint!("{text}");
     ExitCode::from(1)
 }

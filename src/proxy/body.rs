@@ -224,16 +224,26 @@ impl Body for ProxyBody {
                             log.bytes_out += b.len() as u64;
                         }
                         *this.kind = Kind::Done;
+                        if let Some(log) = this.log.as_mut() {
+                            log.completed = true;
+                        }
                         Poll::Ready(Some(Ok(Frame::data(b))))
                     }
                     None => Poll::Ready(None),
                 };
             }
-            Kind::Upstream(incoming) => match Pin::new(incoming).poll_frame(cx) {
+            Kind::Upstream(incoming) => match Pin::new(&mut *incoming).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Some(data) = frame.data_ref() {
                         if let Some(log) = this.log.as_mut() {
                             log.bytes_out += data.len() as u64;
+                        }
+                    }
+                    // hyper stops polling once the body says it has ended, so the end is
+                    // recorded here rather than on a final `None`.
+                    if incoming.is_end_stream() {
+                        if let Some(log) = this.log.as_mut() {
+                            log.completed = true;
                         }
                     }
                     let next = next_deadline(*this.idle, *this.total_deadline);

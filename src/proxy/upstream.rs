@@ -63,10 +63,13 @@ impl UpstreamClient {
             .set_headers
             .iter()
             .map(|(k, v)| {
-                let name_ = HeaderName::from_bytes(k.as_bytes())
-                    .map_err(|_| format!("upstreams.{name}.set_headers: invalid header name {k:?}"))?;
+                let name_ = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
+                    format!("upstreams.{name}.set_headers: invalid header name {k:?}")
+                })?;
                 let mut value = HeaderValue::from_str(v).map_err(|_| {
-                    format!("upstreams.{name}.set_headers.{k}: the value is not a valid header value")
+                    format!(
+                        "upstreams.{name}.set_headers.{k}: the value is not a valid header value"
+                    )
                 })?;
                 value.set_sensitive(true);
                 Ok((name_, value))
@@ -74,7 +77,11 @@ impl UpstreamClient {
             .collect::<Result<Vec<_>, String>>()?;
 
         let egress = match cfg.egress_proxy.as_deref().map(str::trim) {
-            Some(p) if !p.is_empty() && !is_loopback_host(&url.host) && !no_proxy_matches(&url.host) => {
+            Some(p)
+                if !p.is_empty()
+                    && !is_loopback_host(&url.host)
+                    && !no_proxy_matches(&url.host) =>
+            {
                 let parsed = UpstreamUrl::parse(p)
                     .map_err(|e| format!("upstreams.{name}.egress_proxy: {e}"))?;
                 Some(EgressProxy {
@@ -86,10 +93,9 @@ impl UpstreamClient {
         };
 
         let server_name = match &cfg.tls.server_name {
-            Some(n) => Some(
-                ServerName::try_from(n.clone())
-                    .map_err(|_| format!("upstreams.{name}.tls.server_name: {n:?} is not a valid name"))?,
-            ),
+            Some(n) => Some(ServerName::try_from(n.clone()).map_err(|_| {
+                format!("upstreams.{name}.tls.server_name: {n:?} is not a valid name")
+            })?),
             None => None,
         };
         let make_connector = |alpn: Vec<Vec<u8>>| -> Result<Connector, String> {
@@ -122,12 +128,18 @@ impl UpstreamClient {
         }
         let client = builder.build(make_connector(tls_client::alpn_for(cfg.http_version))?);
         let mut upgrade_builder = Client::builder(TokioExecutor::new());
-        upgrade_builder.timer(TokioTimer::new()).pool_max_idle_per_host(0);
+        upgrade_builder
+            .timer(TokioTimer::new())
+            .pool_max_idle_per_host(0);
         let upgrade_client = upgrade_builder.build(make_connector(vec![b"http/1.1".to_vec()])?);
 
         Ok(UpstreamClient {
             name: Arc::from(name),
-            scheme: if https { UriScheme::HTTPS } else { UriScheme::HTTP },
+            scheme: if https {
+                UriScheme::HTTPS
+            } else {
+                UriScheme::HTTP
+            },
             url,
             authority,
             set_headers,
@@ -212,7 +224,12 @@ impl UpstreamClient {
         let mut finding = Finding::new(
             code,
             what,
-            format!("upstream '{}' ({}): {}", self.name, self.authority, error_chain(e)),
+            format!(
+                "upstream '{}' ({}): {}",
+                self.name,
+                self.authority,
+                error_chain(e)
+            ),
             "check the upstream's logs; if it speaks TLS on an http:// URL, use https://",
         );
         if code == Code::UpstreamProtocolError && self.scheme == UriScheme::HTTP {

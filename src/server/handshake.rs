@@ -55,7 +55,15 @@ pub async fn accept(
     // 1. Peek the first bytes: is this TLS at all?
     let n = match tokio::time::timeout_at(deadline, peek_first(&stream, &mut peeked)).await {
         Err(_) => {
-            report(ctx, tls, peer, &Failure::Timeout, &peeked[..0], None, started);
+            report(
+                ctx,
+                tls,
+                peer,
+                &Failure::Timeout,
+                &peeked[..0],
+                None,
+                started,
+            );
             return HandshakeOutcome::Failed;
         }
         Ok(Err(e)) => {
@@ -74,11 +82,27 @@ pub async fn accept(
     let acceptor = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
     let start = match tokio::time::timeout_at(deadline, acceptor).await {
         Err(_) => {
-            report(ctx, tls, peer, &Failure::Timeout, &peeked[..n], None, started);
+            report(
+                ctx,
+                tls,
+                peer,
+                &Failure::Timeout,
+                &peeked[..n],
+                None,
+                started,
+            );
             return HandshakeOutcome::Failed;
         }
         Ok(Err(e)) => {
-            report(ctx, tls, peer, &Failure::from_io(e), &peeked[..n], None, started);
+            report(
+                ctx,
+                tls,
+                peer,
+                &Failure::from_io(e),
+                &peeked[..n],
+                None,
+                started,
+            );
             return HandshakeOutcome::Failed;
         }
         Ok(Ok(start)) => start,
@@ -89,11 +113,27 @@ pub async fn accept(
     let config = tls.acceptor.config().clone();
     match tokio::time::timeout_at(deadline, start.into_stream(config)).await {
         Err(_) => {
-            report(ctx, tls, peer, &Failure::Timeout, &peeked[..n], sni.as_deref(), started);
+            report(
+                ctx,
+                tls,
+                peer,
+                &Failure::Timeout,
+                &peeked[..n],
+                sni.as_deref(),
+                started,
+            );
             HandshakeOutcome::Failed
         }
         Ok(Err(e)) => {
-            report(ctx, tls, peer, &Failure::from_io(e), &peeked[..n], sni.as_deref(), started);
+            report(
+                ctx,
+                tls,
+                peer,
+                &Failure::from_io(e),
+                &peeked[..n],
+                sni.as_deref(),
+                started,
+            );
             HandshakeOutcome::Failed
         }
         Ok(Ok(stream)) => {
@@ -148,7 +188,10 @@ pub enum Failure {
 
 impl Failure {
     fn from_io(e: io::Error) -> Self {
-        match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
             Some(tls) => Failure::Tls(tls.clone()),
             None => Failure::Io(e),
         }
@@ -188,7 +231,15 @@ async fn not_tls(
         let _ = stream.write_all(resp.as_bytes()).await;
         let _ = stream.shutdown().await;
     }
-    report(ctx, tls, peer, &Failure::Io(io::Error::other("not tls")), bytes, None, started);
+    report(
+        ctx,
+        tls,
+        peer,
+        &Failure::Io(io::Error::other("not tls")),
+        bytes,
+        None,
+        started,
+    );
 }
 
 /// Logs and counts one failed handshake.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::Watcher;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
@@ -66,7 +66,7 @@ pub async fn run(
     tcp: TcpListener,
     ctx: Arc<ListenerContext>,
     conn_limit: Arc<Semaphore>,
-    graceful: Watcher,
+    graceful: Arc<GracefulShutdown>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -94,7 +94,7 @@ pub async fn run(
             },
         };
         let ctx = ctx.clone();
-        let graceful = graceful.clone();
+        let graceful = graceful.watcher();
         tokio::spawn(async move {
             ctx.state.connection_opened(&ctx.name);
             serve_connection(stream, peer, &ctx, graceful).await;

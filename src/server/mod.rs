@@ -2,6 +2,9 @@
 //! and the SNI certificate resolver.
 
 pub mod client_hello;
+pub mod handshake;
+pub mod listener;
+pub mod serve;
 pub mod sni;
 pub mod sniff;
 pub mod tls;

@@ -1,0 +1,130 @@
+//! The admin listener: a small HTTP/1.1 server over [`State`].
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::State;
+
+/// Serves the admin API until `shutdown` flips.
+pub async fn serve(listener: TcpListener, state: Arc<State>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let (stream, _) = tokio::select! {
+            _ = shutdown.changed() => return,
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(route(&state, req).await) }
+            });
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+fn respond(
+    status: StatusCode,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    if let Ok(v) = http::HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    r.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    r
+}
+
+fn json(status: StatusCode, v: &serde_json::Value) -> Response<Full<Bytes>> {
+    let text = serde_json::to_string_pretty(v).unwrap_or_else(|_| "{}".into());
+    respond(status, "application/json", text)
+}
+
+async fn route(state: &Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/healthz") => respond(StatusCode::OK, "text/plain", "ok\n"),
+        (&Method::GET, "/readyz") => {
+            if state.is_ready() {
+                respond(StatusCode::OK, "text/plain", "ready\n")
+            } else {
+                respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n")
+            }
+        }
+        (&Method::GET, "/status") => json(StatusCode::OK, &state.status_json()),
+        (&Method::GET, "/metrics") => respond(
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            state.metrics_text(),
+        ),
+        (&Method::POST, "/reload") => {
+            let trigger = state
+                .reload_trigger
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            match trigger {
+                Some(t) => {
+                    // Reading and validating files blocks; keep it off the async workers.
+                    let result = tokio::task::spawn_blocking(move || t()).await;
+                    match result {
+                        Ok(status) => {
+                            let code = if status.result == "rejected" {
+                                StatusCode::UNPROCESSABLE_ENTITY
+                            } else {
+                                StatusCode::OK
+                            };
+                            json(
+                                code,
+                                &serde_json::json!({"result": status.result, "findings": status.findings}),
+                            )
+                        }
+                        Err(_) => json(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            &serde_json::json!({"result": "error", "findings": []}),
+                        ),
+                    }
+                }
+                None => json(
+                    StatusCode::OK,
+                    &serde_json::json!({"result": "none", "findings": [], "note": "no TLS listener: nothing to reload"}),
+                ),
+            }
+        }
+        (&Method::GET, "/") => respond(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            super::page::render(&state.status_json()),
+        ),
+        (_, "/healthz" | "/readyz" | "/status" | "/metrics" | "/") => {
+            respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "use GET\n")
+        }
+        (_, "/reload") => respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "use POST\n"),
+        _ => respond(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found: try /status, /metrics, /healthz, /readyz, POST /reload, or /\n",
+        ),
+    }
+}

@@ -1,0 +1,480 @@
+//! The shared state every part of a running tlsgate reports into and the admin API reads:
+//! served certificates, handshake failures, reloads, upstream checks, connection and request
+//! counts. Writers are the hot path's side effects, so updates are atomic or short locks.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::certs::info::format_time;
+use crate::certs::LoadedCertificate;
+use crate::diagnose::{Code, Finding};
+
+/// How many recent handshake failure events `/status` keeps per listener.
+const RECENT_EVENTS: usize = 20;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabel {
+    pub listener: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub upstream: String,
+    pub status_class: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HandshakeLabels {
+    pub listener: String,
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CertLabels {
+    pub listener: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabel {
+    pub upstream: String,
+}
+
+/// The Prometheus metrics (names and labels are PRODUCT.md's contract).
+pub struct Metrics {
+    pub registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub request_duration: Family<UpstreamLabel, Histogram>,
+    pub handshake_failures: Family<HandshakeLabels, Counter>,
+    pub cert_reloads: Family<ResultLabel, Counter>,
+    pub cert_not_after: Family<CertLabels, Gauge>,
+    pub upstream_up: Family<UpstreamLabel, Gauge>,
+    pub open_connections: Family<ListenerLabel, Gauge>,
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("tlsgate");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests forwarded, by upstream and status class",
+            requests.clone(),
+        );
+        let request_duration = Family::<UpstreamLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+                300.0, 600.0,
+            ])
+        });
+        registry.register_with_unit(
+            "request_duration",
+            "Time from request head to the end of the response body",
+            prometheus_client::registry::Unit::Seconds,
+            request_duration.clone(),
+        );
+        let handshake_failures = Family::<HandshakeLabels, Counter>::default();
+        registry.register(
+            "handshake_failures",
+            "Failed inbound TLS handshakes, by listener and finding code",
+            handshake_failures.clone(),
+        );
+        let cert_reloads = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "cert_reloads",
+            "Certificate reload attempts, by result (ok, rejected, unchanged)",
+            cert_reloads.clone(),
+        );
+        let cert_not_after = Family::<CertLabels, Gauge>::default();
+        registry.register(
+            "cert_not_after_timestamp_seconds",
+            "Expiry (notAfter, Unix seconds) of each served certificate",
+            cert_not_after.clone(),
+        );
+        let upstream_up = Family::<UpstreamLabel, Gauge>::default();
+        registry.register(
+            "upstream_up",
+            "1 if the last check of the upstream succeeded, 0 if it failed",
+            upstream_up.clone(),
+        );
+        let open_connections = Family::<ListenerLabel, Gauge>::default();
+        registry.register(
+            "open_connections",
+            "Client connections currently open, by listener",
+            open_connections.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            request_duration,
+            handshake_failures,
+            cert_reloads,
+            cert_not_after,
+            upstream_up,
+            open_connections,
+        }
+    }
+}
+
+/// One served certificate as `/status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificateStatus {
+    pub subject: String,
+    pub sans: Vec<String>,
+    pub issuer: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub days_left: i64,
+    pub fingerprint_sha256: String,
+    pub cert_file: String,
+    pub key_file: String,
+    pub loaded_at: String,
+    pub findings: Vec<Finding>,
+    #[serde(skip)]
+    pub not_after_unix: i64,
+}
+
+impl CertificateStatus {
+    pub fn new(loaded: &LoadedCertificate, findings: Vec<Finding>) -> Self {
+        let leaf = loaded.leaf();
+        CertificateStatus {
+            subject: leaf.subject.clone(),
+            sans: leaf.sans.clone(),
+            issuer: leaf.issuer.clone(),
+            not_before: format_time(leaf.not_before),
+            not_after: format_time(leaf.not_after),
+            days_left: leaf.days_left(OffsetDateTime::now_utc()),
+            fingerprint_sha256: leaf.fingerprint_sha256.clone(),
+            cert_file: loaded.source.cert.display().to_string(),
+            key_file: loaded.source.key.display().to_string(),
+            loaded_at: format_time(loaded.loaded_at),
+            findings,
+            not_after_unix: leaf.not_after.unix_timestamp(),
+        }
+    }
+}
+
+/// Handshake failures of one listener.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HandshakeStats {
+    pub total: u64,
+    pub by_code: BTreeMap<String, u64>,
+    pub recent: VecDeque<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ListenerStatus {
+    pub name: String,
+    pub bind: String,
+    pub tls: bool,
+    pub certificates: Vec<CertificateStatus>,
+    pub handshake_failures: HandshakeStats,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadStatus {
+    pub last_attempt_at: Option<String>,
+    /// `ok`, `rejected` or `none` (never attempted).
+    pub result: String,
+    pub findings: Vec<Finding>,
+}
+
+/// The chain summary of an upstream's presented certificates.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainEntry {
+    pub subject: String,
+    pub issuer: String,
+    pub not_after: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UpstreamStatus {
+    pub name: String,
+    pub url: String,
+    /// `healthy`, `degraded`, `failing` or `unchecked`.
+    pub status: String,
+    pub checked_at: Option<String>,
+    pub tls_version: Option<String>,
+    pub cipher: Option<String>,
+    pub alpn: Option<String>,
+    pub chain: Vec<ChainEntry>,
+    pub findings: Vec<Finding>,
+}
+
+/// Everything the admin API shows.
+pub struct State {
+    pub version: &'static str,
+    pub started_at: OffsetDateTime,
+    ready: AtomicBool,
+    listeners: RwLock<Vec<ListenerStatus>>,
+    reload: Mutex<ReloadStatus>,
+    upstreams: Mutex<Vec<UpstreamStatus>>,
+    pub metrics: Metrics,
+    /// Gauges per listener, cached so opening a connection does not touch the family's lock.
+    conn_gauges: RwLock<HashMap<String, Gauge>>,
+    /// Asks the reload pipeline to run now (`POST /reload`); set by `serve`.
+    pub reload_trigger: Mutex<Option<Arc<dyn Fn() -> ReloadStatus + Send + Sync>>>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl State {
+    pub fn new() -> State {
+        State {
+            version: env!("CARGO_PKG_VERSION"),
+            started_at: OffsetDateTime::now_utc(),
+            ready: AtomicBool::new(false),
+            listeners: RwLock::new(Vec::new()),
+            reload: Mutex::new(ReloadStatus {
+                last_attempt_at: None,
+                result: "none".into(),
+                findings: Vec::new(),
+            }),
+            upstreams: Mutex::new(Vec::new()),
+            metrics: Metrics::new(),
+            conn_gauges: RwLock::new(HashMap::new()),
+            reload_trigger: Mutex::new(None),
+        }
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Registers a listener (before it accepts).
+    pub fn add_listener(&self, name: &str, bind: std::net::SocketAddr, tls: bool) {
+        let gauge = self
+            .metrics
+            .open_connections
+            .get_or_create(&ListenerLabel {
+                listener: name.to_string(),
+            })
+            .clone();
+        write(&self.conn_gauges).insert(name.to_string(), gauge);
+        write(&self.listeners).push(ListenerStatus {
+            name: name.to_string(),
+            bind: bind.to_string(),
+            tls,
+            certificates: Vec::new(),
+            handshake_failures: HandshakeStats::default(),
+        });
+    }
+
+    /// Publishes the certificates a listener now serves.
+    pub fn set_certificates(&self, listener: &str, certs: Vec<CertificateStatus>) {
+        for c in &certs {
+            for name in c.sans.iter().take(16) {
+                self.metrics
+                    .cert_not_after
+                    .get_or_create(&CertLabels {
+                        listener: listener.to_string(),
+                        name: name.clone(),
+                    })
+                    .set(c.not_after_unix);
+            }
+        }
+        if let Some(l) = write(&self.listeners)
+            .iter_mut()
+            .find(|l| l.name == listener)
+        {
+            l.certificates = certs;
+        }
+    }
+
+    pub fn connection_opened(&self, listener: &str) {
+        if let Some(g) = read(&self.conn_gauges).get(listener) {
+            g.inc();
+        }
+    }
+
+    pub fn connection_closed(&self, listener: &str) {
+        if let Some(g) = read(&self.conn_gauges).get(listener) {
+            g.dec();
+        }
+    }
+
+    /// Counts one failed handshake and keeps its event for `/status`.
+    pub fn record_handshake_failure(&self, listener: &str, code: Code, event: serde_json::Value) {
+        self.metrics
+            .handshake_failures
+            .get_or_create(&HandshakeLabels {
+                listener: listener.to_string(),
+                code: code.as_str().to_string(),
+            })
+            .inc();
+        if let Some(l) = write(&self.listeners)
+            .iter_mut()
+            .find(|l| l.name == listener)
+        {
+            let s = &mut l.handshake_failures;
+            s.total += 1;
+            *s.by_code.entry(code.as_str().to_string()).or_default() += 1;
+            if s.recent.len() == RECENT_EVENTS {
+                s.recent.pop_front();
+            }
+            s.recent.push_back(event);
+        }
+    }
+
+    /// Counts one finished request.
+    pub fn record_request(&self, upstream: &str, status: u16, seconds: f64) {
+        let class = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                upstream: upstream.to_string(),
+                status_class: class.to_string(),
+            })
+            .inc();
+        self.metrics
+            .request_duration
+            .get_or_create(&UpstreamLabel {
+                upstream: upstream.to_string(),
+            })
+            .observe(seconds);
+    }
+
+    pub fn record_reload(&self, status: ReloadStatus) {
+        self.metrics
+            .cert_reloads
+            .get_or_create(&ResultLabel {
+                result: status.result.clone(),
+            })
+            .inc();
+        *lock(&self.reload) = status;
+    }
+
+    pub fn reload_status(&self) -> ReloadStatus {
+        lock(&self.reload).clone()
+    }
+
+    pub fn set_upstream(&self, status: UpstreamStatus) {
+        let up = match status.status.as_str() {
+            "healthy" | "degraded" => 1,
+            _ => 0,
+        };
+        if status.status != "unchecked" {
+            self.metrics
+                .upstream_up
+                .get_or_create(&UpstreamLabel {
+                    upstream: status.name.clone(),
+                })
+                .set(up);
+        }
+        let mut ups = lock(&self.upstreams);
+        match ups.iter_mut().find(|u| u.name == status.name) {
+            Some(u) => *u = status,
+            None => ups.push(status),
+        }
+    }
+
+    pub fn listeners(&self) -> Vec<ListenerStatus> {
+        read(&self.listeners).clone()
+    }
+
+    pub fn upstreams(&self) -> Vec<UpstreamStatus> {
+        lock(&self.upstreams).clone()
+    }
+
+    /// The `/status` document.
+    pub fn status_json(&self) -> serde_json::Value {
+        let now = OffsetDateTime::now_utc();
+        let mut listeners = self.listeners();
+        for l in &mut listeners {
+            for c in &mut l.certificates {
+                c.days_left =
+                    (OffsetDateTime::from_unix_timestamp(c.not_after_unix).unwrap_or(now) - now)
+                        .whole_days();
+            }
+        }
+        serde_json::json!({
+            "version": self.version,
+            "started_at": format_time(self.started_at),
+            "listeners": listeners,
+            "reload": self.reload_status(),
+            "upstreams": self.upstreams(),
+        })
+    }
+
+    /// The `/metrics` text.
+    pub fn metrics_text(&self) -> String {
+        let mut out = String::new();
+        // Encoding into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.metrics.registry);
+        out
+    }
+}
+
+// A poisoned lock only means a panic elsewhere while holding it; the data (counters, status
+// documents) is still the best we have, so keep serving it.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|e| e.into_inner())
+}
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_use_the_contract_names() {
+        let s = State::new();
+        s.add_listener("public", "127.0.0.1:8443".parse().unwrap(), true);
+        s.connection_opened("public");
+        s.record_request("openai", 200, 0.02);
+        s.record_handshake_failure(
+            "public",
+            Code::UnknownSni,
+            serde_json::json!({"code": "unknown_sni"}),
+        );
+        let text = s.metrics_text();
+        for needle in [
+            "tlsgate_requests_total{upstream=\"openai\",status_class=\"2xx\"} 1",
+            "tlsgate_request_duration_seconds_bucket",
+            "tlsgate_handshake_failures_total{listener=\"public\",code=\"unknown_sni\"} 1",
+            "tlsgate_open_connections{listener=\"public\"} 1",
+        ] {
+            assert!(text.contains(needle), "missing {needle} in\n{text}");
+        }
+        let status = s.status_json();
+        assert_eq!(
+            status["listeners"][0]["handshake_failures"]["by_code"]["unknown_sni"],
+            1
+        );
+        assert_eq!(status["reload"]["result"], "none");
+    }
+}

@@ -1,0 +1,684 @@
+//! From a file to validated settings: read → `${ENV}` interpolation → YAML → checks that need
+//! more than one field. Every error names the file, the line and column where it can, and the
+//! key; a missing variable names the variable.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use super::schema::*;
+use super::upstream_url::UpstreamUrl;
+use crate::diagnose::{Code, Finding};
+
+/// Why a configuration cannot be used.
+#[derive(Debug)]
+pub enum ConfigError {
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// YAML syntax, unknown key, or a value of the wrong type.
+    Parse {
+        origin: String,
+        line: Option<u64>,
+        column: Option<u64>,
+        message: String,
+    },
+    EnvMissing {
+        origin: String,
+        name: String,
+        line: usize,
+        column: usize,
+    },
+    /// A value that parses but cannot work (unknown upstream, bad URL, …).
+    Invalid {
+        origin: String,
+        key: String,
+        message: String,
+        line: Option<usize>,
+    },
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::Read { path, error } => {
+                write!(f, "{}: cannot read the configuration: {error}", path.display())
+            }
+            ConfigError::Parse {
+                origin,
+                line,
+                column,
+                message,
+            } => match (line, column) {
+                (Some(l), Some(c)) => write!(f, "{origin}:{l}:{c}: {message}"),
+                (Some(l), None) => write!(f, "{origin}:{l}: {message}"),
+                _ => write!(f, "{origin}: {message}"),
+            },
+            ConfigError::EnvMissing {
+                origin,
+                name,
+                line,
+                column,
+            } => write!(
+                f,
+                "{origin}:{line}:{column}: environment variable {name} is not set (referenced as ${{{name}}})"
+            ),
+            ConfigError::Invalid {
+                origin,
+                key,
+                message,
+                line,
+            } => match line {
+                Some(l) => write!(f, "{origin}:{l}: {key}: {message}"),
+                None => write!(f, "{origin}: {key}: {message}"),
+            },
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    /// The finding for reports and logs.
+    pub fn to_finding(&self) -> Finding {
+        match self {
+            ConfigError::EnvMissing { name, .. } => Finding::new(
+                Code::ConfigEnvMissing,
+                format!("environment variable {name} is not set"),
+                self.to_string(),
+                format!(
+                    "export {name}=… before starting tlsgate, or write ${{{name}:-default}} in the configuration to give a default"
+                ),
+            ),
+            ConfigError::Read { path, .. } => Finding::new(
+                Code::ConfigInvalid,
+                format!("the configuration file {} cannot be read", path.display()),
+                self.to_string(),
+                "check the path given with -c and the file's permissions",
+            ),
+            ConfigError::Parse { .. } => Finding::new(
+                Code::ConfigInvalid,
+                "the configuration is not valid",
+                self.to_string(),
+                "correct the key or value at the position shown; PRODUCT.md and config/*.yaml list every key",
+            ),
+            ConfigError::Invalid { key, .. } => Finding::new(
+                Code::ConfigInvalid,
+                format!("the configuration value of {key} cannot work"),
+                self.to_string(),
+                "correct the value named; config/*.yaml has commented examples",
+            ),
+        }
+    }
+}
+
+/// Reads and validates a configuration file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    parse_str(&text, &path.display().to_string())
+}
+
+/// Parses and validates configuration text; `origin` names it in errors (usually the path).
+pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    parse_with_env(text, origin, &|name| std::env::var(name).ok())
+}
+
+/// As [`parse_str`] with an explicit environment (tests).
+pub fn parse_with_env(
+    text: &str,
+    origin: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let expanded = interpolate(text, origin, env)?;
+    let mut cfg: Config = if expanded.trim().is_empty() {
+        serde_saphyr::from_str("{}")
+    } else {
+        serde_saphyr::from_str(&expanded)
+    }
+    .map_err(|e| {
+        let loc = e.location();
+        // The library's message ends with its own position rendering; ours comes first, so keep
+        // only the first line of the message.
+        let message = e.to_string();
+        let message = message.lines().next().unwrap_or_default().to_string();
+        ConfigError::Parse {
+            origin: origin.to_string(),
+            line: loc.as_ref().map(|l| l.line()),
+            column: loc.as_ref().map(|l| l.column()),
+            message,
+        }
+    })?;
+    validate(&mut cfg, text, origin)?;
+    Ok(cfg)
+}
+
+/// Replaces `${NAME}` and `${NAME:-default}`; `$${` stays a literal `${`.
+///
+/// Done on the text before YAML parsing so a variable may appear anywhere a value does. Line
+/// numbers are preserved (values containing newlines are rejected) so YAML errors still point at
+/// the right line.
+pub fn interpolate(
+    text: &str,
+    origin: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(text.len());
+    for (line_no, line) in text.split_inclusive('\n').enumerate() {
+        // Comments are not interpolated: a commented-out `${VAR}` must not be required.
+        let (code, comment) = split_comment(line);
+        let mut rest = code;
+        while let Some(pos) = rest.find('$') {
+            out.push_str(&rest[..pos]);
+            let after = &rest[pos..];
+            if after.starts_with("$${") {
+                out.push_str("${");
+                rest = &after[3..];
+                continue;
+            }
+            if !after.starts_with("${") {
+                out.push('$');
+                rest = &after[1..];
+                continue;
+            }
+            let Some(end) = after.find('}') else {
+                return Err(ConfigError::Parse {
+                    origin: origin.to_string(),
+                    line: Some(line_no as u64 + 1),
+                    column: Some((code.len() - rest.len() + pos) as u64 + 1),
+                    message: "unterminated ${ (write $${ for a literal ${)".into(),
+                });
+            };
+            let inner = &after[2..end];
+            let (name, default) = match inner.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (inner, None),
+            };
+            let column = code.len() - rest.len() + pos + 1;
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(ConfigError::Parse {
+                    origin: origin.to_string(),
+                    line: Some(line_no as u64 + 1),
+                    column: Some(column as u64),
+                    message: format!("invalid variable name {name:?} in ${{{inner}}}"),
+                });
+            }
+            let value = match (env(name), default) {
+                (Some(v), _) => v,
+                (None, Some(d)) => d.to_string(),
+                (None, None) => {
+                    return Err(ConfigError::EnvMissing {
+                        origin: origin.to_string(),
+                        name: name.to_string(),
+                        line: line_no + 1,
+                        column,
+                    })
+                }
+            };
+            if value.contains('\n') || value.contains('\r') {
+                return Err(ConfigError::Parse {
+                    origin: origin.to_string(),
+                    line: Some(line_no as u64 + 1),
+                    column: Some(column as u64),
+                    message: format!("environment variable {name} contains a newline, which a configuration value cannot hold"),
+                });
+            }
+            out.push_str(&value);
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        out.push_str(comment);
+    }
+    Ok(out)
+}
+
+/// Splits a YAML line at a `#` that starts a comment (outside quotes, at the start or after a
+/// space).
+fn split_comment(line: &str) -> (&str, &str) {
+    let mut in_single = false;
+    let mut in_double = false;
+    let mut prev = ' ';
+    for (i, c) in line.char_indices() {
+        match c {
+            '\'' if !in_double => in_single = !in_single,
+            '"' if !in_single && prev != '\\' => in_double = !in_double,
+            '#' if !in_single && !in_double && prev.is_whitespace() => {
+                return (&line[..i], &line[i..]);
+            }
+            _ => {}
+        }
+        prev = c;
+    }
+    (line, "")
+}
+
+/// The line on which `key:` first appears after `after_line`, to point validation errors at it.
+fn find_line(text: &str, key: &str, after_line: usize) -> Option<usize> {
+    text.lines()
+        .enumerate()
+        .skip(after_line)
+        .find(|(_, l)| {
+            let t = l.trim_start().trim_start_matches("- ");
+            t.starts_with(&format!("{key}:")) || t.starts_with(&format!("\"{key}\":"))
+        })
+        .map(|(i, _)| i + 1)
+}
+
+fn invalid(text: &str, origin: &str, key: String, leaf_key: &str, message: String) -> ConfigError {
+    ConfigError::Invalid {
+        origin: origin.to_string(),
+        line: find_line(text, leaf_key, 0),
+        key,
+        message,
+    }
+}
+
+/// Checks that need more than one field, and fills derived defaults (listener names, header
+/// name case).
+pub fn validate(cfg: &mut Config, text: &str, origin: &str) -> Result<(), ConfigError> {
+    let err = |key: String, leaf: &str, msg: String| invalid(text, origin, key, leaf, msg);
+
+    for (i, l) in cfg.listeners.iter_mut().enumerate() {
+        if l.name.trim().is_empty() {
+            l.name = format!("listener{i}");
+        }
+    }
+    for (i, l) in cfg.listeners.iter().enumerate() {
+        if cfg.listeners[..i].iter().any(|o| o.name == l.name) {
+            return Err(err(
+                format!("listeners[{i}].name"),
+                "name",
+                format!("duplicate listener name {:?}", l.name),
+            ));
+        }
+        if cfg.listeners[..i].iter().any(|o| o.bind == l.bind) {
+            return Err(err(
+                format!("listeners[{i}].bind"),
+                "bind",
+                format!("{} is already used by another listener", l.bind),
+            ));
+        }
+        if let Some(tls) = &l.tls {
+            if tls.certificates.is_empty() {
+                return Err(err(
+                    format!("listeners[{i}].tls.certificates"),
+                    "certificates",
+                    "at least one certificate is required (omit `tls:` for a plain-HTTP listener)"
+                        .into(),
+                ));
+            }
+            if let Some(d) = tls.default_certificate {
+                if d >= tls.certificates.len() {
+                    return Err(err(
+                        format!("listeners[{i}].tls.default_certificate"),
+                        "default_certificate",
+                        format!(
+                            "index {d} is out of range: there are {} certificate(s), numbered from 0",
+                            tls.certificates.len()
+                        ),
+                    ));
+                }
+            }
+            for p in &tls.alpn {
+                if p != "h2" && p != "http/1.1" {
+                    return Err(err(
+                        format!("listeners[{i}].tls.alpn"),
+                        "alpn",
+                        format!("unsupported protocol {p:?}: expected h2 or http/1.1"),
+                    ));
+                }
+            }
+        }
+    }
+
+    for (name, up) in cfg.upstreams.iter_mut() {
+        UpstreamUrl::parse(&up.url).map_err(|m| err(format!("upstreams.{name}.url"), "url", m))?;
+        let mut lowered = std::collections::BTreeMap::new();
+        for (k, v) in std::mem::take(&mut up.set_headers) {
+            let lk = k.to_ascii_lowercase();
+            if http::header::HeaderName::from_bytes(lk.as_bytes()).is_err() {
+                return Err(err(
+                    format!("upstreams.{name}.set_headers"),
+                    &k,
+                    format!("{k:?} is not a valid header name"),
+                ));
+            }
+            if http::header::HeaderValue::from_str(&v).is_err() {
+                return Err(err(
+                    format!("upstreams.{name}.set_headers.{k}"),
+                    &k,
+                    "the value is not a valid header value (control characters?)".into(),
+                ));
+            }
+            lowered.insert(lk, v);
+        }
+        up.set_headers = lowered;
+        if up.tls.client_cert.is_some() != up.tls.client_key.is_some() {
+            return Err(err(
+                format!("upstreams.{name}.tls"),
+                "client_cert",
+                "client_cert and client_key go together: set both or neither".into(),
+            ));
+        }
+        if let Some(p) = up.egress_proxy.as_deref().filter(|p| !p.trim().is_empty()) {
+            UpstreamUrl::parse(p)
+                .map_err(|m| err(format!("upstreams.{name}.egress_proxy"), "egress_proxy", m))?;
+        }
+    }
+
+    for (i, r) in cfg.routes.iter().enumerate() {
+        if !r.path_prefix.starts_with('/') {
+            return Err(err(
+                format!("routes[{i}].path_prefix"),
+                "path_prefix",
+                format!("{:?} must start with /", r.path_prefix),
+            ));
+        }
+        if !cfg.upstreams.contains_key(&r.upstream) {
+            let known: Vec<&str> = cfg.upstreams.keys().map(String::as_str).collect();
+            return Err(err(
+                format!("routes[{i}].upstream"),
+                "upstream",
+                format!(
+                    "no upstream named {:?} (defined: {})",
+                    r.upstream,
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
+        }
+    }
+    if cfg.routes.is_empty() && cfg.upstreams.len() > 1 {
+        return Err(err(
+            "routes".into(),
+            "upstreams",
+            "with several upstreams, routes must say which path goes where".into(),
+        ));
+    }
+
+    if let Some(bind) = cfg.admin.bind {
+        if !bind.ip().is_loopback() && !cfg.admin.allow_public {
+            return Err(err(
+                "admin.bind".into(),
+                "bind",
+                format!(
+                    "{bind} is not a loopback address; the admin API shows certificate and upstream details, so binding it publicly needs `allow_public: true`"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Config {
+    /// The routes in effect: the configured ones, or everything to the only upstream.
+    pub fn effective_routes(&self) -> Vec<Route> {
+        if !self.routes.is_empty() {
+            return self.routes.clone();
+        }
+        self.upstreams
+            .keys()
+            .next()
+            .map(|name| {
+                vec![Route {
+                    path_prefix: "/".into(),
+                    upstream: name.clone(),
+                }]
+            })
+            .unwrap_or_default()
+    }
+
+    /// Applies `serve --upstream URL` and `--listen ADDR`.
+    ///
+    /// `--upstream` replaces every upstream and route with one upstream named `default`. Injected
+    /// headers are kept only when the new URL has the same host as the replaced single upstream,
+    /// so a provider key is never sent to a host it was not configured for.
+    pub fn apply_overrides(
+        &mut self,
+        upstream: Option<&str>,
+        listen: Option<SocketAddr>,
+    ) -> Result<(), ConfigError> {
+        if let Some(url) = upstream {
+            let parsed = UpstreamUrl::parse(url).map_err(|message| ConfigError::Invalid {
+                origin: "--upstream".into(),
+                key: "--upstream".into(),
+                message,
+                line: None,
+            })?;
+            let mut up = if self.upstreams.len() == 1 {
+                self.upstreams.values().next().cloned()
+            } else {
+                None
+            }
+            .unwrap_or_else(|| default_upstream(url));
+            let same_host = UpstreamUrl::parse(&up.url)
+                .map(|old| old.host == parsed.host)
+                .unwrap_or(false);
+            if !same_host {
+                up.set_headers.clear();
+                up.tls.server_name = None;
+            }
+            up.url = url.to_string();
+            self.upstreams.clear();
+            self.upstreams.insert("default".into(), up);
+            self.routes.clear();
+        }
+        if let Some(addr) = listen {
+            match self.listeners.first_mut() {
+                Some(l) => l.bind = addr,
+                None => self.listeners.push(Listener {
+                    name: "listener0".into(),
+                    bind: addr,
+                    tls: None,
+                }),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn default_upstream(url: &str) -> Upstream {
+    Upstream {
+        url: url.to_string(),
+        set_headers: Default::default(),
+        tls: Default::default(),
+        http_version: Default::default(),
+        egress_proxy: None,
+        timeouts: Default::default(),
+    }
+}
+
+/// The built-in dev default: HTTPS on 127.0.0.1:8443 with the local dev certificate, everything
+/// to api.openai.com with `Authorization: Bearer $OPENAI_API_KEY` when that is set.
+pub fn builtin_default(
+    cert: PathBuf,
+    key: PathBuf,
+    ca: PathBuf,
+    openai_api_key: Option<String>,
+) -> Config {
+    let mut up = default_upstream("https://api.openai.com");
+    if let Some(k) = openai_api_key.filter(|k| !k.is_empty()) {
+        up.set_headers
+            .insert("authorization".into(), format!("Bearer {k}"));
+    }
+    let mut upstreams = std::collections::BTreeMap::new();
+    upstreams.insert("openai".to_string(), up);
+    Config {
+        listeners: vec![Listener {
+            name: "dev".into(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            tls: Some(ListenerTls {
+                certificates: vec![CertificateSource {
+                    cert,
+                    key,
+                    ca: Some(ca),
+                    names: None,
+                }],
+                default_certificate: None,
+                min_version: TlsVersion::Tls12,
+                alpn: vec!["h2".into(), "http/1.1".into()],
+                client_auth: None,
+            }),
+        }],
+        routes: Vec::new(),
+        upstreams,
+        admin: Admin::default(),
+        reload: Reload::default(),
+        diagnostics: Diagnostics::default(),
+        limits: Limits::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "KEY" => Some("sk-test".into()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        parse_with_env(text, "t.yaml", &env)
+    }
+
+    const FULL: &str = r#"
+listeners:
+  - name: public
+    bind: 127.0.0.1:8443
+    tls:
+      certificates:
+        - cert: /c.pem
+          key: /k.pem
+      min_version: tls1.3
+routes:
+  - path_prefix: /v1
+    upstream: openai
+upstreams:
+  openai:
+    url: https://api.openai.com
+    set_headers:
+      Authorization: "Bearer ${KEY}"   # ${NOT_SET} in a comment is fine
+    timeouts: { connect: 5s, first_byte: 2m }
+limits:
+  max_request_header_bytes: 16KiB
+"#;
+
+    #[test]
+    fn parses_the_documented_shape() {
+        let cfg = parse(FULL).unwrap();
+        assert_eq!(cfg.listeners[0].name, "public");
+        let tls = cfg.listeners[0].tls.as_ref().unwrap();
+        assert_eq!(tls.min_version, TlsVersion::Tls13);
+        assert_eq!(tls.alpn, vec!["h2", "http/1.1"]);
+        let up = &cfg.upstreams["openai"];
+        assert_eq!(up.set_headers["authorization"], "Bearer sk-test");
+        assert_eq!(up.timeouts.connect.get().as_secs(), 5);
+        assert_eq!(up.timeouts.first_byte.get().as_secs(), 120);
+        assert_eq!(up.timeouts.idle.get().as_secs(), 300);
+        assert_eq!(cfg.limits.max_request_header_bytes.0, 16 * 1024);
+        assert_eq!(cfg.admin.bind, Some("127.0.0.1:9901".parse().unwrap()));
+    }
+
+    #[test]
+    fn unknown_key_names_key_line_and_column() {
+        let text = "listeners:\n  - bind: 127.0.0.1:1\n    tsl: {}\n";
+        let e = parse(text).unwrap_err();
+        let s = e.to_string();
+        assert!(s.contains("tsl"), "{s}");
+        assert!(s.starts_with("t.yaml:3:5"), "{s}");
+        assert_eq!(e.to_finding().code, Code::ConfigInvalid);
+    }
+
+    #[test]
+    fn bad_value_names_the_position() {
+        let text = "limits:\n  handshake_timeout: soon\n";
+        let s = parse(text).unwrap_err().to_string();
+        assert!(s.starts_with("t.yaml:2:"), "{s}");
+    }
+
+    #[test]
+    fn missing_env_names_the_variable() {
+        let text = "upstreams:\n  a:\n    url: ${UPSTREAM_URL}\n";
+        let e = parse(text).unwrap_err();
+        match &e {
+            ConfigError::EnvMissing {
+                name, line, column, ..
+            } => {
+                assert_eq!(name, "UPSTREAM_URL");
+                assert_eq!((*line, *column), (3, 10));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(e.to_finding().code, Code::ConfigEnvMissing);
+        assert!(e.to_string().contains("UPSTREAM_URL"));
+    }
+
+    #[test]
+    fn defaults_and_escapes() {
+        let text = "upstreams:\n  a:\n    url: ${U:-http://127.0.0.1:1}\n    set_headers:\n      x-lit: \"$${KEY}\"\n";
+        let cfg = parse(text).unwrap();
+        assert_eq!(cfg.upstreams["a"].url, "http://127.0.0.1:1");
+        assert_eq!(cfg.upstreams["a"].set_headers["x-lit"], "${KEY}");
+    }
+
+    #[test]
+    fn route_to_unknown_upstream_is_rejected() {
+        let text = "routes:\n  - upstream: nope\nupstreams:\n  a: { url: http://x }\n";
+        let s = parse(text).unwrap_err().to_string();
+        assert!(s.contains("routes[0].upstream"), "{s}");
+        assert!(s.contains("defined: a"), "{s}");
+        assert!(s.starts_with("t.yaml:2:"), "{s}");
+    }
+
+    #[test]
+    fn public_admin_needs_opt_in() {
+        let s = parse("admin:\n  bind: 0.0.0.0:9901\n")
+            .unwrap_err()
+            .to_string();
+        assert!(s.contains("allow_public"), "{s}");
+        assert!(parse("admin:\n  bind: 0.0.0.0:9901\n  allow_public: true\n").is_ok());
+    }
+
+    #[test]
+    fn bad_urls_are_rejected() {
+        for url in ["ftp://x", "api.openai.com", "https://", "https://x:99999"] {
+            let text = format!("upstreams:\n  a:\n    url: {url}\n");
+            assert!(parse(&text).is_err(), "{url} accepted");
+        }
+    }
+
+    #[test]
+    fn default_route_and_overrides() {
+        let mut cfg = builtin_default("c".into(), "k".into(), "ca".into(), Some("sk-x".into()));
+        assert_eq!(cfg.effective_routes()[0].upstream, "openai");
+        cfg.apply_overrides(
+            Some("http://127.0.0.1:9000"),
+            Some("127.0.0.1:1234".parse().unwrap()),
+        )
+        .unwrap();
+        assert_eq!(cfg.listeners[0].bind.port(), 1234);
+        let up = &cfg.upstreams["default"];
+        assert_eq!(up.url, "http://127.0.0.1:9000");
+        assert!(
+            up.set_headers.is_empty(),
+            "the OpenAI key must not follow a new host"
+        );
+        assert_eq!(cfg.effective_routes()[0].upstream, "default");
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let cfg = parse("").unwrap();
+        assert!(cfg.listeners.is_empty());
+        assert_eq!(cfg.limits.max_connections, 10_000);
+    }
+}

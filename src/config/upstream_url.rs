@@ -1,0 +1,171 @@
+//! Upstream and egress-proxy URLs, parsed once at load time into the parts the connector needs.
+
+use super::schema::Upstream;
+
+/// `http` or `https`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+/// A parsed `scheme://host[:port][/path-prefix]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamUrl {
+    pub scheme: Scheme,
+    /// Host name or IP literal, without IPv6 brackets.
+    pub host: String,
+    pub port: u16,
+    /// Prepended to every request path; empty or starting with `/` and without a trailing `/`.
+    pub path_prefix: String,
+}
+
+impl UpstreamUrl {
+    /// Parses an upstream URL; the error is a sentence for the user.
+    pub fn parse(text: &str) -> Result<UpstreamUrl, String> {
+        let text = text.trim();
+        let uri: http::Uri = text
+            .parse()
+            .map_err(|e| format!("{text:?} is not a valid URL ({e})"))?;
+        let scheme = match uri.scheme_str() {
+            Some("https") => Scheme::Https,
+            Some("http") => Scheme::Http,
+            Some(other) => {
+                return Err(format!(
+                    "{text:?}: unsupported scheme {other:?}, expected http:// or https://"
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "{text:?} has no scheme: write https://{text} (or http:// for a plain-HTTP upstream)"
+                ))
+            }
+        };
+        let authority = uri
+            .authority()
+            .ok_or_else(|| format!("{text:?} has no host"))?;
+        if authority.as_str().contains('@') {
+            return Err(format!(
+                "{text:?}: credentials in the URL are not supported; use set_headers (e.g. authorization) instead"
+            ));
+        }
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        if host.is_empty() {
+            return Err(format!("{text:?} has no host"));
+        }
+        // Read the port from the text: `Authority::port` hides an out-of-range port.
+        let after_host = authority
+            .as_str()
+            .rsplit_once(']')
+            .map(|(_, rest)| rest)
+            .unwrap_or(authority.as_str());
+        let port = match after_host.rsplit_once(':') {
+            Some((_, p)) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| format!("{text:?}: port {p:?} is not in 1-65535"))?,
+            None => match scheme {
+                Scheme::Https => 443,
+                Scheme::Http => 80,
+            },
+        };
+        if uri.query().is_some() {
+            return Err(format!(
+                "{text:?}: a query string is not allowed in an upstream URL"
+            ));
+        }
+        let path_prefix = uri.path().trim_end_matches('/').to_string();
+        Ok(UpstreamUrl {
+            scheme,
+            host,
+            port,
+            path_prefix,
+        })
+    }
+
+    /// True for `localhost` and loopback IP literals (never sent through an egress proxy).
+    pub fn is_loopback(&self) -> bool {
+        self.host.eq_ignore_ascii_case("localhost")
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .map(|ip| ip.is_loopback())
+                .unwrap_or(false)
+    }
+}
+
+impl std::fmt::Display for UpstreamUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        write!(
+            f,
+            "{}://{}:{}{}",
+            self.scheme.as_str(),
+            host,
+            self.port,
+            self.path_prefix
+        )
+    }
+}
+
+impl Upstream {
+    /// The parsed URL (validated at load time, so this only fails on unvalidated configs).
+    pub fn parsed_url(&self) -> Result<UpstreamUrl, String> {
+        UpstreamUrl::parse(&self.url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_parts() {
+        let u = UpstreamUrl::parse("https://example.com/openai/").unwrap();
+        assert_eq!(
+            (u.scheme, u.host.as_str(), u.port),
+            (Scheme::Https, "example.com", 443)
+        );
+        assert_eq!(u.path_prefix, "/openai");
+        let u = UpstreamUrl::parse("http://[::1]:8080").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path_prefix.as_str()),
+            ("::1", 8080, "")
+        );
+        assert!(u.is_loopback());
+    }
+
+    #[test]
+    fn rejects_with_reasons() {
+        assert!(UpstreamUrl::parse("example.com")
+            .unwrap_err()
+            .contains("no scheme"));
+        assert!(UpstreamUrl::parse("ftp://x")
+            .unwrap_err()
+            .contains("unsupported scheme"));
+        assert!(UpstreamUrl::parse("https://u:p@x")
+            .unwrap_err()
+            .contains("credentials"));
+        assert!(UpstreamUrl::parse("https://x/?a=b")
+            .unwrap_err()
+            .contains("query"));
+    }
+}

@@ -1,0 +1,347 @@
+//! Running the proxy: load and check certificates, bind every listener and the admin API, serve
+//! until SIGTERM/SIGINT, then drain in-flight requests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
+
+use super::listener::{self, ListenerContext, TlsSide};
+use super::sni::{CertEntry, CertSet, SniResolver};
+use crate::admin::state::CertificateStatus;
+use crate::admin::State;
+use crate::certs::LoadedCertificate;
+use crate::config::{CertificateSource, Config};
+use crate::diagnose::{sort_by_importance, Code, Finding, Severity};
+use crate::proxy::Proxy;
+
+/// How long a shutdown waits for in-flight requests before closing what is left.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why `serve` could not start: the findings to print.
+#[derive(Debug)]
+pub struct StartError(pub Vec<Finding>);
+
+/// A listener's certificates, loaded and diagnosed.
+pub struct LoadedSet {
+    pub set: CertSet,
+    pub loaded: Vec<LoadedCertificate>,
+    /// Non-fatal findings per certificate (same order as `loaded`).
+    pub findings: Vec<Vec<Finding>>,
+}
+
+/// Loads and checks every certificate of a listener. Fatal findings (material that cannot be
+/// served) come back as `Err`, all of them, not just the first.
+pub fn load_certificates(
+    sources: &[CertificateSource],
+    default: Option<usize>,
+    cfg: &Config,
+) -> Result<LoadedSet, Vec<Finding>> {
+    let mut loaded = Vec::new();
+    let mut fatal = Vec::new();
+    for src in sources {
+        match crate::certs::served::load(src) {
+            Ok(l) => loaded.push(l),
+            Err(mut f) => fatal.append(&mut f),
+        }
+    }
+    if !fatal.is_empty() {
+        sort_by_importance(&mut fatal);
+        return Err(fatal);
+    }
+    let findings = loaded
+        .iter()
+        .map(|l| {
+            let mut f = crate::certs::checks::check_served(l, cfg);
+            sort_by_importance(&mut f);
+            f
+        })
+        .collect();
+    let entries = loaded
+        .iter()
+        .map(|l| CertEntry {
+            names: l.names.clone(),
+            key: l.certified_key.clone(),
+        })
+        .collect();
+    Ok(LoadedSet {
+        set: CertSet::new(entries, default),
+        loaded,
+        findings,
+    })
+}
+
+/// Logs `cert_loaded` (or `cert_reloaded` when `old` is given) and each finding.
+pub fn log_certificates(listener: &str, set: &LoadedSet, event: &'static str) {
+    for (l, findings) in set.loaded.iter().zip(&set.findings) {
+        let leaf = l.leaf();
+        tracing::info!(
+            event,
+            listener,
+            cert_file = %l.source.cert.display(),
+            key_file = %l.source.key.display(),
+            subject = %leaf.subject,
+            sans = %leaf.sans.join(","),
+            not_after = %crate::certs::info::format_time(leaf.not_after),
+            fingerprint = %leaf.fingerprint_sha256,
+            findings = findings.len(),
+        );
+        for f in findings {
+            log_finding(listener, &l.source.cert.display().to_string(), f);
+        }
+    }
+}
+
+fn log_finding(listener: &str, file: &str, f: &Finding) {
+    macro_rules! emit {
+        ($lvl:ident) => {
+            tracing::$lvl!(
+                event = "cert_finding",
+                listener,
+                cert_file = file,
+                code = f.code.as_str(),
+                severity = f.severity.as_str(),
+                summary = %f.summary,
+                why = %f.why,
+                fix = %f.fix,
+            )
+        };
+    }
+    match f.severity {
+        Severity::Error => emit!(error),
+        Severity::Warning => emit!(warn),
+        Severity::Info => emit!(info),
+    }
+}
+
+/// The status entries for a loaded set.
+pub fn certificate_statuses(set: &LoadedSet) -> Vec<CertificateStatus> {
+    set.loaded
+        .iter()
+        .zip(&set.findings)
+        .map(|(l, f)| CertificateStatus::new(l, f.clone()))
+        .collect()
+}
+
+/// A listener ready to accept: its socket and context.
+struct Bound {
+    tcp: TcpListener,
+    ctx: Arc<ListenerContext>,
+}
+
+/// What a running instance exposes to its caller (tests, the CLI banner).
+pub struct Running {
+    pub listeners: Vec<(String, SocketAddr, bool)>,
+    pub admin: Option<SocketAddr>,
+    pub state: Arc<State>,
+}
+
+/// Starts everything and serves until `stop` resolves; then drains.
+pub async fn run(
+    cfg: Config,
+    on_started: impl FnOnce(&Running),
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), StartError> {
+    let state = Arc::new(State::new());
+    let observer_state = state.clone();
+    let observer: crate::proxy::RequestObserver = Arc::new(move |log| {
+        let upstream = log.upstream.as_deref().unwrap_or("-");
+        observer_state.record_request(upstream, log.status, log.start.elapsed().as_secs_f64());
+    });
+    let proxy = Arc::new(Proxy::new(&cfg, Some(observer)).map_err(|e| {
+        StartError(vec![Finding::new(
+            Code::ConfigInvalid,
+            "an upstream cannot be set up",
+            e,
+            "correct the upstream settings named",
+        )])
+    })?);
+    for (name, up) in &cfg.upstreams {
+        if up.tls.insecure_skip_verify {
+            tracing::warn!(
+                event = "upstream_check",
+                upstream = %name,
+                code = Code::UpstreamVerificationDisabled.as_str(),
+                severity = "warning",
+                summary = "certificate verification of this upstream is DISABLED",
+                why = format!("upstreams.{name}.tls.insecure_skip_verify is true: anyone on the path can impersonate the upstream and read the API key"),
+                fix = format!("remove insecure_skip_verify and trust the upstream's CA with upstreams.{name}.tls.ca_bundle"),
+            );
+        }
+    }
+
+    let http = listener::http_builder(&cfg.limits);
+    let mut bound = Vec::new();
+    let mut fatal = Vec::new();
+    for l in &cfg.listeners {
+        let tls = match &l.tls {
+            None => None,
+            Some(tls_cfg) => {
+                match load_certificates(&tls_cfg.certificates, tls_cfg.default_certificate, &cfg) {
+                    Err(mut f) => {
+                        fatal.append(&mut f);
+                        continue;
+                    }
+                    Ok(set) => {
+                        log_certificates(&l.name, &set, "cert_loaded");
+                        let statuses = certificate_statuses(&set);
+                        let findings = set.findings.clone();
+                        let resolver = SniResolver::new(set.set);
+                        let server_config =
+                            super::tls::server_config(tls_cfg, Arc::new(resolver.clone()))
+                                .map_err(|e| {
+                                    StartError(vec![Finding::new(
+                                        Code::ConfigInvalid,
+                                        format!("listener {} cannot set up TLS", l.name),
+                                        e,
+                                        "correct the listener's tls settings",
+                                    )])
+                                })?;
+                        state.add_listener(&l.name, l.bind, true);
+                        state.set_certificates(&l.name, statuses);
+                        Some(TlsSide {
+                            acceptor: TlsAcceptor::from(Arc::new(server_config)),
+                            resolver,
+                            own_findings: Arc::new(arc_swap::ArcSwap::from_pointee(findings)),
+                        })
+                    }
+                }
+            }
+        };
+        if l.tls.is_none() {
+            state.add_listener(&l.name, l.bind, false);
+        }
+        let tcp = TcpListener::bind(l.bind).await.map_err(|e| {
+            StartError(vec![Finding::new(
+                Code::ConfigInvalid,
+                format!("listener {} cannot listen on {}", l.name, l.bind),
+                format!("bind {}: {e}", l.bind),
+                if e.kind() == std::io::ErrorKind::AddrInUse {
+                    "another process uses this port: stop it or choose another bind address (--listen)"
+                } else {
+                    "choose an address this machine has and a port this user may bind (ports below 1024 need privileges)"
+                },
+            )])
+        })?;
+        let bind = tcp.local_addr().unwrap_or(l.bind);
+        bound.push(Bound {
+            tcp,
+            ctx: Arc::new(ListenerContext {
+                name: Arc::from(l.name.as_str()),
+                bind,
+                tls,
+                proxy: proxy.clone(),
+                http: http.clone(),
+                handshake_timeout: cfg.limits.handshake_timeout.get(),
+                state: state.clone(),
+            }),
+        });
+    }
+    if !fatal.is_empty() {
+        sort_by_importance(&mut fatal);
+        return Err(StartError(fatal));
+    }
+    if bound.is_empty() {
+        return Err(StartError(vec![Finding::new(
+            Code::ConfigInvalid,
+            "no listener configured",
+            "the configuration has no listeners",
+            "add a listeners: entry, or start with --listen ADDR",
+        )]));
+    }
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let admin_addr = match cfg.admin.bind {
+        Some(addr) => {
+            let tcp = TcpListener::bind(addr).await.map_err(|e| {
+                StartError(vec![Finding::new(
+                    Code::ConfigInvalid,
+                    format!("the admin API cannot listen on {addr}"),
+                    format!("bind {addr}: {e}"),
+                    "choose another admin.bind address, or stop the process using this port",
+                )])
+            })?;
+            let local = tcp.local_addr().unwrap_or(addr);
+            tokio::spawn(crate::admin::serve(tcp, state.clone(), shutdown_rx.clone()));
+            Some(local)
+        }
+        None => None,
+    };
+
+    let graceful = Arc::new(GracefulShutdown::new());
+    let conn_limit = Arc::new(Semaphore::new(cfg.limits.max_connections.max(1)));
+    let mut accept_loops = Vec::new();
+    let mut summary = Vec::new();
+    for b in bound {
+        summary.push((b.ctx.name.to_string(), b.ctx.bind, b.ctx.tls.is_some()));
+        tracing::info!(event = "listening", listener = %b.ctx.name, bind = %b.ctx.bind, tls = b.ctx.tls.is_some());
+        accept_loops.push(tokio::spawn(listener::run(
+            b.tcp,
+            b.ctx,
+            conn_limit.clone(),
+            graceful.clone(),
+            shutdown_rx.clone(),
+        )));
+    }
+    state.set_ready(true);
+    on_started(&Running {
+        listeners: summary,
+        admin: admin_addr,
+        state: state.clone(),
+    });
+
+    stop.await;
+    tracing::info!(
+        event = "shutting_down",
+        drain_timeout_s = DRAIN_TIMEOUT.as_secs()
+    );
+    state.set_ready(false);
+    let _ = shutdown_tx.send(true);
+    for l in accept_loops {
+        let _ = l.await;
+    }
+    match Arc::try_unwrap(graceful) {
+        Ok(g) => {
+            if tokio::time::timeout(DRAIN_TIMEOUT, g.shutdown())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    event = "drain_timeout",
+                    "connections still open after the drain timeout were closed"
+                );
+            }
+        }
+        Err(_) => tracing::warn!(event = "drain_skipped", "connections could not be drained"),
+    }
+    tracing::info!(event = "stopped");
+    Ok(())
+}
+
+/// Resolves when SIGTERM or SIGINT arrives.
+pub async fn termination_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            // Without signal handlers, run until killed.
+            std::future::pending::<()>().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
