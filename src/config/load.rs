@@ -173,9 +173,9 @@ pub fn interpolate(
         while let Some(pos) = rest.find('$') {
             out.push_str(&rest[..pos]);
             let after = &rest[pos..];
-            if after.starts_with("$${") {
+            if let Some(tail) = after.strip_prefix("$${") {
                 out.push_str("${");
-                rest = &after[3..];
+                rest = tail;
                 continue;
             }
             if !after.starts_with("${") {
@@ -363,7 +363,7 @@ pub fn validate(cfg: &mut Config, text: &str, origin: &str) -> Result<(), Config
             ));
         }
         if let Some(p) = up.egress_proxy.as_deref().filter(|p| !p.trim().is_empty()) {
-            UpstreamUrl::parse(p)
+            UpstreamUrl::parse_proxy(p)
                 .map_err(|m| err(format!("upstreams.{name}.egress_proxy"), "egress_proxy", m))?;
         }
     }

@@ -97,6 +97,17 @@ impl UpstreamUrl {
         })
     }
 
+    /// Parses an egress proxy address: a URL, or a bare `host:port` as HTTPS_PROXY often holds
+    /// (taken as `http://`, the scheme of a CONNECT proxy).
+    pub fn parse_proxy(text: &str) -> Result<UpstreamUrl, String> {
+        let t = text.trim();
+        if t.contains("://") {
+            UpstreamUrl::parse(t)
+        } else {
+            UpstreamUrl::parse(&format!("http://{t}"))
+        }
+    }
+
     /// True for `localhost` and loopback IP literals (never sent through an egress proxy).
     pub fn is_loopback(&self) -> bool {
         self.host.eq_ignore_ascii_case("localhost")

@@ -184,3 +184,22 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod readme_tests {
+    use super::Code;
+
+    /// The README's findings table is the user-facing catalogue: it must list every code.
+    #[test]
+    fn readme_lists_every_code() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("README.md at the crate root");
+        for code in Code::ALL {
+            assert!(
+                readme.contains(&format!("`{}`", code.as_str())),
+                "README.md does not list {}",
+                code.as_str()
+            );
+        }
+    }
+}

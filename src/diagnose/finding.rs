@@ -83,7 +83,7 @@ impl Finding {
 /// Sorts findings most important first (errors, then warnings, then info), keeping the
 /// original order within a severity: classifiers emit causes in the order they matter.
 pub fn sort_by_importance(findings: &mut [Finding]) {
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
 }
 
 #[cfg(test)]

@@ -72,7 +72,7 @@ pub struct RequestLog {
     /// The finding code when tlsgate answered for the upstream or the stream failed.
     pub code: Option<Code>,
     pub completed: bool,
-    pub on_done: Option<Arc<dyn Fn(&RequestLog) + Send + Sync>>,
+    pub on_done: Option<super::RequestObserver>,
 }
 
 impl Drop for RequestLog {

@@ -82,7 +82,7 @@ impl UpstreamClient {
                     && !is_loopback_host(&url.host)
                     && !no_proxy_matches(&url.host) =>
             {
-                let parsed = UpstreamUrl::parse(p)
+                let parsed = UpstreamUrl::parse_proxy(p)
                     .map_err(|e| format!("upstreams.{name}.egress_proxy: {e}"))?;
                 Some(EgressProxy {
                     host: parsed.host,

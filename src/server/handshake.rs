@@ -22,7 +22,7 @@ use super::listener::{ListenerContext, TlsSide};
 const PEEK_MAX: usize = 4096;
 
 pub enum HandshakeOutcome {
-    Established(TlsStream<TcpStream>, AfterHandshake),
+    Established(Box<TlsStream<TcpStream>>, AfterHandshake),
     Failed,
 }
 
@@ -37,7 +37,7 @@ pub struct AfterHandshake {
 impl AfterHandshake {
     /// Called when the connection has closed.
     pub fn finish(self, ctx: &ListenerContext, started: Instant) {
-        let _ = (ctx, started);
+        let _ = (ctx, started, self.sni, self.cert_index, self.requests);
     }
 }
 
@@ -139,7 +139,7 @@ pub async fn accept(
         Ok(Ok(stream)) => {
             let cert_index = tls.resolver.current().select(sni.as_deref()).index();
             HandshakeOutcome::Established(
-                stream,
+                Box::new(stream),
                 AfterHandshake {
                     sni,
                     cert_index,

@@ -121,8 +121,7 @@ async fn serve_connection(
             let started = Instant::now();
             match handshake::accept(stream, peer, tls, ctx).await {
                 HandshakeOutcome::Established(tls_stream, watch) => {
-                    let served = serve_http(TokioIo::new(tls_stream), meta, ctx, graceful).await;
-                    let _ = served;
+                    serve_http(TokioIo::new(tls_stream), meta, ctx, graceful).await;
                     watch.finish(ctx, started);
                 }
                 HandshakeOutcome::Failed => {}
