@@ -170,7 +170,7 @@ impl PemFile {
     }
 }
 
-fn unreadable(path: &Path, e: &std::io::Error) -> Finding {
+pub(crate) fn unreadable(path: &Path, e: &std::io::Error) -> Finding {
     let p = path.display();
     let (summary, fix) = match e.kind() {
         std::io::ErrorKind::NotFound => (
@@ -195,13 +195,13 @@ fn unreadable(path: &Path, e: &std::io::Error) -> Finding {
 }
 
 #[cfg(unix)]
-fn file_mode(meta: &std::fs::Metadata) -> Option<u32> {
+pub(crate) fn file_mode(meta: &std::fs::Metadata) -> Option<u32> {
     use std::os::unix::fs::PermissionsExt;
     Some(meta.permissions().mode() & 0o7777)
 }
 
 #[cfg(not(unix))]
-fn file_mode(_meta: &std::fs::Metadata) -> Option<u32> {
+pub(crate) fn file_mode(_meta: &std::fs::Metadata) -> Option<u32> {
     None
 }
 

@@ -52,11 +52,20 @@ impl LoadedCertificate {
 
 /// Reads, parses and pairs a configured certificate and key.
 pub fn load(src: &CertificateSource) -> Result<LoadedCertificate, Vec<Finding>> {
-    let cert_file = PemFile::read(&src.cert).map_err(|f| vec![f])?;
+    load_with(src, &PemFile::read)
+}
+
+/// As [`load`], with the files read by `read` (a reload reads from a stable snapshot so the
+/// bytes validated are the bytes served).
+pub fn load_with(
+    src: &CertificateSource,
+    read: &dyn Fn(&Path) -> Result<PemFile, Finding>,
+) -> Result<LoadedCertificate, Vec<Finding>> {
+    let cert_file = read(&src.cert).map_err(|f| vec![f])?;
     let key_file_separate = if src.key == src.cert {
         None
     } else {
-        Some(PemFile::read(&src.key).map_err(|f| vec![f])?)
+        Some(read(&src.key).map_err(|f| vec![f])?)
     };
     let key_file = key_file_separate.as_ref().unwrap_or(&cert_file);
     if cert_file.certs.is_empty() {
@@ -71,7 +80,7 @@ pub fn load(src: &CertificateSource) -> Result<LoadedCertificate, Vec<Finding>> 
 
     let ca = match &src.ca {
         Some(path) => {
-            let f = PemFile::read(path).map_err(|f| vec![f])?;
+            let f = read(path).map_err(|f| vec![f])?;
             if f.certs.is_empty() {
                 return Err(vec![f.no_certificate_finding()]);
             }

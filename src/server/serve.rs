@@ -18,6 +18,7 @@ use crate::certs::LoadedCertificate;
 use crate::config::{CertificateSource, Config};
 use crate::diagnose::{sort_by_importance, Code, Finding, Severity};
 use crate::proxy::Proxy;
+use crate::reload::{ListenerCerts, Reloader, Trigger};
 
 /// How long a shutdown waits for in-flight requests before closing what is left.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -175,6 +176,7 @@ pub async fn run(
     }
 
     let http = listener::http_builder(&cfg.limits);
+    let mut reload_targets = Vec::new();
     let mut bound = Vec::new();
     let mut fatal = Vec::new();
     for l in &cfg.listeners {
@@ -190,7 +192,17 @@ pub async fn run(
                         log_certificates(&l.name, &set, "cert_loaded");
                         let statuses = certificate_statuses(&set);
                         let findings = set.findings.clone();
+                        let loaded = set.loaded;
                         let resolver = SniResolver::new(set.set);
+                        let own_findings = Arc::new(arc_swap::ArcSwap::from_pointee(findings));
+                        reload_targets.push(ListenerCerts::new(
+                            &l.name,
+                            tls_cfg.certificates.clone(),
+                            tls_cfg.default_certificate,
+                            resolver.handle(),
+                            own_findings.clone(),
+                            loaded,
+                        ));
                         let server_config =
                             super::tls::server_config(tls_cfg, Arc::new(resolver.clone()))
                                 .map_err(|e| {
@@ -206,7 +218,7 @@ pub async fn run(
                         Some(TlsSide {
                             acceptor: TlsAcceptor::from(Arc::new(server_config)),
                             resolver,
-                            own_findings: Arc::new(arc_swap::ArcSwap::from_pointee(findings)),
+                            own_findings,
                         })
                     }
                 }
@@ -270,6 +282,29 @@ pub async fn run(
             Some(local)
         }
         None => None,
+    };
+
+    // Reloads: every trigger, and `POST /reload` through the admin state.
+    let _triggers = if reload_targets.is_empty() {
+        None
+    } else {
+        let reloader = Arc::new(Reloader::new(
+            reload_targets,
+            Arc::new(cfg.clone()),
+            state.clone(),
+        ));
+        let api = reloader.clone();
+        *state
+            .reload_trigger
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(move || {
+            crate::reload::pipeline::status_of(&api.reload(Trigger::Api, None))
+        }));
+        Some(crate::reload::watch::start(
+            reloader,
+            &cfg.reload,
+            shutdown_rx.clone(),
+        ))
     };
 
     let graceful = Arc::new(GracefulShutdown::new());

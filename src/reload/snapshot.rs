@@ -1,0 +1,148 @@
+//! A stable snapshot of the certificate files: read until two consecutive reads agree, so a
+//! half-written file, or a certificate from one renewal with the key of the next, is never
+//! taken.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::certs::pem::{self, PemFile};
+use crate::diagnose::Finding;
+
+/// How long to wait between the two reads that must agree.
+pub const SETTLE: Duration = Duration::from_millis(40);
+/// How many times to re-read before taking what is there (a file rewritten continuously).
+pub const MAX_READS: usize = 25;
+
+/// The content of each file at one moment (or why it could not be read).
+#[derive(Debug)]
+pub struct Snapshot {
+    files: BTreeMap<PathBuf, Result<(Vec<u8>, Option<u32>), std::io::Error>>,
+}
+
+impl Snapshot {
+    /// Reads every path once.
+    pub fn read(paths: &[PathBuf]) -> Snapshot {
+        let files = paths
+            .iter()
+            .map(|p| {
+                let r = std::fs::read(p).and_then(|bytes| {
+                    let mode = std::fs::metadata(p).ok().and_then(|m| pem::file_mode(&m));
+                    Ok((bytes, mode))
+                });
+                (p.clone(), r)
+            })
+            .collect();
+        Snapshot { files }
+    }
+
+    /// Reads until two consecutive reads agree (or `MAX_READS` is reached).
+    pub fn read_stable(paths: &[PathBuf]) -> Snapshot {
+        let mut prev = Snapshot::read(paths);
+        for _ in 0..MAX_READS {
+            std::thread::sleep(SETTLE);
+            let next = Snapshot::read(paths);
+            if next.same_content(&prev) {
+                return next;
+            }
+            prev = next;
+        }
+        prev
+    }
+
+    fn same_content(&self, other: &Snapshot) -> bool {
+        self.files.len() == other.files.len()
+            && self
+                .files
+                .iter()
+                .zip(&other.files)
+                .all(|((pa, a), (pb, b))| {
+                    pa == pb
+                        && match (a, b) {
+                            (Ok((x, _)), Ok((y, _))) => x == y,
+                            (Err(x), Err(y)) => x.kind() == y.kind(),
+                            _ => false,
+                        }
+                })
+    }
+
+    /// A hash of all contents (missing files count), to tell whether anything changed.
+    pub fn content_hash(&self) -> String {
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        for (p, r) in &self.files {
+            ctx.update(p.as_os_str().as_encoded_bytes());
+            match r {
+                Ok((bytes, _)) => {
+                    ctx.update(&(bytes.len() as u64).to_be_bytes());
+                    ctx.update(bytes);
+                }
+                Err(e) => ctx.update(format!("error:{:?}", e.kind()).as_bytes()),
+            }
+        }
+        hex::encode(ctx.finish().as_ref())
+    }
+
+    /// The raw bytes of a file, when it was readable.
+    pub fn bytes(&self, path: &Path) -> Option<&[u8]> {
+        match self.files.get(path) {
+            Some(Ok((b, _))) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Parses a file of the snapshot, as `PemFile::read` would have from disk.
+    pub fn pem(&self, path: &Path) -> Result<PemFile, Finding> {
+        match self.files.get(path) {
+            Some(Ok((bytes, mode))) => {
+                let mut f = PemFile::parse(path, bytes);
+                f.mode = *mode;
+                Ok(f)
+            }
+            Some(Err(e)) => Err(pem::unreadable(path, e)),
+            // Not part of the snapshot: read it now.
+            None => PemFile::read(path),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_changes_with_content_and_missing_files_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.pem");
+        std::fs::write(&a, "one").unwrap();
+        let paths = vec![a.clone(), dir.path().join("missing.pem")];
+        let s1 = Snapshot::read_stable(&paths);
+        std::fs::write(&a, "two").unwrap();
+        let s2 = Snapshot::read_stable(&paths);
+        assert_ne!(s1.content_hash(), s2.content_hash());
+        assert_eq!(s2.content_hash(), Snapshot::read(&paths).content_hash());
+        let err = s2.pem(&dir.path().join("missing.pem")).unwrap_err();
+        assert_eq!(err.code, crate::diagnose::Code::CertFileUnreadable);
+    }
+
+    #[test]
+    fn a_file_being_written_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.pem");
+        std::fs::write(&a, "0").unwrap();
+        // A writer changing the file every 10 ms for 200 ms: reads 40 ms apart keep disagreeing
+        // until it stops, so the snapshot holds the final content.
+        let writer = {
+            let a = a.clone();
+            std::thread::spawn(move || {
+                for i in 1..=20 {
+                    std::fs::write(&a, i.to_string()).unwrap();
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(5));
+        let s = Snapshot::read_stable(std::slice::from_ref(&a));
+        writer.join().unwrap();
+        assert_eq!(s.bytes(&a).unwrap(), b"20");
+    }
+}
