@@ -1,1 +1,652 @@
 //! First-byte sniffing: what a new connection on a TLS port is speaking.
+//!
+//! rustls answers anything that is not a TLS record with a 7-byte `decode_error` alert, which an
+//! HTTP client shows as "Received HTTP/0.9 when not allowed" and an SSH client as garbage. Looking
+//! at the first bytes *before* rustls sees them lets us name the mistake (plain HTTP, h2c, SSH, a
+//! load balancer's PROXY header, an SSLv2-format hello) and, for plain HTTP, answer with a
+//! readable 400 instead. Everything here is pure: the caller peeks or reads the bytes.
+
+use crate::diagnose::Code;
+
+/// Longest string taken from the peer that we keep (after escaping): evidence, not a transcript.
+const MAX_PEER_STRING: usize = 64;
+
+/// Bytes shown in `Unknown { hex_prefix }`.
+const HEX_PREFIX_BYTES: usize = 16;
+
+/// Longest method token we wait for. Real methods are short; waiting longer for a run of capital
+/// letters would only delay the verdict on garbage.
+const MAX_METHOD_LEN: usize = 20;
+
+/// The PROXY protocol v2 binary signature (haproxy proxy-protocol.txt, section 2.2).
+const PROXY_V2_SIGNATURE: &[u8] = b"\r\n\r\n\0\r\nQUIT\n";
+const PROXY_V1_PREFIX: &[u8] = b"PROXY ";
+const H2C_PREFACE_PREFIX: &[u8] = b"PRI * HTTP/2.0";
+const SSH_PREFIX: &[u8] = b"SSH-";
+
+/// What the first bytes of a connection on a TLS port look like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sniffed {
+    /// A TLS handshake record (`16 03 0x`): hand the connection to rustls.
+    Tls,
+    /// Too few bytes to tell; read more (or call [`sniff_final`] when no more will come).
+    NeedMore,
+    /// A plain HTTP/1 request line. `host` is the Host header if it was within the bytes seen.
+    PlainHttp {
+        method: String,
+        host: Option<String>,
+        path: Option<String>,
+    },
+    /// The HTTP/2 prior-knowledge (h2c) preface `PRI * HTTP/2.0`.
+    H2cPreface,
+    /// An SSH identification line.
+    Ssh { banner: String },
+    /// A PROXY protocol header (version 1 text or version 2 binary).
+    ProxyProtocol { version: u8 },
+    /// An SSLv2-format ClientHello (very old clients and some scanners).
+    SslV2Hello,
+    /// A TLS record that is not a handshake (an alert, application data, ...) as the first record.
+    TlsOtherRecord { content_type: u8 },
+    /// Anything else.
+    Unknown { hex_prefix: String },
+}
+
+impl Sniffed {
+    /// Plain-words description of what arrived, usable as log evidence.
+    pub fn describe(&self) -> String {
+        match self {
+            Sniffed::Tls => "a TLS handshake record".to_string(),
+            Sniffed::NeedMore => {
+                "too few bytes to tell what protocol the client speaks".to_string()
+            }
+            Sniffed::PlainHttp { method, host, path } => {
+                let mut s = format!("a plain HTTP request '{method}");
+                if let Some(p) = path {
+                    s.push(' ');
+                    s.push_str(p);
+                }
+                s.push('\'');
+                match host {
+                    Some(h) => s.push_str(&format!(" for host '{h}'")),
+                    None => s.push_str(" (no Host header seen)"),
+                }
+                s
+            }
+            Sniffed::H2cPreface => {
+                "an HTTP/2 cleartext (h2c prior-knowledge) preface 'PRI * HTTP/2.0'".to_string()
+            }
+            Sniffed::Ssh { banner } => format!("an SSH client banner '{banner}'"),
+            Sniffed::ProxyProtocol { version } => {
+                format!("a PROXY protocol v{version} header (sent by a load balancer)")
+            }
+            Sniffed::SslV2Hello => {
+                "an SSLv2-format ClientHello (a very old client or a scanner)".to_string()
+            }
+            Sniffed::TlsOtherRecord { content_type } => format!(
+                "a TLS {} record (content type {content_type}) before any handshake",
+                content_type_name(*content_type)
+            ),
+            Sniffed::Unknown { hex_prefix } => {
+                format!("unrecognised bytes (first bytes in hex: {hex_prefix})")
+            }
+        }
+    }
+
+    /// The finding code for a non-TLS first flight; `None` for `Tls` and `NeedMore`.
+    pub fn code(&self) -> Option<Code> {
+        match self {
+            Sniffed::Tls | Sniffed::NeedMore => None,
+            Sniffed::PlainHttp { .. } => Some(Code::PlainHttpOnTlsPort),
+            Sniffed::ProxyProtocol { .. } => Some(Code::ProxyProtocolUnexpected),
+            Sniffed::H2cPreface
+            | Sniffed::Ssh { .. }
+            | Sniffed::SslV2Hello
+            | Sniffed::TlsOtherRecord { .. }
+            | Sniffed::Unknown { .. } => Some(Code::NotTls),
+        }
+    }
+
+    /// True for the variants that deserve the readable HTTP 400 answer.
+    pub fn wants_http_answer(&self) -> bool {
+        matches!(self, Sniffed::PlainHttp { .. })
+    }
+}
+
+fn content_type_name(ct: u8) -> &'static str {
+    match ct {
+        20 => "change_cipher_spec",
+        21 => "alert",
+        23 => "application_data",
+        24 => "heartbeat",
+        _ => "non-handshake",
+    }
+}
+
+/// Classifies the first bytes of a connection. Returns `NeedMore` while the bytes are a prefix of
+/// something recognisable.
+pub fn sniff(first_bytes: &[u8]) -> Sniffed {
+    let b = first_bytes;
+    let Some(&first) = b.first() else {
+        return Sniffed::NeedMore;
+    };
+
+    // TLS records: content type, then major version 3, then a minor version 0..=4 (SSL 3.0 up to
+    // the 0x0304 some stacks put in the record layer).
+    if (20..=24).contains(&first) {
+        match (b.get(1), b.get(2)) {
+            (None, _) => return Sniffed::NeedMore,
+            (Some(3), None) => return Sniffed::NeedMore,
+            (Some(3), Some(&minor)) if minor <= 4 => {
+                return if first == 22 {
+                    Sniffed::Tls
+                } else {
+                    Sniffed::TlsOtherRecord {
+                        content_type: first,
+                    }
+                };
+            }
+            _ => return unknown(b),
+        }
+    }
+
+    // SSLv2 record header with the high bit set: 2-byte length, then msg_type 1 (CLIENT-HELLO)
+    // and the client's version (0x0002 for SSLv2, 0x03xx for an SSLv3/TLS client using the
+    // backwards-compatible format).
+    if first & 0x80 != 0 {
+        return match (b.get(2), b.get(3), b.get(4)) {
+            (None, _, _) => Sniffed::NeedMore,
+            (Some(1), None, _) => Sniffed::NeedMore,
+            (Some(1), Some(0), None) => Sniffed::NeedMore,
+            (Some(1), Some(3), _) | (Some(1), Some(0), Some(2)) => Sniffed::SslV2Hello,
+            _ => unknown(b),
+        };
+    }
+
+    if let Some(r) = match_prefix(b, PROXY_V2_SIGNATURE, Sniffed::ProxyProtocol { version: 2 }) {
+        return r;
+    }
+    if let Some(r) = match_prefix(b, PROXY_V1_PREFIX, Sniffed::ProxyProtocol { version: 1 }) {
+        return r;
+    }
+    if let Some(r) = match_prefix(b, H2C_PREFACE_PREFIX, Sniffed::H2cPreface) {
+        return r;
+    }
+    if b.starts_with(SSH_PREFIX) {
+        let line_end = b
+            .iter()
+            .position(|&c| c == b'\r' || c == b'\n')
+            .unwrap_or(b.len());
+        return Sniffed::Ssh {
+            banner: printable(b.get(..line_end).unwrap_or(b)),
+        };
+    }
+    if SSH_PREFIX.starts_with(b) {
+        return Sniffed::NeedMore;
+    }
+
+    sniff_http(b)
+}
+
+/// Like [`sniff`], for when no more bytes will come (EOF or the sniff deadline passed): never
+/// returns `NeedMore`, whatever was seen is reported as `Unknown`.
+pub fn sniff_final(first_bytes: &[u8]) -> Sniffed {
+    match sniff(first_bytes) {
+        Sniffed::NeedMore => unknown(first_bytes),
+        other => other,
+    }
+}
+
+/// True once the bytes contain the end of an HTTP/1 header block, so a caller that wants the Host
+/// header knows when to stop reading.
+pub fn http_head_complete(bytes: &[u8]) -> bool {
+    bytes.windows(4).any(|w| w == b"\r\n\r\n") || bytes.windows(2).any(|w| w == b"\n\n")
+}
+
+/// `Some(found)` if `b` starts with `prefix`, `Some(NeedMore)` if `b` is a strict prefix of it,
+/// `None` otherwise.
+fn match_prefix(b: &[u8], prefix: &[u8], found: Sniffed) -> Option<Sniffed> {
+    if b.starts_with(prefix) {
+        Some(found)
+    } else if prefix.starts_with(b) {
+        Some(Sniffed::NeedMore)
+    } else {
+        None
+    }
+}
+
+/// Method characters we accept. RFC 9110 allows any token, but real methods are upper-case
+/// letters (and the odd `-`/`_` in WebDAV-style extensions); accepting every token character would
+/// turn random ASCII into "HTTP".
+fn is_method_char(c: u8) -> bool {
+    c.is_ascii_uppercase() || c == b'-' || c == b'_'
+}
+
+fn sniff_http(b: &[u8]) -> Sniffed {
+    let method_len = b.iter().take_while(|&&c| is_method_char(c)).count();
+    match b.get(method_len) {
+        None if method_len <= MAX_METHOD_LEN => return Sniffed::NeedMore,
+        Some(b' ') if (1..=MAX_METHOD_LEN).contains(&method_len) => {}
+        _ => return unknown(b),
+    }
+    let method = String::from_utf8_lossy(b.get(..method_len).unwrap_or_default()).into_owned();
+    let rest = b.get(method_len + 1..).unwrap_or_default();
+    let target_len = rest
+        .iter()
+        .position(|&c| c == b' ' || c == b'\r' || c == b'\n')
+        .unwrap_or(rest.len());
+    let path = if target_len == 0 {
+        None
+    } else {
+        Some(printable(rest.get(..target_len).unwrap_or_default()))
+    };
+    Sniffed::PlainHttp {
+        method,
+        host: find_host_header(rest),
+        path,
+    }
+}
+
+/// The Host header's value, if a complete `Host:` line is within the bytes. A header line cut by
+/// the end of the buffer is still used: the name is what matters and the value is sanitised later.
+fn find_host_header(after_method: &[u8]) -> Option<String> {
+    // Skip the request line; headers start after the first line break.
+    let mut lines = after_method.split(|&c| c == b'\n').skip(1);
+    lines.find_map(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let (name, value) = line.split_at(line.iter().position(|&c| c == b':')?);
+        if !name.eq_ignore_ascii_case(b"host") {
+            return None;
+        }
+        let value = value.get(1..).unwrap_or_default().trim_ascii();
+        if value.is_empty() {
+            None
+        } else {
+            Some(printable(value))
+        }
+    })
+}
+
+fn unknown(b: &[u8]) -> Sniffed {
+    Sniffed::Unknown {
+        hex_prefix: hex::encode(b.get(..HEX_PREFIX_BYTES).unwrap_or(b)),
+    }
+}
+
+/// Makes peer bytes safe for logs: printable ASCII kept, everything else as `\xNN`, and at most
+/// [`MAX_PEER_STRING`] characters (ending in `...` when cut).
+pub(crate) fn printable(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for &c in bytes {
+        if c.is_ascii_graphic() || c == b' ' {
+            if c == b'\\' {
+                out.push_str("\\\\");
+            } else {
+                out.push(c as char);
+            }
+        } else {
+            out.push_str(&format!("\\x{c:02x}"));
+        }
+        if out.len() > MAX_PEER_STRING {
+            break;
+        }
+    }
+    if out.len() > MAX_PEER_STRING {
+        // Only ASCII was pushed, so byte and char positions agree.
+        out.truncate(MAX_PEER_STRING - 3);
+        out.push_str("...");
+    }
+    out
+}
+
+/// A complete `HTTP/1.1 400` response telling a plain-HTTP client to use `https://`.
+///
+/// The host comes from the client's Host header, keeping only host-name and IP-literal characters
+/// (a header with anything else falls back to `localhost`, so nothing the client sent can inject
+/// markup or headers). A port in the Host header is replaced by the listener's; port 443 is left
+/// out of the URL.
+pub fn plain_http_response(host_header: Option<&str>, listener_port: u16) -> Vec<u8> {
+    let host = host_header
+        .and_then(sanitise_host)
+        .unwrap_or_else(|| "localhost".to_string());
+    let url = if listener_port == 443 {
+        format!("https://{host}/")
+    } else {
+        format!("https://{host}:{listener_port}/")
+    };
+    let body = format!("This port speaks HTTPS. Use {url} instead of http://\n");
+    let mut out = format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body.as_bytes());
+    out
+}
+
+/// The host part of a Host header, or `None` if it has characters a host cannot have.
+fn sanitise_host(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    if raw.is_empty()
+        || raw.len() > 255
+        || !raw
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b':' | b'[' | b']'))
+    {
+        return None;
+    }
+    if let Some(rest) = raw.strip_prefix('[') {
+        // [v6]:port or [v6]
+        let end = rest.find(']')?;
+        let inner = rest.get(..end)?;
+        if inner.is_empty() || inner.contains('[') {
+            return None;
+        }
+        return Some(format!("[{inner}]"));
+    }
+    if raw.contains('[') || raw.contains(']') {
+        return None;
+    }
+    match raw.matches(':').count() {
+        0 => Some(raw.to_string()),
+        // host:port
+        1 => {
+            let host = raw.split(':').next().unwrap_or_default();
+            (!host.is_empty()).then(|| host.to_string())
+        }
+        // A bare IPv6 literal (not valid in a Host header, but unambiguous to fix up).
+        _ => Some(format!("[{raw}]")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http(method: &str, host: Option<&str>, path: Option<&str>) -> Sniffed {
+        Sniffed::PlainHttp {
+            method: method.into(),
+            host: host.map(Into::into),
+            path: path.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn tls_handshake_records() {
+        assert_eq!(sniff(&[0x16, 0x03, 0x01, 0x02, 0x00]), Sniffed::Tls);
+        assert_eq!(sniff(&[0x16, 0x03, 0x03]), Sniffed::Tls);
+        assert_eq!(sniff(&[0x16, 0x03, 0x00]), Sniffed::Tls);
+        assert_eq!(sniff(&[0x16]), Sniffed::NeedMore);
+        assert_eq!(sniff(&[0x16, 0x03]), Sniffed::NeedMore);
+        assert!(matches!(
+            sniff(&[0x16, 0x04, 0x01]),
+            Sniffed::Unknown { .. }
+        ));
+        assert!(matches!(
+            sniff(&[0x16, 0x03, 0x09]),
+            Sniffed::Unknown { .. }
+        ));
+    }
+
+    #[test]
+    fn other_tls_records() {
+        assert_eq!(
+            sniff(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32]),
+            Sniffed::TlsOtherRecord { content_type: 21 }
+        );
+        assert_eq!(
+            sniff(&[0x17, 0x03, 0x03]),
+            Sniffed::TlsOtherRecord { content_type: 23 }
+        );
+        assert_eq!(sniff(&[0x15, 0x03]), Sniffed::NeedMore);
+        let d = Sniffed::TlsOtherRecord { content_type: 21 }.describe();
+        assert!(d.contains("alert"), "{d}");
+    }
+
+    #[test]
+    fn empty_and_single_bytes() {
+        assert_eq!(sniff(b""), Sniffed::NeedMore);
+        assert_eq!(sniff(b"G"), Sniffed::NeedMore);
+        assert_eq!(sniff(b"\x80"), Sniffed::NeedMore);
+        assert_eq!(sniff(b"\r"), Sniffed::NeedMore); // PROXY v2 signature starts with \r
+        assert!(matches!(sniff(b"\x00"), Sniffed::Unknown { .. }));
+        assert!(matches!(sniff(b"x"), Sniffed::Unknown { .. }));
+    }
+
+    #[test]
+    fn plain_http_request_line_and_host() {
+        assert_eq!(
+            sniff(b"GET /index.html HTTP/1.1\r\nHost: example.com:8443\r\nAccept: */*\r\n\r\n"),
+            http("GET", Some("example.com:8443"), Some("/index.html"))
+        );
+        assert_eq!(
+            sniff(b"POST /api HTTP/1.1\r\nContent-Length: 0\r\nhOsT:   api.test  \r\n"),
+            http("POST", Some("api.test"), Some("/api"))
+        );
+        // Request line only: no Host yet.
+        assert_eq!(sniff(b"HEAD / HTTP/1.0"), http("HEAD", None, Some("/")));
+        assert_eq!(sniff(b"GET "), http("GET", None, None));
+        // CONNECT carries an authority as its target.
+        assert_eq!(
+            sniff(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"),
+            http("CONNECT", Some("example.com:443"), Some("example.com:443"))
+        );
+        // Unusual but valid methods.
+        assert_eq!(
+            sniff(b"PROPFIND / HTTP/1.1"),
+            http("PROPFIND", None, Some("/"))
+        );
+        assert_eq!(sniff(b"PRI /x HTTP/1.1"), http("PRI", None, Some("/x")));
+        // LF-only line endings.
+        assert_eq!(
+            sniff(b"GET / HTTP/1.1\nHost: a.b\n\n"),
+            http("GET", Some("a.b"), Some("/"))
+        );
+    }
+
+    #[test]
+    fn partial_methods_need_more() {
+        assert_eq!(sniff(b"GE"), Sniffed::NeedMore);
+        assert_eq!(sniff(b"OPTIONS"), Sniffed::NeedMore);
+        assert_eq!(sniff(b"PR"), Sniffed::NeedMore);
+        assert_eq!(sniff(b"PRI * HTTP/2"), Sniffed::NeedMore);
+        assert_eq!(sniff(b"PROX"), Sniffed::NeedMore);
+        assert_eq!(sniff(b"SS"), Sniffed::NeedMore);
+        // Too long to be a method.
+        assert!(matches!(
+            sniff(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+            Sniffed::Unknown { .. }
+        ));
+        // Lower case or no space: not a method.
+        assert!(matches!(sniff(b"get / HTTP/1.1"), Sniffed::Unknown { .. }));
+        assert!(matches!(sniff(b"GET\t/"), Sniffed::Unknown { .. }));
+        assert!(matches!(sniff(b" GET /"), Sniffed::Unknown { .. }));
+    }
+
+    #[test]
+    fn sniff_final_never_needs_more() {
+        assert!(
+            matches!(sniff_final(b"GE"), Sniffed::Unknown { hex_prefix } if hex_prefix == "4745")
+        );
+        assert!(
+            matches!(sniff_final(b""), Sniffed::Unknown { hex_prefix } if hex_prefix.is_empty())
+        );
+        assert_eq!(sniff_final(b"GET / "), http("GET", None, Some("/")));
+    }
+
+    #[test]
+    fn h2c_preface() {
+        assert_eq!(
+            sniff(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+            Sniffed::H2cPreface
+        );
+        assert_eq!(Sniffed::H2cPreface.code(), Some(Code::NotTls));
+    }
+
+    #[test]
+    fn ssh_banner() {
+        let s = sniff(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n");
+        assert_eq!(
+            s,
+            Sniffed::Ssh {
+                banner: "SSH-2.0-OpenSSH_9.2p1 Debian-2".into()
+            }
+        );
+        assert_eq!(
+            s.describe(),
+            "an SSH client banner 'SSH-2.0-OpenSSH_9.2p1 Debian-2'"
+        );
+        assert_eq!(s.code(), Some(Code::NotTls));
+        // A banner without a line end yet is still SSH.
+        assert_eq!(
+            sniff(b"SSH-2.0"),
+            Sniffed::Ssh {
+                banner: "SSH-2.0".into()
+            }
+        );
+    }
+
+    #[test]
+    fn proxy_protocol() {
+        assert_eq!(
+            sniff(b"PROXY TCP4 192.0.2.1 192.0.2.2 56324 443\r\n\x16\x03\x01"),
+            Sniffed::ProxyProtocol { version: 1 }
+        );
+        assert_eq!(
+            sniff(b"PROXY UNKNOWN\r\n"),
+            Sniffed::ProxyProtocol { version: 1 }
+        );
+        let mut v2 = PROXY_V2_SIGNATURE.to_vec();
+        v2.extend_from_slice(&[0x21, 0x11, 0x00, 0x0c]);
+        assert_eq!(sniff(&v2), Sniffed::ProxyProtocol { version: 2 });
+        assert_eq!(sniff(&v2[..7]), Sniffed::NeedMore);
+        assert_eq!(
+            Sniffed::ProxyProtocol { version: 2 }.code(),
+            Some(Code::ProxyProtocolUnexpected)
+        );
+        // "PROXYX" is neither PROXY nor a method.
+        assert!(matches!(sniff(b"PROXYX"), Sniffed::NeedMore));
+        assert!(matches!(sniff(b"PROXYX "), Sniffed::PlainHttp { .. }));
+    }
+
+    #[test]
+    fn sslv2_hello() {
+        // SSLv2-format hello from an SSLv3/TLS 1.0 client.
+        assert_eq!(
+            sniff(&[0x80, 0x2e, 0x01, 0x03, 0x01, 0x00, 0x15]),
+            Sniffed::SslV2Hello
+        );
+        // A genuine SSLv2 client.
+        assert_eq!(sniff(&[0x80, 0x2e, 0x01, 0x00, 0x02]), Sniffed::SslV2Hello);
+        assert_eq!(sniff(&[0x80, 0x2e, 0x01, 0x00]), Sniffed::NeedMore);
+        assert_eq!(sniff(&[0x80, 0x2e]), Sniffed::NeedMore);
+        assert!(matches!(
+            sniff(&[0x80, 0x2e, 0x02]),
+            Sniffed::Unknown { .. }
+        ));
+        assert_eq!(Sniffed::SslV2Hello.code(), Some(Code::NotTls));
+    }
+
+    #[test]
+    fn unknown_bytes_are_hex() {
+        let s = sniff(b"\x00\x01\x02garbage that goes on and on");
+        assert_eq!(
+            s,
+            Sniffed::Unknown {
+                hex_prefix: "00010267617262616765207468617420".into()
+            }
+        );
+        assert!(s.describe().contains("000102"));
+        assert_eq!(s.code(), Some(Code::NotTls));
+    }
+
+    #[test]
+    fn codes_for_tls_and_need_more_are_none() {
+        assert_eq!(Sniffed::Tls.code(), None);
+        assert_eq!(Sniffed::NeedMore.code(), None);
+        assert_eq!(
+            http("GET", None, None).code(),
+            Some(Code::PlainHttpOnTlsPort)
+        );
+    }
+
+    #[test]
+    fn peer_strings_are_bounded_and_printable() {
+        let mut req = b"GET /".to_vec();
+        req.extend(std::iter::repeat_n(b'a', 500));
+        req.extend_from_slice(b" HTTP/1.1\r\nHost: evil\x1b[31m.example\r\n\r\n");
+        let Sniffed::PlainHttp { path, host, .. } = sniff(&req) else {
+            panic!("not http")
+        };
+        let path = path.unwrap();
+        assert!(path.len() <= 64, "{}", path.len());
+        assert!(path.ends_with("..."));
+        let host = host.unwrap();
+        assert_eq!(host, "evil\\x1b[31m.example");
+        assert!(host.chars().all(|c| c.is_ascii_graphic()));
+
+        let s = sniff(b"SSH-2.0-\x00\x07\xff bad\r\n");
+        assert_eq!(
+            s,
+            Sniffed::Ssh {
+                banner: "SSH-2.0-\\x00\\x07\\xff bad".into()
+            }
+        );
+        let long = printable(&[0xffu8; 100]);
+        assert!(long.len() <= 64);
+    }
+
+    #[test]
+    fn head_complete() {
+        assert!(!http_head_complete(b"GET / HTTP/1.1\r\nHost: a\r\n"));
+        assert!(http_head_complete(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert!(http_head_complete(b"GET / HTTP/1.0\n\n"));
+    }
+
+    fn split_response(r: &[u8]) -> (String, String) {
+        let s = String::from_utf8(r.to_vec()).unwrap();
+        let (head, body) = s.split_once("\r\n\r\n").unwrap();
+        (head.to_string(), body.to_string())
+    }
+
+    #[test]
+    fn plain_http_response_is_complete_and_names_the_url() {
+        let r = plain_http_response(Some("example.com:8443"), 8443);
+        let (head, body) = split_response(&r);
+        assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"));
+        assert!(head.contains("\r\nConnection: close"));
+        assert!(head.contains("\r\nContent-Type: text/plain"));
+        assert!(head.contains(&format!("\r\nContent-Length: {}", body.len())));
+        assert_eq!(
+            body,
+            "This port speaks HTTPS. Use https://example.com:8443/ instead of http://\n"
+        );
+    }
+
+    #[test]
+    fn plain_http_response_host_sanitising() {
+        let body = |h: Option<&str>, p| split_response(&plain_http_response(h, p)).1;
+        assert!(body(None, 8443).contains("https://localhost:8443/"));
+        assert!(body(Some("a.example"), 443).contains("https://a.example/ "));
+        assert!(body(Some("[::1]:8443"), 8443).contains("https://[::1]:8443/"));
+        assert!(body(Some("[::1]"), 9000).contains("https://[::1]:9000/"));
+        assert!(body(Some("::1"), 9000).contains("https://[::1]:9000/"));
+        assert!(body(Some("127.0.0.1:80"), 8443).contains("https://127.0.0.1:8443/"));
+        for bad in [
+            "<script>",
+            "a b",
+            "evil\r\nSet-Cookie: x",
+            "",
+            ":8443",
+            "[::1",
+            "a]b",
+            "\\x1b",
+        ] {
+            assert!(
+                body(Some(bad), 8443).contains("https://localhost:8443/"),
+                "{bad:?}"
+            );
+        }
+        let long = "a".repeat(300);
+        assert!(body(Some(&long), 1).contains("https://localhost:1/"));
+    }
+}
