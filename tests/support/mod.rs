@@ -78,7 +78,8 @@ const SCRUBBED_ENV: &[&str] = &[
     "REQUESTS_CA_BUNDLE",
 ];
 
-fn scrub(cmd: &mut Command) -> &mut Command {
+/// Removes proxy/trust/API-key variables inherited from the developer's shell.
+pub fn scrub(cmd: &mut Command) -> &mut Command {
     for k in SCRUBBED_ENV {
         cmd.env_remove(k);
     }
@@ -916,6 +917,17 @@ impl Tlsgate {
         format!("{}{}", self.base_url(), path)
     }
 
+    /// curl arguments for reaching this gate: `--cacert` (TLS) and `--resolve localhost:PORT:127.0.0.1`
+    /// so "localhost" never tries ::1 (the listener binds 127.0.0.1 only).
+    pub fn curl_args(&self, ca: Option<&Path>) -> Vec<String> {
+        let mut v = vec!["--resolve".to_string(), format!("localhost:{}:127.0.0.1", self.listen_port)];
+        if let Some(ca) = ca {
+            v.push("--cacert".to_string());
+            v.push(ca.display().to_string());
+        }
+        v
+    }
+
     pub fn admin_url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.admin_port, path)
     }
@@ -1248,8 +1260,8 @@ pub fn python_has_openai() -> bool {
 }
 
 /// Runs a child command with a timeout; returns (status, stdout, stderr). Kills it at timeout.
+/// (Call [`scrub`] on `cmd` *before* setting its own variables if hermeticity matters.)
 pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> (ExitStatus, String, String) {
-    scrub(&mut cmd);
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn");
     let cap = Captured::default();
