@@ -939,6 +939,7 @@ impl Tlsgate {
         let admin = SocketAddr::from(([127, 0, 0, 1], self.admin_port));
         loop {
             if let Some(st) = self.try_wait() {
+                self.join_pumps();
                 panic!(
                     "tlsgate exited before becoming ready ({st:?}). Config:\n{}\nOutput:\n{}",
                     std::fs::read_to_string(&self.config_path).unwrap_or_default(),
