@@ -872,16 +872,30 @@ impl Tlsgate {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("tlsgate.yaml");
         std::fs::write(&config_path, &yaml).unwrap();
+        let args = vec!["serve".to_string(), "-c".to_string(), config_path.display().to_string()];
+        Self::spawn_args(&args, dir, None, &cfg.env, listen_port, admin_port, cfg.tls.is_some())
+    }
+
+    /// Spawns `tlsgate <args>` in `cwd` (default: `dir`, which the returned value keeps alive).
+    /// `listen_port`/`admin_port`/`tls` describe where the caller expects it to listen.
+    pub fn spawn_args(
+        args: &[String],
+        dir: tempfile::TempDir,
+        cwd: Option<&Path>,
+        env: &[(String, String)],
+        listen_port: u16,
+        admin_port: u16,
+        tls: bool,
+    ) -> Tlsgate {
+        let config_path = dir.path().join("tlsgate.yaml");
         let mut cmd = Command::new(tlsgate_bin());
         scrub(&mut cmd);
-        cmd.arg("serve")
-            .arg("-c")
-            .arg(&config_path)
-            .current_dir(dir.path())
+        cmd.args(args)
+            .current_dir(cwd.unwrap_or(dir.path()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for (k, v) in &cfg.env {
+        for (k, v) in env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawn tlsgate");
@@ -893,7 +907,7 @@ impl Tlsgate {
             config_path,
             listen_port,
             admin_port,
-            tls: cfg.tls.is_some(),
+            tls,
             output,
             pump_threads,
             exit: None,
