@@ -233,6 +233,9 @@ pub struct SeenRequest {
     pub version: String,
     /// header name → values (in order received)
     pub headers: BTreeMap<String, Vec<String>>,
+    /// The request's authority: the `Host` header (HTTP/1.1) or `:authority` (h2, where hyper
+    /// exposes it in the URI and there is usually no `host` header).
+    pub authority: Option<String>,
 }
 
 impl SeenRequest {
@@ -493,6 +496,11 @@ async fn handle(
             }
             m
         },
+        authority: req
+            .uri()
+            .authority()
+            .map(|a| a.to_string())
+            .or_else(|| req.headers().get("host").and_then(|h| h.to_str().ok()).map(String::from)),
     };
     let path = req.uri().path().to_string();
     state.requests.fetch_add(1, Ordering::SeqCst);
@@ -577,7 +585,7 @@ async fn handle(
             json_response(
                 StatusCode::OK,
                 serde_json::json!({
-                    "method": method, "uri": uri, "version": seen.version,
+                    "method": method, "uri": uri, "version": seen.version, "authority": seen.authority,
                     "headers": headers, "body_len": len
                 }),
             )
