@@ -320,3 +320,61 @@ fn websocket_upgrade_passes_through() {
     assert_eq!(reply, "hello through tlsgate");
     assert_eq!(up.count("/ws"), 1);
 }
+
+#[test]
+fn content_encoding_and_bytes_pass_through_untouched() {
+    let pki = TestPki::new();
+    let up = MockUpstream::start();
+    let gate = start_tls_gate(&pki, &up);
+    let base = gate.curl_args(Some(&pki.ca_path));
+    let tmp = tempfile::tempdir().unwrap();
+    for proto in ["--http2", "--http1.1"] {
+        let hdr = tmp.path().join("h");
+        let body = tmp.path().join("b");
+        let url = gate.url("/gzip");
+        // No --compressed: curl stores the raw bytes it received.
+        let out = curl(&args(
+            &base,
+            &[proto, "-H", "accept-encoding: gzip", "-D", hdr.to_str().unwrap(), "-o", body.to_str().unwrap(), &url],
+        ));
+        assert!(out.ok(), "{proto}: {}", out.describe());
+        let headers = std::fs::read_to_string(&hdr).unwrap().to_ascii_lowercase();
+        assert!(headers.contains("content-encoding: gzip"), "{proto}: Content-Encoding dropped:\n{headers}");
+        assert_eq!(std::fs::read(&body).unwrap(), GZIP_BYTES, "{proto}: body bytes changed");
+    }
+}
+
+/// `http_version` towards the upstream is honoured (TLS upstream offering h2 and http/1.1).
+#[test]
+fn upstream_http_version_setting_is_honoured() {
+    let front = TestPki::new();
+    let back = TestPki::with_ca_name("upstream private root");
+    let up = MockUpstream::start_tls(&back.leaf);
+    for (setting, expected) in [("http1", "HTTP/1.1"), ("http2", "HTTP/2.0")] {
+        let mut cfg = GateConfig::tls(&front, up.url());
+        cfg.upstream_extra =
+            format!("    http_version: {setting}\n    tls:\n      ca_bundle: \"{}\"\n", back.ca_path.display());
+        let gate = Tlsgate::start(&cfg);
+        let base = gate.curl_args(Some(&front.ca_path));
+        for proto in ["--http2", "--http1.1"] {
+            let r = curl_http(&args(&base, &[proto, &gate.url("/echo")]));
+            assert_eq!(r.status, 200, "{setting} {proto}: {}\n{}", r.raw.describe(), gate.output());
+            assert_eq!(r.json()["version"], expected, "{setting} {proto}: upstream saw {}", r.body);
+        }
+    }
+}
+
+#[test]
+fn sse_response_headers_survive() {
+    let pki = TestPki::new();
+    let up = MockUpstream::start();
+    let gate = start_tls_gate(&pki, &up);
+    let base = gate.curl_args(Some(&pki.ca_path));
+    let body = r#"{"model":"gpt-mock","stream":true,"messages":[]}"#;
+    let r = curl_http(&args(&base, &["-H", "content-type: application/json", "-d", body, &gate.url("/v1/chat/completions")]));
+    assert_eq!(r.status, 200, "{}", r.raw.describe());
+    assert!(r.header("content-type").unwrap_or_default().starts_with("text/event-stream"), "{:?}", r.headers);
+    assert_eq!(r.header("x-request-id").as_deref(), Some("req-mock-stream"), "{:?}", r.headers);
+    assert!(r.header("content-encoding").is_none(), "no compression may be added to SSE: {:?}", r.headers);
+    assert!(r.body.ends_with("data: [DONE]\n\n"), "{}", r.body);
+}

@@ -146,6 +146,17 @@ fn client_disconnect_cancels_upstream_request() {
         );
     }
     assert_eq!(up.completed_slow_count(), 0);
+
+    // A streaming completion abandoned mid-stream stops the upstream's stream too.
+    let body = r#"{"model":"gpt-mock","stream":true,"messages":[]}"#;
+    let url = gate.url("/v1/chat/completions");
+    let before = up.aborted_count();
+    let out = curl(&args(&base, &["-N", "--max-time", "0.25", "-d", body, &url]));
+    assert!(!out.ok(), "curl should have given up mid-stream: {}", out.describe());
+    assert!(
+        wait_until(Duration::from_secs(3), || (up.aborted_count() > before).then_some(())).is_some(),
+        "the upstream SSE stream kept going after the client left"
+    );
 }
 
 #[test]
@@ -382,4 +393,40 @@ fn builtin_default_creates_and_reuses_dev_ca() {
             assert_eq!(ca_text, first_ca, "the second start must reuse the CA, not regenerate it");
         }
     }
+}
+
+#[test]
+fn client_error_detail_levels() {
+    let pki = TestPki::new();
+    let closed = free_port();
+    let addr = format!("127.0.0.1:{closed}");
+    for level in ["none", "full"] {
+        let mut cfg = GateConfig::tls(&pki, format!("http://{addr}"));
+        cfg.diagnostics_extra = format!("  client_error_detail: {level}\n");
+        let gate = Tlsgate::start(&cfg);
+        let base = gate.curl_args(Some(&pki.ca_path));
+        let r = curl_http(&args(&base, &[&gate.url("/v1/models")]));
+        let e = assert_openai_error(&r, 502);
+        assert_eq!(e["code"], "upstream_refused", "{level}: {}", r.body);
+        let msg = e["message"].as_str().unwrap();
+        match level {
+            "none" => assert_eq!(msg, "upstream unavailable", "detail=none says only that"),
+            _ => assert!(msg.starts_with("tlsgate: ") && msg.contains(" — fix: "), "detail=full: {msg}"),
+        }
+    }
+}
+
+/// A request that reached the upstream is never retried, even when the upstream then drops the
+/// connection without answering.
+#[test]
+fn request_that_reached_upstream_is_not_retried() {
+    let pki = TestPki::new();
+    let up = MockUpstream::start();
+    let gate = Tlsgate::start(&GateConfig::tls(&pki, up.url()));
+    let base = gate.curl_args(Some(&pki.ca_path));
+    let r = curl_http(&args(&base, &["-d", r#"{"model":"gpt-mock"}"#, &gate.url("/die")]));
+    let e = assert_openai_error(&r, 502);
+    assert!(e["code"].as_str().unwrap().starts_with("upstream_"), "{}", r.body);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(up.count("/die"), 1, "the POST was retried against the upstream");
 }

@@ -257,7 +257,8 @@ struct MockState {
 
 /// An in-process OpenAI-like upstream. Routes:
 /// `/v1/chat/completions` (JSON, or SSE when `"stream": true`), `/v1/models`, `/echo`,
-/// `/headers`, `/slow?ms=N`, `/stream-then-die`, `/ws` (WebSocket echo), `/big?bytes=N`;
+/// `/headers`, `/slow?ms=N`, `/stream-then-die`, `/ws` (WebSocket echo), `/big?bytes=N`,
+/// `/die` (reads the request, closes without answering), `/gzip` (gzip bytes + header);
 /// anything else → 404 JSON.
 pub struct MockUpstream {
     pub addr: SocketAddr,
@@ -454,6 +455,13 @@ impl Drop for AbortGuard {
 
 const SSE_CHUNKS: usize = 5;
 
+/// `{"ok":true}` gzip-compressed: what `/gzip` returns with `content-encoding: gzip`.
+pub const GZIP_BYTES: &[u8] = &[
+    0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0xab, 0x56, 0xca, 0xcf, 0x56,
+    0xb2, 0x2a, 0x29, 0x2a, 0x4d, 0xad, 0x05, 0x00, 0x90, 0x5f, 0xd4, 0xa7, 0x0b, 0x00, 0x00,
+    0x00,
+];
+
 fn chat_chunk(i: usize) -> serde_json::Value {
     serde_json::json!({
         "id": "chatcmpl-mock",
@@ -482,7 +490,7 @@ fn sse_response(body: MockBody) -> Response<MockBody> {
 async fn handle(
     mut req: Request<Incoming>,
     state: Arc<MockState>,
-) -> Result<Response<MockBody>, Infallible> {
+) -> Result<Response<MockBody>, std::io::Error> {
     let seen = SeenRequest {
         method: req.method().to_string(),
         uri: req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default(),
@@ -649,6 +657,18 @@ async fn handle(
                 .unwrap()
         }
         "/ws" => ws_upgrade(&mut req),
+        // Reads the request, then drops the connection without any response.
+        "/die" => {
+            let _ = req.into_body().collect().await;
+            return Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "mock: /die"));
+        }
+        // Pretend-compressed bytes: a proxy must pass them and the header through untouched.
+        "/gzip" => Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .header("content-encoding", "gzip")
+            .body(full(Bytes::from_static(GZIP_BYTES)))
+            .unwrap(),
         _ => json_response(
             StatusCode::NOT_FOUND,
             serde_json::json!({"error": {"message": "mock: no such route", "type": "invalid_request_error", "param": null, "code": null}}),
