@@ -132,15 +132,26 @@ impl TestPki {
         std::fs::write(&ca_path, &ca.cert_pem).unwrap();
         std::fs::write(&cert_path, &leaf.chain_pem).unwrap();
         std::fs::write(&key_path, &leaf.key_pem).unwrap();
-        TestPki { dir, ca, leaf, ca_path, cert_path, key_path }
+        TestPki {
+            dir,
+            ca,
+            leaf,
+            ca_path,
+            cert_path,
+            key_path,
+        }
     }
 
     /// A self-signed root CA (ECDSA P-256).
     pub fn new_ca(common_name: &str) -> TestCa {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, common_name);
-        params.distinguished_name.push(DnType::OrganizationName, "tlsgate tests");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "tlsgate tests");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
@@ -240,7 +251,9 @@ pub struct SeenRequest {
 
 impl SeenRequest {
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(&name.to_ascii_lowercase()).map(|v| v.join(", "))
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(|v| v.join(", "))
     }
 }
 
@@ -335,8 +348,16 @@ impl MockUpstream {
             });
             rt.shutdown_timeout(Duration::from_millis(500));
         });
-        let addr = addr_rx.recv_timeout(Duration::from_secs(10)).expect("mock upstream bound");
-        MockUpstream { addr, tls: is_tls, state, shutdown: Some(shutdown_tx), thread: Some(thread) }
+        let addr = addr_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("mock upstream bound");
+        MockUpstream {
+            addr,
+            tls: is_tls,
+            state,
+            shutdown: Some(shutdown_tx),
+            thread: Some(thread),
+        }
     }
 
     /// `http://127.0.0.1:PORT` or `https://localhost:PORT`.
@@ -415,13 +436,18 @@ impl hyper::body::Body for ChannelBody {
     }
 }
 
-fn channel_body() -> (tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>, MockBody) {
+fn channel_body() -> (
+    tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    MockBody,
+) {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     (tx, ChannelBody { rx }.boxed())
 }
 
 fn full(b: impl Into<Bytes>) -> MockBody {
-    Full::new(b.into()).map_err(|never: Infallible| match never {}).boxed()
+    Full::new(b.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed()
 }
 
 fn json_response(status: StatusCode, v: serde_json::Value) -> Response<MockBody> {
@@ -457,9 +483,8 @@ const SSE_CHUNKS: usize = 5;
 
 /// `{"ok":true}` gzip-compressed: what `/gzip` returns with `content-encoding: gzip`.
 pub const GZIP_BYTES: &[u8] = &[
-    0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0xab, 0x56, 0xca, 0xcf, 0x56,
-    0xb2, 0x2a, 0x29, 0x2a, 0x4d, 0xad, 0x05, 0x00, 0x90, 0x5f, 0xd4, 0xa7, 0x0b, 0x00, 0x00,
-    0x00,
+    0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0xab, 0x56, 0xca, 0xcf, 0x56, 0xb2,
+    0x2a, 0x29, 0x2a, 0x4d, 0xad, 0x05, 0x00, 0x90, 0x5f, 0xd4, 0xa7, 0x0b, 0x00, 0x00, 0x00,
 ];
 
 fn chat_chunk(i: usize) -> serde_json::Value {
@@ -493,7 +518,11 @@ async fn handle(
 ) -> Result<Response<MockBody>, std::io::Error> {
     let seen = SeenRequest {
         method: req.method().to_string(),
-        uri: req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+        uri: req
+            .uri()
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
         version: format!("{:?}", req.version()),
         headers: {
             let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -504,15 +533,21 @@ async fn handle(
             }
             m
         },
-        authority: req
-            .uri()
-            .authority()
-            .map(|a| a.to_string())
-            .or_else(|| req.headers().get("host").and_then(|h| h.to_str().ok()).map(String::from)),
+        authority: req.uri().authority().map(|a| a.to_string()).or_else(|| {
+            req.headers()
+                .get("host")
+                .and_then(|h| h.to_str().ok())
+                .map(String::from)
+        }),
     };
     let path = req.uri().path().to_string();
     state.requests.fetch_add(1, Ordering::SeqCst);
-    *state.per_path.lock().unwrap().entry(path.clone()).or_default() += 1;
+    *state
+        .per_path
+        .lock()
+        .unwrap()
+        .entry(path.clone())
+        .or_default() += 1;
     *state.last.lock().unwrap() = Some(seen.clone());
     state.all.lock().unwrap().push(seen.clone());
 
@@ -527,7 +562,12 @@ async fn handle(
         "/v1/chat/completions" => {
             let body = match req.into_body().collect().await {
                 Ok(b) => b.to_bytes(),
-                Err(_) => return Ok(json_response(StatusCode::BAD_REQUEST, serde_json::json!({}))),
+                Err(_) => {
+                    return Ok(json_response(
+                        StatusCode::BAD_REQUEST,
+                        serde_json::json!({}),
+                    ))
+                }
             };
             let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
             if parsed.get("stream").and_then(|v| v.as_bool()) == Some(true) {
@@ -545,7 +585,11 @@ async fn handle(
                         }
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
-                    if tx.send(Ok(Bytes::from_static(b"data: [DONE]\n\n"))).await.is_err() {
+                    if tx
+                        .send(Ok(Bytes::from_static(b"data: [DONE]\n\n")))
+                        .await
+                        .is_err()
+                    {
                         st.aborted.fetch_add(1, Ordering::SeqCst);
                     }
                 });
@@ -566,7 +610,8 @@ async fn handle(
                         "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}
                     }),
                 );
-                r.headers_mut().insert("x-request-id", "req-mock-123".parse().unwrap());
+                r.headers_mut()
+                    .insert("x-request-id", "req-mock-123".parse().unwrap());
                 r
             }
         }
@@ -608,8 +653,13 @@ async fn handle(
             .body(full(&b"{\"ok\":true}"[..]))
             .unwrap(),
         "/slow" => {
-            let ms: u64 = query_param(req.uri(), "ms").and_then(|v| v.parse().ok()).unwrap_or(1000);
-            let mut guard = AbortGuard { state: state.clone(), done: false };
+            let ms: u64 = query_param(req.uri(), "ms")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1000);
+            let mut guard = AbortGuard {
+                state: state.clone(),
+                done: false,
+            };
             tokio::time::sleep(Duration::from_millis(ms)).await;
             guard.done = true;
             state.completed_slow.fetch_add(1, Ordering::SeqCst);
@@ -627,14 +677,18 @@ async fn handle(
                 }
                 // An error item makes hyper abort: h1 closes without the last chunk, h2 resets.
                 let _ = tx
-                    .send(Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "mock dies")))
+                    .send(Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "mock dies",
+                    )))
                     .await;
             });
             sse_response(body)
         }
         "/big" => {
-            let total: usize =
-                query_param(req.uri(), "bytes").and_then(|v| v.parse().ok()).unwrap_or(1 << 20);
+            let total: usize = query_param(req.uri(), "bytes")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1 << 20);
             let (tx, body) = channel_body();
             let st = state.clone();
             tokio::spawn(async move {
@@ -660,7 +714,10 @@ async fn handle(
         // Reads the request, then drops the connection without any response.
         "/die" => {
             let _ = req.into_body().collect().await;
-            return Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "mock: /die"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "mock: /die",
+            ));
         }
         // Pretend-compressed bytes: a proxy must pass them and the header through untouched.
         "/gzip" => Response::builder()
@@ -686,15 +743,23 @@ fn ws_upgrade(req: &mut Request<Incoming>) -> Response<MockBody> {
         .map(|v| v.eq_ignore_ascii_case("websocket"))
         .unwrap_or(false);
     let Some(key) = req.headers().get("sec-websocket-key").cloned() else {
-        return json_response(StatusCode::BAD_REQUEST, serde_json::json!({"error": "no key"}));
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({"error": "no key"}),
+        );
     };
     if !wants_ws {
-        return json_response(StatusCode::BAD_REQUEST, serde_json::json!({"error": "no upgrade"}));
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({"error": "no upgrade"}),
+        );
     }
     let on_upgrade = hyper::upgrade::on(req);
     tokio::spawn(async move {
         use futures_util::{SinkExt, StreamExt};
-        let Ok(upgraded) = on_upgrade.await else { return };
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
         let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
             TokioIo::new(upgraded),
             Role::Server,
@@ -796,7 +861,13 @@ impl GateConfig {
 }
 
 fn yaml_str(p: &Path) -> String {
-    format!("\"{}\"", p.display().to_string().replace('\\', "\\\\").replace('"', "\\\""))
+    format!(
+        "\"{}\"",
+        p.display()
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+    )
 }
 
 /// Captured output of a child process (stdout and stderr interleaved line by line, plus
@@ -900,8 +971,20 @@ impl Tlsgate {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("tlsgate.yaml");
         std::fs::write(&config_path, &yaml).unwrap();
-        let args = vec!["serve".to_string(), "-c".to_string(), config_path.display().to_string()];
-        Self::spawn_args(&args, dir, None, &cfg.env, listen_port, admin_port, cfg.tls.is_some())
+        let args = vec![
+            "serve".to_string(),
+            "-c".to_string(),
+            config_path.display().to_string(),
+        ];
+        Self::spawn_args(
+            &args,
+            dir,
+            None,
+            &cfg.env,
+            listen_port,
+            admin_port,
+            cfg.tls.is_some(),
+        )
     }
 
     /// Spawns `tlsgate <args>` in `cwd` (default: `dir`, which the returned value keeps alive).
@@ -962,7 +1045,10 @@ impl Tlsgate {
     /// curl arguments for reaching this gate: `--cacert` (TLS) and `--resolve localhost:PORT:127.0.0.1`
     /// so "localhost" never tries ::1 (the listener binds 127.0.0.1 only).
     pub fn curl_args(&self, ca: Option<&Path>) -> Vec<String> {
-        let mut v = vec!["--resolve".to_string(), format!("localhost:{}:127.0.0.1", self.listen_port)];
+        let mut v = vec![
+            "--resolve".to_string(),
+            format!("localhost:{}:127.0.0.1", self.listen_port),
+        ];
         if let Some(ca) = ca {
             v.push("--cacert".to_string());
             v.push(ca.display().to_string());
@@ -1021,7 +1107,10 @@ impl Tlsgate {
     /// Sends SIGTERM (via `kill -TERM`).
     pub fn sigterm(&self) {
         if let Some(c) = &self.child {
-            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
         }
     }
 
@@ -1157,13 +1246,20 @@ pub fn raw_http_get(addr: SocketAddr, path: &str, timeout: Duration) -> Option<(
     let mut s = TcpStream::connect_timeout(&addr, timeout).ok()?;
     s.set_read_timeout(Some(timeout)).ok()?;
     s.set_write_timeout(Some(timeout)).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
     let text = String::from_utf8_lossy(&buf).into_owned();
     let status_line = text.lines().next()?;
     let code: u16 = status_line.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Some((code, body))
 }
 
@@ -1183,7 +1279,12 @@ impl CurlOut {
     }
     /// Describes the run for assertion messages.
     pub fn describe(&self) -> String {
-        format!("curl exit {:?}\nstdout:\n{}\nstderr:\n{}", self.status.code(), self.stdout, self.stderr)
+        format!(
+            "curl exit {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.status.code(),
+            self.stdout,
+            self.stderr
+        )
     }
 }
 
@@ -1191,7 +1292,8 @@ impl CurlOut {
 pub fn curl(args: &[&str]) -> CurlOut {
     let mut cmd = Command::new("curl");
     scrub(&mut cmd);
-    cmd.args(["-sS", "--noproxy", "*", "--max-time", "20"]).args(args);
+    cmd.args(["-sS", "--noproxy", "*", "--max-time", "20"])
+        .args(args);
     let out = cmd.output().expect("run curl");
     CurlOut {
         status: out.status,
@@ -1211,7 +1313,10 @@ pub struct HttpResult {
 impl HttpResult {
     pub fn header(&self, name: &str) -> Option<String> {
         let n = name.to_ascii_lowercase();
-        self.headers.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone())
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == n)
+            .map(|(_, v)| v.clone())
     }
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body)
@@ -1247,7 +1352,12 @@ pub fn curl_http(args: &[&str]) -> HttpResult {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    HttpResult { status, headers, body: std::fs::read_to_string(&body).unwrap_or_default(), raw }
+    HttpResult {
+        status,
+        headers,
+        body: std::fs::read_to_string(&body).unwrap_or_default(),
+        raw,
+    }
 }
 
 /// curl arguments trusting `ca` for an https tlsgate.
@@ -1285,7 +1395,10 @@ pub fn curl_stream(args: &[&str]) -> (Vec<TimedLine>, ExitStatus, String) {
         buf.clear();
         match r.read_line(&mut buf) {
             Ok(0) | Err(_) => break,
-            Ok(_) => lines.push(TimedLine { at: Instant::now(), line: buf.trim_end().to_string() }),
+            Ok(_) => lines.push(TimedLine {
+                at: Instant::now(),
+                line: buf.trim_end().to_string(),
+            }),
         }
     }
     let status = child.wait().unwrap();
@@ -1305,7 +1418,9 @@ pub fn python_has_openai() -> bool {
 /// Runs a child command with a timeout; returns (status, stdout, stderr). Kills it at timeout.
 /// (Call [`scrub`] on `cmd` *before* setting its own variables if hermeticity matters.)
 pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> (ExitStatus, String, String) {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn");
     let cap = Captured::default();
     let threads = cap.attach(&mut child);
