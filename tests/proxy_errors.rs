@@ -673,3 +673,53 @@ fn request_that_reached_upstream_is_not_retried() {
         "the POST was retried against the upstream"
     );
 }
+
+/// The idle timeout applies between chunks of a streaming response: a pause longer than it ends
+/// the stream with an SSE error event (code upstream_timeout), never with a clean `[DONE]`.
+#[test]
+fn idle_timeout_mid_stream_ends_with_error_event() {
+    let pki = TestPki::new();
+    let up = MockUpstream::start();
+    let mut cfg = GateConfig::tls(&pki, up.url());
+    cfg.upstream_extra = "    timeouts: { idle: 1s }\n".into();
+    let gate = Tlsgate::start(&cfg);
+    let base = gate.curl_args(Some(&pki.ca_path));
+    let url = gate.url("/sse-pause?ms=3000");
+    let (lines, _status, stderr) =
+        curl_stream(&args(&base, &["-H", "accept: text/event-stream", &url]));
+    let data: Vec<&str> = lines
+        .iter()
+        .map(|l| l.line.as_str())
+        .filter(|l| l.starts_with("data:"))
+        .collect();
+    assert!(
+        data.len() >= 2,
+        "expected a chunk then an error event, got {data:#?} ({stderr})"
+    );
+    assert!(data[0].contains("chat.completion.chunk"), "{data:#?}");
+    let v: serde_json::Value = serde_json::from_str(data[1].trim_start_matches("data:").trim())
+        .unwrap_or_else(|e| panic!("second event is not JSON ({e}): {data:#?}"));
+    assert_eq!(v["error"]["type"], "tlsgate_error", "{v}");
+    assert_eq!(v["error"]["code"], "upstream_timeout", "{v}");
+    assert!(!data.iter().any(|l| l.contains("[DONE]")), "{data:#?}");
+}
+
+/// Smaller than the idle timeout, the same pause is harmless (the limit is per gap, not total).
+#[test]
+fn pause_shorter_than_idle_timeout_is_fine() {
+    let pki = TestPki::new();
+    let up = MockUpstream::start();
+    let mut cfg = GateConfig::tls(&pki, up.url());
+    cfg.upstream_extra = "    timeouts: { idle: 2s, first_byte: 2s }\n".into();
+    let gate = Tlsgate::start(&cfg);
+    let base = gate.curl_args(Some(&pki.ca_path));
+    let url = gate.url("/sse-pause?ms=500");
+    let (lines, status, stderr) = curl_stream(&args(&base, &[&url]));
+    assert!(status.success(), "{stderr}");
+    let last = lines
+        .iter()
+        .rev()
+        .find(|l| l.line.starts_with("data:"))
+        .map(|l| l.line.clone());
+    assert_eq!(last.as_deref(), Some("data: [DONE]"));
+}

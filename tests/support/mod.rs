@@ -271,6 +271,7 @@ struct MockState {
 /// An in-process OpenAI-like upstream. Routes:
 /// `/v1/chat/completions` (JSON, or SSE when `"stream": true`), `/v1/models`, `/echo`,
 /// `/headers`, `/slow?ms=N`, `/stream-then-die`, `/ws` (WebSocket echo), `/big?bytes=N`,
+/// `/sse-pause?ms=N` (SSE chunk, pause, chunk, [DONE]),
 /// `/die` (reads the request, closes without answering), `/gzip` (gzip bytes + header);
 /// anything else → 404 JSON.
 pub struct MockUpstream {
@@ -682,6 +683,31 @@ async fn handle(
                         "mock dies",
                     )))
                     .await;
+            });
+            sse_response(body)
+        }
+        // SSE: one chunk, a pause of `ms`, another chunk, then [DONE].
+        "/sse-pause" => {
+            let ms: u64 = query_param(req.uri(), "ms")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1000);
+            let (tx, body) = channel_body();
+            let st = state.clone();
+            tokio::spawn(async move {
+                let parts = [
+                    format!("data: {}\n\n", chat_chunk(0)),
+                    format!("data: {}\n\n", chat_chunk(1)),
+                    "data: [DONE]\n\n".to_string(),
+                ];
+                for (i, p) in parts.into_iter().enumerate() {
+                    if i == 1 {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                    }
+                    if tx.send(Ok(Bytes::from(p))).await.is_err() {
+                        st.aborted.fetch_add(1, Ordering::SeqCst);
+                        return;
+                    }
+                }
             });
             sse_response(body)
         }
