@@ -13,6 +13,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 if ! python3 -c 'import openai, requests' >/dev/null 2>&1; then
-  python3 -m pip install --quiet openai requests
+  # A PEP 668 "externally managed" system Python refuses plain `pip install`; retry with
+  # --break-system-packages there (pyenv/venv Pythons accept the first form).
+  python3 -m pip install --quiet openai requests \
+    || python3 -m pip install --quiet --break-system-packages openai requests
 fi
 echo "test dependencies: ok (curl $(curl --version | head -n1 | cut -d' ' -f2), $(openssl version | cut -d' ' -f1-2), openai $(python3 -c 'import openai; print(openai.__version__)'))"
