@@ -17,8 +17,11 @@ pub const MAX_READS: usize = 25;
 /// The content of each file at one moment (or why it could not be read).
 #[derive(Debug)]
 pub struct Snapshot {
-    files: BTreeMap<PathBuf, Result<(Vec<u8>, Option<u32>), std::io::Error>>,
+    files: BTreeMap<PathBuf, FileRead>,
 }
+
+/// A file's bytes and permission bits, or why it could not be read.
+type FileRead = Result<(Vec<u8>, Option<u32>), std::io::Error>;
 
 impl Snapshot {
     /// Reads every path once.
@@ -26,9 +29,9 @@ impl Snapshot {
         let files = paths
             .iter()
             .map(|p| {
-                let r = std::fs::read(p).and_then(|bytes| {
+                let r = std::fs::read(p).map(|bytes| {
                     let mode = std::fs::metadata(p).ok().and_then(|m| pem::file_mode(&m));
-                    Ok((bytes, mode))
+                    (bytes, mode)
                 });
                 (p.clone(), r)
             })
