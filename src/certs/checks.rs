@@ -646,9 +646,10 @@ fn follow(b: &Bundle, uniq: &[usize], leaf_idx: usize, ctx: &CheckContext) -> Pa
     }
 }
 
+/// How to make clients trust a private root; `root` names it.
 fn trust_instructions(root: &str) -> String {
     format!(
-        "every client must trust {root}: curl --cacert {root}; Python requests REQUESTS_CA_BUNDLE={root}; httpx and the OpenAI SDK SSL_CERT_FILE={root} (replaces the default store: for public upstreams too, concatenate certifi's bundle and {root}); Node NODE_EXTRA_CA_CERTS={root}; the system store (Debian/Ubuntu): sudo cp {root} /usr/local/share/ca-certificates/private-ca.crt && sudo update-ca-certificates; macOS: sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain {root}"
+        "every client must trust {root}; with ROOT.pem its PEM file: curl --cacert ROOT.pem; Python requests REQUESTS_CA_BUNDLE=ROOT.pem; httpx and the OpenAI SDK SSL_CERT_FILE=ROOT.pem (replaces the default store: if they also call public services, concatenate certifi's bundle and ROOT.pem); Node NODE_EXTRA_CA_CERTS=ROOT.pem; system store (Debian/Ubuntu): sudo cp ROOT.pem /usr/local/share/ca-certificates/private-ca.crt && sudo update-ca-certificates; macOS: sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain ROOT.pem"
     )
 }
 
@@ -694,7 +695,7 @@ fn check_trust(
                 root.subject,
                 format_time(root.not_after)
             ),
-            trust_instructions("ca.pem (the root given by ca:/--ca)"),
+            trust_instructions(&format!("the root '{}' given by ca:/--ca", root.display_name())),
         ));
     }
     if let Some(r) = end.untrusted_root {
@@ -709,7 +710,7 @@ fn check_trust(
                 ),
                 format!(
                     "valid for a private CA; {} (or set ca:/--ca to that root to state it is trusted)",
-                    trust_instructions("root.pem (that root)")
+                    trust_instructions(&format!("the root '{}'", root.display_name()))
                 ),
             ));
         }
