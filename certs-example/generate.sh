@@ -203,6 +203,11 @@ case_line der cert_not_found_in_file "der/leaf.der --key der/key.pem --ca root.p
 mkdir -p no-key; cp valid/fullchain.pem no-key/fullchain.pem; cp inter.pem no-key/key.pem
 case_line no-key key_not_found_in_file "no-key/fullchain.pem --key no-key/key.pem --ca root.pem"
 
+# A key type rustls cannot use (Ed448).
+mkdir -p ed448; q openssl genpkey -algorithm ED448 -out ed448/key.pem
+newleaf ed448; leaf_ext ed448/leaf.ext; sign ed448; fullchain ed448
+case_line ed448 key_unsupported "ed448/fullchain.pem --key ed448/key.pem --ca root.pem"
+
 # A missing file.
 case_line unreadable cert_file_unreadable "does-not-exist.pem --ca root.pem"
 
