@@ -271,10 +271,11 @@ impl Reloader {
                 )] };
             }
         }
+        let ctx = crate::certs::checks::CheckContext::for_config(&self.cfg);
         let findings: Vec<Vec<Finding>> = loaded
             .iter()
             .map(|c| {
-                let mut f = crate::certs::checks::check_served(c, &self.cfg);
+                let mut f = crate::certs::checks::check_served(c, &ctx);
                 sort_by_importance(&mut f);
                 f
             })

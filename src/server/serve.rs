@@ -54,10 +54,11 @@ pub fn load_certificates(
         sort_by_importance(&mut fatal);
         return Err(fatal);
     }
+    let ctx = crate::certs::checks::CheckContext::for_config(cfg);
     let findings = loaded
         .iter()
         .map(|l| {
-            let mut f = crate::certs::checks::check_served(l, cfg);
+            let mut f = crate::certs::checks::check_served(l, &ctx);
             sort_by_importance(&mut f);
             f
         })
