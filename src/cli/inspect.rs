@@ -40,12 +40,20 @@ fn load_ca(args: &InspectArgs) -> (Vec<CertInfo>, Vec<Finding>) {
 
 /// Runs the diagnosis: the bundle and every finding, most important first.
 pub fn diagnose(args: &InspectArgs) -> (Bundle, Vec<Finding>, CheckContext) {
+    diagnose_with(args, CheckContext::default())
+}
+
+/// As [`diagnose`] from a base context (`check` passes the configured expiry window).
+pub fn diagnose_with(
+    args: &InspectArgs,
+    base: CheckContext,
+) -> (Bundle, Vec<Finding>, CheckContext) {
     let bundle = load_bundle(&args.files, args.key.as_deref());
     let (roots, mut ca_findings) = load_ca(args);
     let ctx = CheckContext {
         names: args.names.clone(),
         extra_roots: roots,
-        ..CheckContext::default()
+        ..base
     };
     let mut findings = check_bundle(&bundle, &ctx);
     findings.append(&mut ca_findings);

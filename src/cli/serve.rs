@@ -106,17 +106,8 @@ fn print_banner(running: &Running, dev: Option<&DevCerts>) {
 }
 
 fn fail(findings: &[Finding]) -> ExitCode {
-    let mut text = String::from("tlsgate: cannot start\n");
-    for f in findings {
-        text.push_str(&format!(
-            "{:<5} {}: {}\n      why: {}\n      fix: {}\n",
-            f.severity.mark(),
-            f.code,
-            f.summary,
-            f.why,
-            f.fix
-        ));
-    }
+    let mut text = String::new();
+    super::report::render_text("tlsgate: cannot start", findings, &mut text);
     eprint!("{text}");
     ExitCode::from(1)
 }
