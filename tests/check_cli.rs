@@ -12,7 +12,11 @@ fn write_config(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
     p
 }
 
-fn listener_config(cert: &std::path::Path, key: &std::path::Path, ca: Option<&std::path::Path>) -> String {
+fn listener_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    ca: Option<&std::path::Path>,
+) -> String {
     let mut y = format!(
         "listeners:\n  - name: main\n    bind: 127.0.0.1:1\n    tls:\n      certificates:\n        - cert: \"{}\"\n          key: \"{}\"\n",
         cert.display(),
@@ -25,9 +29,20 @@ fn listener_config(cert: &std::path::Path, key: &std::path::Path, ca: Option<&st
     y
 }
 
-fn check_json(dir: &std::path::Path, cfg: &std::path::Path, env: &[(&str, &str)]) -> (i32, serde_json::Value) {
+fn check_json(
+    dir: &std::path::Path,
+    cfg: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (i32, serde_json::Value) {
     let (status, out) = run_tlsgate(
-        &["check", "--offline", "--format", "json", "-c", cfg.to_str().unwrap()],
+        &[
+            "check",
+            "--offline",
+            "--format",
+            "json",
+            "-c",
+            cfg.to_str().unwrap(),
+        ],
         dir,
         env,
         Duration::from_secs(30),
@@ -55,7 +70,10 @@ fn private_ca_certificate_with_ca_passes() {
     );
     let (code, json) = check_json(pki.dir.path(), &cfg, &[]);
     assert_eq!(code, 0, "{json}");
-    assert!(!codes(&json).iter().any(|c| c == "chain_incomplete"), "{json}");
+    assert!(
+        !codes(&json).iter().any(|c| c == "chain_incomplete"),
+        "{json}"
+    );
 }
 
 #[test]
@@ -81,20 +99,29 @@ fn leaf_without_its_issuer_is_chain_incomplete() {
     );
     let (code, json) = check_json(pki.dir.path(), &cfg, &[]);
     assert_eq!(code, 1, "{json}");
-    assert!(codes(&json).contains(&"chain_incomplete".to_string()), "{json}");
+    assert!(
+        codes(&json).contains(&"chain_incomplete".to_string()),
+        "{json}"
+    );
 }
 
 #[test]
 fn unusable_configuration_exits_2() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), "listeners:\n  - bind: 127.0.0.1:1\n    tsl: {}\n");
+    let cfg = write_config(
+        dir.path(),
+        "listeners:\n  - bind: 127.0.0.1:1\n    tsl: {}\n",
+    );
     let (code, json) = check_json(dir.path(), &cfg, &[]);
     assert_eq!(code, 2, "{json}");
     assert_eq!(codes(&json), vec!["config_invalid"]);
     let why = json["findings"][0]["why"].as_str().unwrap();
     assert!(why.contains(":3:5") && why.contains("tsl"), "{why}");
 
-    let cfg = write_config(dir.path(), "upstreams:\n  u: {url: \"${TLSGATE_TEST_UNSET_VAR}\"}\n");
+    let cfg = write_config(
+        dir.path(),
+        "upstreams:\n  u: {url: \"${TLSGATE_TEST_UNSET_VAR}\"}\n",
+    );
     let (code, json) = check_json(dir.path(), &cfg, &[]);
     assert_eq!(code, 2, "{json}");
     assert_eq!(codes(&json), vec!["config_env_missing"]);

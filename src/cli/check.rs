@@ -109,7 +109,9 @@ pub fn local_sections(cfg: &Config) -> Vec<Section> {
                 crate::diagnose::Code::UpstreamVerificationDisabled,
                 format!("certificate verification of upstream {name} is disabled"),
                 format!("upstreams.{name}.tls.insecure_skip_verify is true"),
-                format!("remove it and trust the upstream's CA with upstreams.{name}.tls.ca_bundle"),
+                format!(
+                    "remove it and trust the upstream's CA with upstreams.{name}.tls.ca_bundle"
+                ),
             ));
         }
         if !findings.is_empty() {

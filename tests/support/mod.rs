@@ -1470,3 +1470,142 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> (ExitStatus, Str
     }
     (status, cap.stdout(), cap.stderr())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Certificates with chosen validity, and what a listener serves
+// ---------------------------------------------------------------------------------------------
+
+/// A leaf like [`TestPki::leaf_for`] valid from `not_before` to `not_after`.
+pub fn leaf_with_validity(
+    names: &[&str],
+    issuer: &TestCa,
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+) -> TestLeaf {
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let sans: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    let mut params = CertificateParams::new(sans).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, names.first().copied().unwrap_or("leaf"));
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.not_before = not_before;
+    params.not_after = not_after;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    let cert = params.signed_by(&key, &issuer.issuer).unwrap();
+    TestLeaf {
+        chain_pem: cert.pem(),
+        cert_pem: cert.pem(),
+        cert_der: cert.der().clone(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
+/// SHA-256 (lowercase hex) of a DER certificate, as tlsgate reports fingerprints.
+pub fn fingerprint(der: &[u8]) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Accepts any server certificate: for tests that only want to see *which* one is served.
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &rustls::pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &rustls::pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Opens a new TLS connection (SNI `localhost`, no resumption) and returns the fingerprint of
+/// the leaf served, or `None` when the handshake fails.
+pub fn served_fingerprint(port: u16) -> Option<String> {
+    let provider = crypto_provider();
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .ok()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_no_client_auth();
+    cfg.resumption = rustls::client::Resumption::disabled();
+    let name = rustls::pki_types::ServerName::try_from("localhost").ok()?;
+    let mut conn = rustls::ClientConnection::new(Arc::new(cfg), name).ok()?;
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp).ok()?;
+    }
+    let der = conn.peer_certificates()?.first()?.clone();
+    Some(fingerprint(der.as_ref()))
+}
+
+/// One HTTPS GET on a new connection (trusting `ca`), returning the status code.
+pub fn https_get_status(
+    port: u16,
+    ca: &rustls::pki_types::CertificateDer<'static>,
+    path: &str,
+) -> Result<u16, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.clone()).map_err(|e| e.to_string())?;
+    let mut cfg = rustls::ClientConfig::builder_with_provider(crypto_provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.resumption = rustls::client::Resumption::disabled();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let name = rustls::pki_types::ServerName::try_from("localhost").map_err(|e| e.to_string())?;
+    let mut conn = rustls::ClientConnection::new(Arc::new(cfg), name).map_err(|e| e.to_string())?;
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let mut tls = rustls::Stream::new(&mut conn, &mut tcp);
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    tls.write_all(req.as_bytes())
+        .map_err(|e| format!("write: {e}"))?;
+    let mut buf = Vec::new();
+    match tls.read_to_end(&mut buf) {
+        Ok(_) => {}
+        // A peer closing without close_notify after a complete response is fine here.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !buf.is_empty() => {}
+        Err(e) => return Err(format!("read: {e}")),
+    }
+    let text = String::from_utf8_lossy(&buf);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            format!(
+                "no status line in {:?}",
+                text.chars().take(80).collect::<String>()
+            )
+        })
+}
