@@ -15,6 +15,7 @@ use crate::admin::state::{ReloadStatus, State};
 use crate::certs::info::format_time;
 use crate::certs::LoadedCertificate;
 use crate::config::{CertificateSource, Config};
+use crate::diagnose::handshake::OurChain;
 use crate::diagnose::{sort_by_importance, Code, Finding, Severity};
 use crate::server::serve::{certificate_statuses, LoadedSet};
 use crate::server::sni::{CertEntry, CertSet};
@@ -52,7 +53,7 @@ pub struct ListenerCerts {
     pub sources: Vec<CertificateSource>,
     pub default: Option<usize>,
     pub set: Arc<ArcSwap<CertSet>>,
-    pub own_findings: Arc<ArcSwap<Vec<Vec<Finding>>>>,
+    pub chains: Arc<ArcSwap<Vec<OurChain>>>,
     current: Mutex<Current>,
 }
 
@@ -63,7 +64,7 @@ impl ListenerCerts {
         sources: Vec<CertificateSource>,
         default: Option<usize>,
         set: Arc<ArcSwap<CertSet>>,
-        own_findings: Arc<ArcSwap<Vec<Vec<Finding>>>>,
+        chains: Arc<ArcSwap<Vec<OurChain>>>,
         loaded: Vec<LoadedCertificate>,
     ) -> Self {
         let hash = Snapshot::read(&paths_of(&sources)).content_hash();
@@ -72,7 +73,7 @@ impl ListenerCerts {
             sources,
             default,
             set,
-            own_findings,
+            chains,
             current: Mutex::new(Current {
                 hash,
                 rejected_hash: None,
@@ -339,7 +340,8 @@ impl Reloader {
             }
         }
         // Publish: one atomic store each; handshakes from now on see the new set.
-        l.own_findings.store(Arc::new(set.findings.clone()));
+        l.chains
+            .store(Arc::new(crate::server::evidence::our_chains(&set)));
         l.set.store(Arc::new(set.set));
         self.state.set_certificates(&l.name, statuses);
         current.hash = hash;

@@ -1,12 +1,13 @@
 //! The TLS side of a new connection: peek and sniff the first bytes, run the rustls handshake
-//! within `limits.handshake_timeout`, and on failure gather the evidence and log a diagnosed
-//! `tls_handshake_failed` event.
+//! within `limits.handshake_timeout`, and on failure gather the evidence, classify it
+//! (`diagnose::handshake::classify`) and log a rate-limited `tls_handshake_failed` event.
 //!
-//! The success path pays one peek syscall and keeps the peeked ClientHello bytes in the
-//! connection's own (already allocated) task state; parsing them happens only on failure.
+//! The success path pays one peek and keeps the peeked ClientHello bytes on the task's stack;
+//! parsing them happens only on failure.
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,7 +16,16 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::LazyConfigAcceptor;
 
+use super::client_hello;
 use super::listener::{ListenerContext, TlsSide};
+use super::sni::Selection;
+use super::sniff::{self, Sniffed};
+use crate::diagnose::handshake::{
+    classify, from_io_error, severity_for_log, FailureKind, HandshakeEvidence, OurChain, Phase,
+    ServedInfo,
+};
+use crate::diagnose::Finding;
+use crate::telemetry::ratelimit::Admit;
 
 /// How many bytes of the first flight are kept for diagnosis. A ClientHello with a
 /// post-quantum key share is about 1.9 KB; 4 KiB covers it with room to spare.
@@ -26,18 +36,82 @@ pub enum HandshakeOutcome {
     Failed,
 }
 
-/// What is kept from a successful handshake to recognise a silent rejection afterwards
-/// (a client that closes without sending a request).
+/// What is kept from a successful handshake to recognise a silent rejection afterwards: a
+/// client that closes without sending a request (Node, curl ≥ 8.17 reject certificates this
+/// way: the handshake completes, then the connection closes without an alert).
 pub struct AfterHandshake {
-    pub(crate) sni: Option<String>,
-    pub(crate) cert_index: Option<usize>,
-    pub(crate) requests: Arc<std::sync::atomic::AtomicU64>,
+    sni: Option<String>,
+    cert_index: Option<usize>,
+    /// Requests served on the connection, counted by the HTTP service.
+    pub requests: Arc<AtomicU64>,
+    hello: Vec<u8>,
+    alpn: Option<String>,
+    version: Option<u16>,
 }
 
 impl AfterHandshake {
     /// Called when the connection has closed.
-    pub fn finish(self, ctx: &ListenerContext, started: Instant) {
-        let _ = (ctx, started, self.sni, self.cert_index, self.requests);
+    pub fn finish(self, ctx: &ListenerContext, tls: &TlsSide, peer: SocketAddr, started: Instant) {
+        if self.requests.load(Ordering::Relaxed) > 0 {
+            return;
+        }
+        let failure = Failure {
+            kind: FailureKind::EofAfterHandshakeNoRequest,
+            sniffed: None,
+            rustls_error: None,
+            served: Some(ServedInfo {
+                negotiated_version: self.version,
+                negotiated_alpn: self.alpn.clone(),
+            }),
+            cert_index: self.cert_index,
+        };
+        let _ = &self.sni;
+        report(ctx, tls, peer, &failure, &self.hello, started);
+    }
+}
+
+/// What was observed of a failed handshake.
+struct Failure {
+    kind: FailureKind,
+    sniffed: Option<Sniffed>,
+    rustls_error: Option<String>,
+    served: Option<ServedInfo>,
+    cert_index: Option<usize>,
+}
+
+impl Failure {
+    fn simple(kind: FailureKind) -> Self {
+        Failure {
+            kind,
+            sniffed: None,
+            rustls_error: None,
+            served: None,
+            cert_index: None,
+        }
+    }
+
+    fn from_io(e: &io::Error, phase: Phase, cert_index: Option<usize>) -> Self {
+        let mut kind = from_io_error(e, phase);
+        // A reset right after our certificate is the same silent rejection as a close.
+        if phase == Phase::AfterCertificate
+            && matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+            )
+        {
+            kind = FailureKind::EofAfterCertificate;
+        }
+        let rustls_error = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .map(|r| r.to_string());
+        Failure {
+            kind,
+            sniffed: None,
+            rustls_error,
+            served: (phase == Phase::AfterCertificate).then(ServedInfo::default),
+            cert_index,
+        }
     }
 }
 
@@ -53,28 +127,45 @@ pub async fn accept(
     let mut peeked = [0u8; PEEK_MAX];
 
     // 1. Peek the first bytes: is this TLS at all?
-    let n = match tokio::time::timeout_at(deadline, peek_first(&stream, &mut peeked)).await {
+    let mut seen = 0;
+    let peeked_in_time =
+        tokio::time::timeout_at(deadline, peek_first(&stream, &mut peeked, &mut seen)).await;
+    let n = match peeked_in_time {
         Err(_) => {
+            // Whatever arrived before the deadline says what the client is: nothing or part of
+            // a ClientHello is a timeout; anything else (a slow plain-HTTP request) is not TLS.
+            let got = &peeked[..seen];
+            let failure = match sniff::sniff_final(got) {
+                Sniffed::Tls | Sniffed::Unknown { .. } if got.is_empty() => {
+                    Failure::simple(FailureKind::TimeoutBeforeClientHello)
+                }
+                Sniffed::Tls => Failure::simple(FailureKind::TimeoutBeforeClientHello),
+                other => Failure {
+                    sniffed: Some(other),
+                    ..Failure::simple(FailureKind::NotTls)
+                },
+            };
+            report(ctx, tls, peer, &failure, got, started);
+            return HandshakeOutcome::Failed;
+        }
+        Ok(Err(e)) => {
             report(
                 ctx,
                 tls,
                 peer,
-                &Failure::Timeout,
-                &peeked[..0],
-                None,
+                &Failure::from_io(&e, Phase::BeforeClientHello, None),
+                &[],
                 started,
             );
             return HandshakeOutcome::Failed;
         }
-        Ok(Err(e)) => {
-            report(ctx, tls, peer, &Failure::Io(e), &peeked[..0], None, started);
-            return HandshakeOutcome::Failed;
-        }
-        Ok(Ok(0)) => return HandshakeOutcome::Failed, // connected and closed: a port probe
+        // Connected and closed without a byte: a port probe or a load-balancer health check.
+        Ok(Ok(0)) => return HandshakeOutcome::Failed,
         Ok(Ok(n)) => n,
     };
-    if peeked[0] != 0x16 {
-        not_tls(stream, ctx, tls, peer, &peeked[..n], started).await;
+    let sniffed = sniff::sniff_final(&peeked[..n]);
+    if sniffed != Sniffed::Tls {
+        not_tls(stream, ctx, tls, peer, sniffed, &peeked[..n], started).await;
         return HandshakeOutcome::Failed;
     }
 
@@ -82,15 +173,8 @@ pub async fn accept(
     let acceptor = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
     let start = match tokio::time::timeout_at(deadline, acceptor).await {
         Err(_) => {
-            report(
-                ctx,
-                tls,
-                peer,
-                &Failure::Timeout,
-                &peeked[..n],
-                None,
-                started,
-            );
+            let f = Failure::simple(FailureKind::TimeoutBeforeClientHello);
+            report(ctx, tls, peer, &f, &peeked[..n], started);
             return HandshakeOutcome::Failed;
         }
         Ok(Err(e)) => {
@@ -98,9 +182,8 @@ pub async fn accept(
                 ctx,
                 tls,
                 peer,
-                &Failure::from_io(e),
+                &Failure::from_io(&e, Phase::BeforeClientHello, None),
                 &peeked[..n],
-                None,
                 started,
             );
             return HandshakeOutcome::Failed;
@@ -108,66 +191,82 @@ pub async fn accept(
         Ok(Ok(start)) => start,
     };
     let sni = start.client_hello().server_name().map(str::to_string);
-    // More of the hello may have arrived since the first peek (it is all consumed now, so
-    // only what was peeked before is available for diagnosis).
+    let selection = tls.resolver.current().select(sni.as_deref());
+    let cert_index = selection.index();
+    // With a certificate chosen, rustls sends our whole first flight (ServerHello …
+    // Certificate) before it reads anything else: a failure from here on happened after the
+    // client saw our certificate, unless rustls refused the hello itself.
+    let phase = if cert_index.is_some() {
+        Phase::AfterCertificate
+    } else {
+        Phase::AfterClientHello
+    };
     let config = tls.acceptor.config().clone();
     match tokio::time::timeout_at(deadline, start.into_stream(config)).await {
         Err(_) => {
-            report(
-                ctx,
-                tls,
-                peer,
-                &Failure::Timeout,
-                &peeked[..n],
-                sni.as_deref(),
-                started,
-            );
+            let mut f = Failure::simple(FailureKind::TimeoutDuringHandshake);
+            f.cert_index = cert_index;
+            report(ctx, tls, peer, &f, &peeked[..n], started);
             HandshakeOutcome::Failed
         }
         Ok(Err(e)) => {
-            report(
-                ctx,
-                tls,
-                peer,
-                &Failure::from_io(e),
-                &peeked[..n],
-                sni.as_deref(),
-                started,
-            );
+            let mut f = Failure::from_io(&e, phase, cert_index);
+            if matches!(selection, Selection::NoSni | Selection::UnknownSni) {
+                f.kind = FailureKind::NoCertificateResolved;
+            }
+            // A hello refused while being processed never got our certificate.
+            if matches!(
+                f.kind,
+                FailureKind::Incompatible(_) | FailureKind::NoApplicationProtocol
+            ) {
+                f.served = None;
+            }
+            report(ctx, tls, peer, &f, &peeked[..n], started);
             HandshakeOutcome::Failed
         }
         Ok(Ok(stream)) => {
-            let cert_index = tls.resolver.current().select(sni.as_deref()).index();
+            let (_, conn) = stream.get_ref();
+            let alpn = conn
+                .alpn_protocol()
+                .map(|p| String::from_utf8_lossy(p).into_owned());
+            let version = conn.protocol_version().map(u16::from);
             HandshakeOutcome::Established(
                 Box::new(stream),
                 AfterHandshake {
                     sni,
                     cert_index,
-                    requests: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+                    requests: Arc::new(AtomicU64::new(0)),
+                    hello: peeked[..n].to_vec(),
+                    alpn,
+                    version,
                 },
             )
         }
     }
 }
 
-/// Peeks until at least the first TLS record (or whatever non-TLS bytes) has arrived, or the
-/// buffer is full. Returns the number of bytes available.
-async fn peek_first(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+/// Peeks until at least the first TLS record (or enough non-TLS bytes to tell what they are)
+/// has arrived, or the buffer is full. Returns the number of bytes available.
+async fn peek_first(stream: &TcpStream, buf: &mut [u8], seen: &mut usize) -> io::Result<usize> {
     loop {
         let n = stream.peek(buf).await?;
+        *seen = n;
         if n == 0 {
             return Ok(0);
         }
-        if buf[0] != 0x16 {
-            // Not TLS: a few bytes are enough to tell what it is (HTTP needs its first line).
-            if n >= 16 || buf[..n].contains(&b'\n') {
-                return Ok(n);
+        match sniff::sniff(&buf[..n]) {
+            Sniffed::NeedMore => {}
+            Sniffed::Tls => {
+                if n >= 5 {
+                    let record_len = usize::from(u16::from_be_bytes([buf[3], buf[4]]));
+                    if n >= (5 + record_len).min(buf.len()) {
+                        return Ok(n);
+                    }
+                }
             }
-        } else if n >= 5 {
-            let record_len = usize::from(u16::from_be_bytes([buf[3], buf[4]]));
-            if n >= (5 + record_len).min(buf.len()) {
-                return Ok(n);
-            }
+            // Plain HTTP: wait for the whole head so the Host header can be read.
+            Sniffed::PlainHttp { .. } if !sniff::http_head_complete(&buf[..n]) => {}
+            _ => return Ok(n),
         }
         if n == buf.len() {
             return Ok(n);
@@ -178,87 +277,133 @@ async fn peek_first(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-/// Why a handshake failed, as observed.
-#[derive(Debug)]
-pub enum Failure {
-    Timeout,
-    Tls(rustls::Error),
-    Io(io::Error),
-}
-
-impl Failure {
-    fn from_io(e: io::Error) -> Self {
-        match e
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            Some(tls) => Failure::Tls(tls.clone()),
-            None => Failure::Io(e),
-        }
-    }
-}
-
-/// A connection on a TLS port that does not speak TLS.
+/// A connection on a TLS port that does not speak TLS: answer plain HTTP readably, then report.
 async fn not_tls(
     mut stream: TcpStream,
     ctx: &ListenerContext,
     tls: &TlsSide,
     peer: SocketAddr,
+    sniffed: Sniffed,
     bytes: &[u8],
     started: Instant,
 ) {
-    let is_http = [
-        &b"GET "[..],
-        b"POST ",
-        b"PUT ",
-        b"HEAD ",
-        b"DELETE ",
-        b"OPTIONS ",
-        b"PATCH ",
-    ]
-    .iter()
-    .any(|m| bytes.starts_with(m));
-    if is_http {
-        let body = format!(
-            "This is a TLS port: use https://, e.g. https://{}/\n",
-            ctx.bind
-        );
-        let resp = format!(
-            "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-            body.len(),
-            body
-        );
-        let _ = stream.write_all(resp.as_bytes()).await;
+    if let Sniffed::PlainHttp { host, .. } = &sniffed {
+        let resp = sniff::plain_http_response(host.as_deref(), ctx.bind.port());
+        let _ = stream.write_all(&resp).await;
         let _ = stream.shutdown().await;
     }
-    report(
-        ctx,
-        tls,
-        peer,
-        &Failure::Io(io::Error::other("not tls")),
-        bytes,
-        None,
-        started,
-    );
+    let failure = Failure {
+        sniffed: Some(sniffed),
+        ..Failure::simple(FailureKind::NotTls)
+    };
+    report(ctx, tls, peer, &failure, bytes, started);
 }
 
-/// Logs and counts one failed handshake.
+/// Classifies, counts and (rate-limited) logs one failed handshake.
 fn report(
     ctx: &ListenerContext,
     tls: &TlsSide,
     peer: SocketAddr,
     failure: &Failure,
     peeked: &[u8],
-    sni: Option<&str>,
     started: Instant,
 ) {
-    let _ = (tls, peeked);
-    tracing::info!(
-        event = "tls_handshake_failed",
-        listener = %ctx.name,
-        peer = %peer,
-        sni = sni.unwrap_or("-"),
-        failure = ?failure,
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-    );
+    let hello = client_hello::parse(peeked).ok();
+    let set = tls.resolver.current();
+    let chains = tls.chains.load();
+    // The certificate the client saw, or would have been shown.
+    let index = failure.cert_index.or_else(|| {
+        set.select(hello.as_ref().and_then(|h| h.server_name()))
+            .index()
+    });
+    let our_chain = index
+        .and_then(|i| chains.get(i).cloned())
+        .unwrap_or_else(OurChain::default);
+    let evidence = HandshakeEvidence {
+        sniffed: failure.sniffed.clone(),
+        hello: hello.clone(),
+        failure: failure.kind.clone(),
+        served: failure.served.clone(),
+        our_chain,
+        ours: (*tls.ours).clone(),
+        listener_names: set.names(),
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    };
+    let finding = classify(&evidence);
+    log_failure(ctx, tls, peer, &evidence, failure, &finding);
+}
+
+fn log_failure(
+    ctx: &ListenerContext,
+    tls: &TlsSide,
+    peer: SocketAddr,
+    ev: &HandshakeEvidence,
+    failure: &Failure,
+    f: &Finding,
+) {
+    let peer_text = crate::telemetry::redact::peer(peer);
+    let hello = ev.hello.as_ref();
+    let sni = hello.and_then(|h| h.sni.clone());
+    let alpn = hello.map(|h| h.alpn.join(",")).unwrap_or_default();
+    let versions = hello
+        .map(|h| h.version_names().join(","))
+        .unwrap_or_default();
+    let cipher_count = hello.map(|h| h.cipher_count).unwrap_or(0);
+    let alert = match &ev.failure {
+        FailureKind::AlertReceived(a) => Some(crate::diagnose::handshake::alert_name(*a)),
+        _ => None,
+    };
+    let served_cert = ev
+        .served
+        .as_ref()
+        .map(|_| ev.our_chain.fingerprint.clone())
+        .unwrap_or_default();
+    let duration_ms = ev.elapsed_ms;
+    let record = serde_json::json!({
+        "at": crate::certs::info::format_time(time::OffsetDateTime::now_utc()),
+        "peer": peer_text,
+        "sni": sni,
+        "alpn": alpn,
+        "client_versions": versions,
+        "alert": alert,
+        "code": f.code.as_str(),
+        "summary": f.summary,
+        "served_cert": served_cert,
+    });
+    ctx.state
+        .record_handshake_failure(&ctx.name, f.code, record);
+    if tls
+        .limiter
+        .admit(&ctx.name, f.code, &peer_text, Instant::now())
+        == Admit::Suppress
+    {
+        return;
+    }
+    macro_rules! emit {
+        ($lvl:ident) => {
+            tracing::$lvl!(
+                event = "tls_handshake_failed",
+                listener = %ctx.name,
+                peer = %peer_text,
+                sni = sni.as_deref().unwrap_or(""),
+                alpn = %alpn,
+                client_versions = %versions,
+                cipher_count = cipher_count,
+                alert = alert.as_deref(),
+                rustls_error = failure.rustls_error.as_deref(),
+                code = f.code.as_str(),
+                severity = f.severity.as_str(),
+                summary = %f.summary,
+                why = %f.why,
+                fix = %f.fix,
+                served_cert = %served_cert,
+                duration_ms = duration_ms,
+            )
+        };
+    }
+    if severity_for_log(f.code) == tracing::Level::WARN {
+        emit!(warn)
+    } else {
+        emit!(info)
+    }
 }

@@ -18,7 +18,9 @@ use super::handshake::{self, HandshakeOutcome};
 use super::sni::SniResolver;
 use crate::admin::State;
 use crate::config::Limits;
+use crate::diagnose::handshake::{OurChain, OurTls};
 use crate::proxy::{ConnMeta, Proxy};
+use crate::telemetry::ratelimit::RateLimiter;
 
 /// The HTTP server settings shared by every connection of a listener.
 pub fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
@@ -55,9 +57,13 @@ pub struct ListenerContext {
 pub struct TlsSide {
     pub acceptor: TlsAcceptor,
     pub resolver: SniResolver,
-    /// Diagnosis of our own served certificates, per certificate index (for attributing client
+    /// What we know of our own served chains, per certificate index (for attributing client
     /// rejections). Swapped together with the certificates on reload.
-    pub own_findings: Arc<arc_swap::ArcSwap<Vec<Vec<crate::diagnose::Finding>>>>,
+    pub chains: Arc<arc_swap::ArcSwap<Vec<OurChain>>>,
+    /// What this listener accepts (versions, suites, groups, ALPN), for "offered vs ours".
+    pub ours: Arc<OurTls>,
+    /// Rate limit of `tls_handshake_failed` events (shared by all listeners).
+    pub limiter: Arc<RateLimiter>,
 }
 
 /// Accepts connections until `shutdown` flips, then stops accepting; open connections are
@@ -116,13 +122,21 @@ async fn serve_connection(
         tls: ctx.tls.is_some(),
     };
     match &ctx.tls {
-        None => serve_http(TokioIo::new(stream), meta, ctx, graceful).await,
+        None => serve_http(TokioIo::new(stream), meta, ctx, graceful, None).await,
         Some(tls) => {
             let started = Instant::now();
             match handshake::accept(stream, peer, tls, ctx).await {
-                HandshakeOutcome::Established(tls_stream, watch) => {
-                    serve_http(TokioIo::new(tls_stream), meta, ctx, graceful).await;
-                    watch.finish(ctx, started);
+                HandshakeOutcome::Established(tls_stream, after) => {
+                    let requests = after.requests.clone();
+                    serve_http(
+                        TokioIo::new(tls_stream),
+                        meta,
+                        ctx,
+                        graceful,
+                        Some(requests),
+                    )
+                    .await;
+                    after.finish(ctx, tls, peer, started);
                 }
                 HandshakeOutcome::Failed => {}
             }
@@ -131,12 +145,20 @@ async fn serve_connection(
 }
 
 /// Serves HTTP on an established connection until it closes.
-async fn serve_http<I>(io: I, meta: ConnMeta, ctx: &Arc<ListenerContext>, graceful: Watcher)
-where
+async fn serve_http<I>(
+    io: I,
+    meta: ConnMeta,
+    ctx: &Arc<ListenerContext>,
+    graceful: Watcher,
+    requests: Option<Arc<std::sync::atomic::AtomicU64>>,
+) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let proxy = ctx.proxy.clone();
     let service = service_fn(move |req| {
+        if let Some(r) = &requests {
+            r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let proxy = proxy.clone();
         async move { Ok::<_, Infallible>(proxy.handle(req, &meta).await) }
     });

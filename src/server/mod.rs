@@ -2,6 +2,7 @@
 //! and the SNI certificate resolver.
 
 pub mod client_hello;
+pub mod evidence;
 pub mod handshake;
 pub mod listener;
 pub mod serve;

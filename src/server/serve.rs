@@ -19,6 +19,7 @@ use crate::config::{CertificateSource, Config};
 use crate::diagnose::{sort_by_importance, Code, Finding, Severity};
 use crate::proxy::Proxy;
 use crate::reload::{ListenerCerts, Reloader, Trigger};
+use crate::telemetry::ratelimit::RateLimiter;
 
 /// How long a shutdown waits for in-flight requests before closing what is left.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -178,6 +179,7 @@ pub async fn run(
 
     let http = listener::http_builder(&cfg.limits);
     let mut reload_targets = Vec::new();
+    let limiter = Arc::new(RateLimiter::default());
     let mut bound = Vec::new();
     let mut fatal = Vec::new();
     for l in &cfg.listeners {
@@ -192,16 +194,17 @@ pub async fn run(
                     Ok(set) => {
                         log_certificates(&l.name, &set, "cert_loaded");
                         let statuses = certificate_statuses(&set);
-                        let findings = set.findings.clone();
+                        let chains = Arc::new(arc_swap::ArcSwap::from_pointee(
+                            super::evidence::our_chains(&set),
+                        ));
                         let loaded = set.loaded;
                         let resolver = SniResolver::new(set.set);
-                        let own_findings = Arc::new(arc_swap::ArcSwap::from_pointee(findings));
                         reload_targets.push(ListenerCerts::new(
                             &l.name,
                             tls_cfg.certificates.clone(),
                             tls_cfg.default_certificate,
                             resolver.handle(),
-                            own_findings.clone(),
+                            chains.clone(),
                             loaded,
                         ));
                         let server_config =
@@ -219,7 +222,9 @@ pub async fn run(
                         Some(TlsSide {
                             acceptor: TlsAcceptor::from(Arc::new(server_config)),
                             resolver,
-                            own_findings,
+                            chains,
+                            ours: Arc::new(super::evidence::our_tls(tls_cfg)),
+                            limiter: limiter.clone(),
                         })
                     }
                 }
@@ -307,6 +312,36 @@ pub async fn run(
             shutdown_rx.clone(),
         ))
     };
+
+    // Summaries of suppressed handshake failure events, once their window has ended.
+    {
+        let limiter = limiter.clone();
+        let mut shutdown = shutdown_rx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    _ = tick.tick() => {}
+                }
+                for s in limiter.flush(std::time::Instant::now()) {
+                    tracing::info!(
+                        event = "tls_handshake_failures_suppressed",
+                        listener = %s.listener,
+                        code = s.code.as_str(),
+                        count = s.suppressed,
+                        first_peer = %s.first_peer,
+                        last_peer = %s.last_peer,
+                        window_s = s.window.as_secs(),
+                        "{} more {} in the last {} s",
+                        s.suppressed,
+                        s.code.as_str(),
+                        s.window.as_secs()
+                    );
+                }
+            }
+        });
+    }
 
     let graceful = Arc::new(GracefulShutdown::new());
     let conn_limit = Arc::new(Semaphore::new(cfg.limits.max_connections.max(1)));

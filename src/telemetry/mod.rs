@@ -1,6 +1,7 @@
 //! Logging: tracing setup (pretty or flat JSON lines), the one redaction function set, and
 //! rate-limited summaries of repeated events.
 
+pub mod ratelimit;
 pub mod redact;
 
 use crate::config::LogFormat;
