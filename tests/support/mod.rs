@@ -986,6 +986,26 @@ impl Tlsgate {
         g
     }
 
+    /// Starts `tlsgate serve` with a hand-written config: `yaml(listen_port, admin_port)`.
+    pub fn start_yaml(yaml: impl FnOnce(u16, u16) -> String, tls: bool) -> Tlsgate {
+        let listen_port = free_port();
+        let mut admin_port = free_port();
+        while admin_port == listen_port {
+            admin_port = free_port();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("tlsgate.yaml");
+        std::fs::write(&config_path, yaml(listen_port, admin_port)).unwrap();
+        let args = vec![
+            "serve".to_string(),
+            "-c".to_string(),
+            config_path.display().to_string(),
+        ];
+        let mut g = Self::spawn_args(&args, dir, None, &[], listen_port, admin_port, tls);
+        g.wait_ready();
+        g
+    }
+
     /// Like [`start`] but does not wait for readiness.
     pub fn spawn(cfg: &GateConfig) -> Tlsgate {
         let listen_port = free_port();

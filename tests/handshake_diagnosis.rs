@@ -1,0 +1,396 @@
+//! Inbound handshake diagnosis with real clients: each failure is logged as a
+//! `tls_handshake_failed` event whose code names the cause, and counted in `/status` and
+//! `/metrics`.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use support::{curl, leaf_with_validity, GateConfig, MockUpstream, TestCa, TestPki, Tlsgate};
+
+/// Waits for a `tls_handshake_failed` event with `code`; returns it.
+fn failed_event(gate: &Tlsgate, code: &str) -> serde_json::Value {
+    gate.wait_for_log(Duration::from_secs(5), |l| {
+        l["event"] == "tls_handshake_failed" && l["code"] == code
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no tls_handshake_failed with code {code}; events: {:?}",
+            gate.events("tls_handshake_failed")
+                .iter()
+                .map(|e| e["code"].clone())
+                .collect::<Vec<_>>()
+        )
+    })
+}
+
+fn start_single(pki: &TestPki, extra: &str) -> (Tlsgate, MockUpstream) {
+    let up = MockUpstream::start();
+    let mut cfg = GateConfig::tls(pki, up.url());
+    cfg.top_extra = extra.to_string();
+    (Tlsgate::start(&cfg), up)
+}
+
+/// A Python `ssl` client (OpenSSL) connecting with `cafile` and `server_hostname`; returns
+/// what it printed ("ok" or the error).
+fn python_connect(port: u16, cafile: &Path, server_hostname: &str) -> String {
+    let script = format!(
+        "import ssl, socket\n\
+ctx = ssl.create_default_context(cafile={cafile:?})\n\
+s = socket.create_connection(('127.0.0.1', {port}), timeout=10)\n\
+try:\n    t = ctx.wrap_socket(s, server_hostname={server_hostname:?}); print('ok'); t.close()\n\
+except Exception as e:\n    print('error', e)\n",
+        cafile = cafile.display().to_string(),
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn openssl_s_client(port: u16, args: &[&str]) -> String {
+    let mut cmd = Command::new("openssl");
+    cmd.args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("openssl");
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// An intermediate CA signed by `root`.
+fn intermediate(root: &TestCa, name: &str) -> TestCa {
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.use_authority_key_identifier_extension = true;
+    let cert = params.signed_by(&key, &root.issuer).unwrap();
+    TestCa {
+        cert_pem: cert.pem(),
+        cert_der: cert.der().clone(),
+        issuer: Issuer::new(params, key),
+    }
+}
+
+/// A single-certificate listener whose private root is named by `ca:` (as the dev default and
+/// `certs init` set it).
+fn start_with_ca(pki: &TestPki) -> (Tlsgate, MockUpstream) {
+    let up = MockUpstream::start();
+    let (cert, key, ca) = (
+        pki.cert_path.clone(),
+        pki.key_path.clone(),
+        pki.ca_path.clone(),
+    );
+    let url = up.url();
+    let gate = Tlsgate::start_yaml(
+        move |port, admin| {
+            format!(
+                "listeners:\n  - name: main\n    bind: 127.0.0.1:{port}\n    tls:\n      certificates:\n        - {{cert: \"{}\", key: \"{}\", ca: \"{}\"}}\nupstreams:\n  u: {{url: \"{url}\"}}\nadmin: {{bind: \"127.0.0.1:{admin}\"}}\ndiagnostics: {{log_format: json}}\n",
+                cert.display(),
+                key.display(),
+                ca.display()
+            )
+        },
+        true,
+    );
+    (gate, up)
+}
+
+#[test]
+fn private_root_without_ca_setting_is_reported_as_incomplete_with_both_fixes() {
+    // Only the leaf is sent and nothing tells tlsgate its issuer is a root: from our side the
+    // chain is incomplete, and the fix names both readings.
+    let pki = TestPki::new();
+    let (gate, _up) = start_single(&pki, "");
+    let out = curl(&["-sS", "--max-time", "10", &gate.url("/v1/models")]);
+    assert!(!out.ok());
+    let ev = failed_event(&gate, "client_rejected_incomplete_chain");
+    assert!(
+        ev["why"].as_str().unwrap().contains("tlsgate test root"),
+        "{ev}"
+    );
+}
+
+#[test]
+fn curl_without_our_ca_is_untrusted_ca_and_counted() {
+    let pki = TestPki::new();
+    let (gate, _up) = start_with_ca(&pki);
+    let out = curl(&["-sS", "--max-time", "10", &gate.url("/v1/models")]);
+    assert!(!out.ok(), "curl must reject the private CA");
+    let ev = failed_event(&gate, "client_rejected_untrusted_ca");
+    assert_eq!(ev["alert"], "unknown_ca");
+    assert_eq!(ev["level"], "WARN");
+    assert_eq!(ev["sni"], "localhost");
+    assert!(ev["served_cert"].as_str().is_some_and(|s| s.len() == 64));
+    for field in [
+        "peer",
+        "client_versions",
+        "cipher_count",
+        "summary",
+        "fix",
+        "duration_ms",
+    ] {
+        assert!(!ev[field].is_null(), "missing {field}: {ev}");
+    }
+
+    let (_, body) = support::raw_http_get(
+        ([127, 0, 0, 1], gate.admin_port).into(),
+        "/status",
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let hf = &status["listeners"][0]["handshake_failures"];
+    assert_eq!(hf["by_code"]["client_rejected_untrusted_ca"], 1, "{hf}");
+    assert_eq!(hf["recent"][0]["code"], "client_rejected_untrusted_ca");
+}
+
+#[test]
+fn plain_http_gets_a_readable_400_naming_https() {
+    let pki = TestPki::new();
+    let (gate, _up) = start_single(&pki, "");
+    let out = curl(&[
+        "-sS",
+        "--max-time",
+        "10",
+        "-w",
+        "%{http_code}",
+        &format!("http://localhost:{}/v1/models", gate.listen_port),
+    ]);
+    assert!(
+        out.stdout
+            .contains(&format!("https://localhost:{}/", gate.listen_port)),
+        "{}",
+        out.describe()
+    );
+    assert!(out.stdout.ends_with("400"), "{}", out.describe());
+    let ev = failed_event(&gate, "plain_http_on_tls_port");
+    assert_eq!(ev["level"], "INFO");
+}
+
+#[test]
+fn ssh_banner_is_not_tls_with_evidence() {
+    let pki = TestPki::new();
+    let (gate, _up) = start_single(&pki, "");
+    let mut s = TcpStream::connect(("127.0.0.1", gate.listen_port)).unwrap();
+    s.write_all(b"SSH-2.0-OpenSSH_9.2p1 Debian\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let ev = failed_event(&gate, "not_tls");
+    assert!(ev["why"].as_str().unwrap().contains("SSH"), "{ev}");
+}
+
+#[test]
+fn tls_1_1_only_client_is_too_old() {
+    let pki = TestPki::new();
+    let (gate, _up) = start_single(&pki, "");
+    let _ = openssl_s_client(gate.listen_port, &["-tls1_1", "-servername", "localhost"]);
+    let ev = failed_event(&gate, "client_tls_version_too_old");
+    assert!(
+        ev["client_versions"].as_str().unwrap().contains("TLSv1.1"),
+        "{ev}"
+    );
+}
+
+#[test]
+fn alpn_without_overlap_is_alpn_mismatch() {
+    let pki = TestPki::new();
+    let (gate, _up) = start_single(&pki, "");
+    let _ = openssl_s_client(
+        gate.listen_port,
+        &["-alpn", "spdy/3", "-servername", "localhost"],
+    );
+    let ev = failed_event(&gate, "alpn_mismatch");
+    assert_eq!(ev["alpn"], "spdy/3");
+}
+
+#[test]
+fn several_certificates_without_default_refuse_unknown_and_missing_sni() {
+    let pki = TestPki::new();
+    let other = TestPki::leaf_for(&["api.example.test"], &pki.ca);
+    let (oc, ok) = pki.write_leaf(&other, "other");
+    let up = MockUpstream::start();
+    let (cert, key) = (pki.cert_path.clone(), pki.key_path.clone());
+    let url = up.url();
+    let gate = Tlsgate::start_yaml(
+        move |port, admin| {
+            format!(
+                "listeners:\n  - name: multi\n    bind: 127.0.0.1:{port}\n    tls:\n      certificates:\n        - {{cert: \"{}\", key: \"{}\", names: [localhost]}}\n        - {{cert: \"{}\", key: \"{}\"}}\nupstreams:\n  u: {{url: \"{url}\"}}\nadmin: {{bind: \"127.0.0.1:{admin}\"}}\ndiagnostics: {{log_format: json}}\n",
+                cert.display(),
+                key.display(),
+                oc.display(),
+                ok.display()
+            )
+        },
+        true,
+    );
+    let _ = openssl_s_client(gate.listen_port, &["-servername", "unknown.example.test"]);
+    let ev = failed_event(&gate, "unknown_sni");
+    let text = format!("{} {}", ev["why"], ev["fix"]);
+    assert!(text.contains("unknown.example.test"), "{ev}");
+    assert!(
+        text.contains("api.example.test") && text.contains("localhost"),
+        "{ev}"
+    );
+    let _ = openssl_s_client(gate.listen_port, &["-noservername"]);
+    failed_event(&gate, "no_sni");
+}
+
+#[test]
+fn missing_intermediate_is_named_when_the_client_rejects() {
+    let root = TestPki::new_ca("Test Root R1");
+    let inter = intermediate(&root, "Test Intermediate R11");
+    let dir = tempfile::tempdir().unwrap();
+    let leaf = TestPki::leaf_for(&["localhost"], &inter);
+    let (cert, key, ca) = (
+        dir.path().join("c.pem"),
+        dir.path().join("k.pem"),
+        dir.path().join("root.pem"),
+    );
+    std::fs::write(&cert, &leaf.cert_pem).unwrap(); // the intermediate is NOT sent
+    std::fs::write(&key, &leaf.key_pem).unwrap();
+    std::fs::write(&ca, &root.cert_pem).unwrap();
+    let up = MockUpstream::start();
+    let mut cfg = GateConfig::plain(up.url());
+    cfg.tls = Some((cert, key));
+    let gate = Tlsgate::start(&cfg);
+    let out = python_connect(gate.listen_port, &ca, "localhost");
+    assert!(out.starts_with("error"), "{out}");
+    let ev = failed_event(&gate, "client_rejected_incomplete_chain");
+    assert!(format!("{ev}").contains("Test Intermediate R11"), "{ev}");
+}
+
+#[test]
+fn name_not_covered_is_name_mismatch() {
+    let pki = TestPki::new();
+    let (gate, _up) = start_single(&pki, "");
+    let out = python_connect(gate.listen_port, &pki.ca_path, "api.example.test");
+    assert!(out.contains("error"), "{out}");
+    let ev = failed_event(&gate, "client_rejected_name_mismatch");
+    assert!(
+        ev["why"].as_str().unwrap().contains("api.example.test"),
+        "{ev}"
+    );
+}
+
+#[test]
+fn expired_certificate_rejected_by_client_is_expired() {
+    let pki = TestPki::new();
+    let now = time::OffsetDateTime::now_utc();
+    let expired = leaf_with_validity(
+        &["localhost"],
+        &pki.ca,
+        now - time::Duration::days(30),
+        now - time::Duration::days(2),
+    );
+    let (c, k) = pki.write_leaf(&expired, "expired");
+    let up = MockUpstream::start();
+    let mut cfg = GateConfig::plain(up.url());
+    cfg.tls = Some((c, k));
+    let gate = Tlsgate::start(&cfg);
+    // An expired chain still serves (loudly)...
+    assert!(gate
+        .wait_for_log(Duration::from_secs(2), |l| l["event"] == "cert_finding"
+            && l["code"] == "cert_expired")
+        .is_some());
+    let out = python_connect(gate.listen_port, &pki.ca_path, "localhost");
+    assert!(out.contains("expired"), "{out}");
+    failed_event(&gate, "client_rejected_expired_cert");
+}
+
+#[test]
+fn mutual_tls_without_a_client_certificate_is_client_cert_missing() {
+    let pki = TestPki::new();
+    let up = MockUpstream::start();
+    let (cert, key, ca) = (
+        pki.cert_path.clone(),
+        pki.key_path.clone(),
+        pki.ca_path.clone(),
+    );
+    let url = up.url();
+    let gate = Tlsgate::start_yaml(
+        move |port, admin| {
+            format!(
+                "listeners:\n  - name: mtls\n    bind: 127.0.0.1:{port}\n    tls:\n      certificates:\n        - {{cert: \"{}\", key: \"{}\"}}\n      client_auth: {{ca: \"{}\", mode: require}}\nupstreams:\n  u: {{url: \"{url}\"}}\nadmin: {{bind: \"127.0.0.1:{admin}\"}}\ndiagnostics: {{log_format: json}}\n",
+                cert.display(),
+                key.display(),
+                ca.display()
+            )
+        },
+        true,
+    );
+    let out = curl(&[
+        "-sS",
+        "--max-time",
+        "10",
+        "--cacert",
+        pki.ca_path.to_str().unwrap(),
+        &gate.url("/v1/models"),
+    ]);
+    assert!(!out.ok());
+    failed_event(&gate, "client_cert_missing");
+}
+
+#[test]
+fn silent_client_times_out_and_a_closed_connection_is_reported() {
+    let pki = TestPki::new();
+    let (gate, _up) = start_single(&pki, "limits:\n  handshake_timeout: 1s\n");
+    let s = TcpStream::connect(("127.0.0.1", gate.listen_port)).unwrap();
+    let ev = failed_event(&gate, "handshake_timeout");
+    assert_eq!(ev["level"], "INFO");
+    drop(s);
+
+    // A client that completes the handshake and leaves without a request.
+    assert!(support::served_fingerprint(gate.listen_port).is_some());
+    let ev = failed_event(&gate, "client_closed_after_certificate");
+    assert_eq!(ev["sni"], "localhost");
+}
+
+#[test]
+fn repeated_failures_are_rate_limited_but_all_counted() {
+    let pki = TestPki::new();
+    let (gate, _up) = start_single(&pki, "");
+    for _ in 0..12 {
+        let mut s = TcpStream::connect(("127.0.0.1", gate.listen_port)).unwrap();
+        s.write_all(b"\x00\x01garbage-bytes-here\r\n").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+    }
+    let counted = support::wait_until(Duration::from_secs(5), || {
+        let (_, body) = support::raw_http_get(
+            ([127, 0, 0, 1], gate.admin_port).into(),
+            "/metrics",
+            Duration::from_secs(5),
+        )?;
+        body.contains("tlsgate_handshake_failures_total{listener=\"main\",code=\"not_tls\"} 12")
+            .then_some(())
+    });
+    assert!(counted.is_some(), "the metric must count all 12");
+    let logged = gate
+        .events("tls_handshake_failed")
+        .into_iter()
+        .filter(|e| e["code"] == "not_tls")
+        .count();
+    assert_eq!(logged, 5, "the first 5 per minute are logged one by one");
+}
