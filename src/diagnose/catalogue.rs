@@ -8,7 +8,7 @@ use serde::{Serialize, Serializer};
 use super::Severity;
 
 macro_rules! catalogue {
-    ($( $group:literal => { $( $variant:ident = $code:literal, $sev:ident, $meaning:literal; )* } )*) => {
+    ($( $group:literal => { $( $variant:ident = $code:literal, $sev:ident, $meaning:literal, $fix:literal; )* } )*) => {
         /// A stable finding code. `as_str` gives the snake_case name used in logs, JSON and HTTP errors.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[non_exhaustive]
@@ -33,6 +33,11 @@ macro_rules! catalogue {
                 match self { $( $( Code::$variant => $meaning, )* )* }
             }
 
+            /// The usual remedy, in one line (the README table; findings carry a specific fix).
+            pub const fn fix_hint(self) -> &'static str {
+                match self { $( $( Code::$variant => $fix, )* )* }
+            }
+
             /// The catalogue group ("local", "inbound", "upstream", "config").
             pub const fn group(self) -> &'static str {
                 match self { $( $( Code::$variant => $group, )* )* }
@@ -48,92 +53,92 @@ macro_rules! catalogue {
 
 catalogue! {
     "local" => {
-        CertFileUnreadable = "cert_file_unreadable", Error, "a certificate or key file is missing, not a file, or not readable";
-        CertNotFoundInFile = "cert_not_found_in_file", Error, "no certificate in the file (empty, garbage, a CSR, a key alone, DER where PEM is expected)";
-        KeyNotFoundInFile = "key_not_found_in_file", Error, "no private key in the configured key file";
-        KeyEncrypted = "key_encrypted", Error, "the private key is passphrase-protected";
-        KeyUnsupported = "key_unsupported", Error, "the private key type cannot be used by rustls";
-        KeyMismatch = "key_mismatch", Error, "the private key does not match the leaf certificate";
-        ChainLeafNotFirst = "chain_leaf_not_first", Error, "the certificate matching the key is not the first in the file";
-        ChainOutOfOrder = "chain_out_of_order", Warning, "a certificate in the chain is not followed by its issuer";
-        ChainDuplicateCert = "chain_duplicate_cert", Warning, "the same certificate appears twice in the chain";
-        ChainIncludesRoot = "chain_includes_root", Info, "the self-signed root is sent with the chain (harmless, wasted bytes)";
-        ChainIncomplete = "chain_incomplete", Error, "the issuer of a sent certificate is neither sent nor in any trust store consulted";
-        ChainPrivateRoot = "chain_private_root", Info, "the chain ends at a private CA: valid, but every client must be told to trust the root";
-        CertExpired = "cert_expired", Error, "a certificate of the chain has expired";
-        CertNotYetValid = "cert_not_yet_valid", Error, "a certificate of the chain is not valid yet";
-        CertExpiringSoon = "cert_expiring_soon", Warning, "a certificate expires within diagnostics.expiry_warning";
-        NameNotCovered = "name_not_covered", Error, "a configured name is not in any subjectAltName of the certificate";
-        CertCnOnly = "cert_cn_only", Error, "the certificate has no subjectAltName at all (modern clients ignore the CN)";
-        LeafIsCa = "leaf_is_ca", Error, "the leaf has basicConstraints CA:TRUE (rustls clients reject it)";
-        EkuMissingServerAuth = "eku_missing_server_auth", Error, "the leaf has an extendedKeyUsage without serverAuth";
-        WeakRsaKey = "weak_rsa_key", Error, "an RSA key is shorter than 2048 bits";
-        WeakSignature = "weak_signature", Error, "a certificate below the root is signed with SHA-1 or MD5";
-        MissingAki = "missing_aki", Warning, "a certificate has no Authority Key Identifier (Python 3.13+ strict verification rejects it)";
-        SelfSignedLeaf = "self_signed_leaf", Warning, "the leaf certificate is its own issuer";
-        KeyFilePermissions = "key_file_permissions", Warning, "the private key file is readable by group or others";
-        ValidityTooLong = "validity_too_long", Info, "the certificate is valid for more than 398 days (public CAs and browsers refuse it)";
+        CertFileUnreadable = "cert_file_unreadable", Error, "a certificate or key file is missing, not a file, or not readable", "fix the path in the configuration, or give tlsgate's user read access";
+        CertNotFoundInFile = "cert_not_found_in_file", Error, "no certificate in the file (empty, garbage, a CSR, a key alone, DER where PEM is expected)", "point `cert:` at the PEM certificate your CA issued (leaf first); convert DER with `openssl x509 -inform der`";
+        KeyNotFoundInFile = "key_not_found_in_file", Error, "no private key in the configured key file", "point `key:` at the PEM private key generated with the certificate's request";
+        KeyEncrypted = "key_encrypted", Error, "the private key is passphrase-protected", "decrypt once (`openssl pkey -in KEY -out key.pem`) and protect the file with permissions (0600)";
+        KeyUnsupported = "key_unsupported", Error, "the private key type cannot be used by rustls", "use an ECDSA P-256/P-384, Ed25519 or RSA ≥ 2048 key";
+        KeyMismatch = "key_mismatch", Error, "the private key does not match the leaf certificate", "use the key from the same issuance as the certificate (compare `openssl x509 -pubkey` and `openssl pkey -pubout`)";
+        ChainLeafNotFirst = "chain_leaf_not_first", Error, "the certificate matching the key is not the first in the file", "reorder the file: the leaf first, then each issuer";
+        ChainOutOfOrder = "chain_out_of_order", Warning, "a certificate in the chain is not followed by its issuer", "reorder the file so each certificate is followed by its issuer";
+        ChainDuplicateCert = "chain_duplicate_cert", Warning, "the same certificate appears twice in the chain", "remove the repeated certificate";
+        ChainIncludesRoot = "chain_includes_root", Info, "the self-signed root is sent with the chain (harmless, wasted bytes)", "optionally drop the root from the file (clients have it already)";
+        ChainIncomplete = "chain_incomplete", Error, "the issuer of a sent certificate is neither sent nor in any trust store consulted", "append the named intermediate (from the CA or its AIA URL), or — if it is your private root — set `ca:` on this certificate";
+        ChainPrivateRoot = "chain_private_root", Info, "the chain ends at a private CA: valid, but every client must be told to trust the root", "tell every client to trust the root: curl `--cacert`, `REQUESTS_CA_BUNDLE`, `SSL_CERT_FILE`, `NODE_EXTRA_CA_CERTS`, or the system store";
+        CertExpired = "cert_expired", Error, "a certificate of the chain has expired", "renew the certificate (tlsgate picks up the new files without a restart)";
+        CertNotYetValid = "cert_not_yet_valid", Error, "a certificate of the chain is not valid yet", "check this machine's clock, or wait until notBefore";
+        CertExpiringSoon = "cert_expiring_soon", Warning, "a certificate expires within diagnostics.expiry_warning", "renew before the date given; check the renewal job (certbot, cert-manager)";
+        NameNotCovered = "name_not_covered", Error, "a configured name is not in any subjectAltName of the certificate", "reissue the certificate with the name in its subjectAltName, or serve that name with another certificate";
+        CertCnOnly = "cert_cn_only", Error, "the certificate has no subjectAltName at all (modern clients ignore the CN)", "reissue the certificate with a subjectAltName (`-addext subjectAltName=DNS:name`)";
+        LeafIsCa = "leaf_is_ca", Error, "the leaf has basicConstraints CA:TRUE (rustls clients reject it)", "reissue the leaf with basicConstraints CA:FALSE";
+        EkuMissingServerAuth = "eku_missing_server_auth", Error, "the leaf has an extendedKeyUsage without serverAuth", "reissue the leaf with extendedKeyUsage serverAuth";
+        WeakRsaKey = "weak_rsa_key", Error, "an RSA key is shorter than 2048 bits", "reissue with RSA ≥ 2048 bits or ECDSA P-256";
+        WeakSignature = "weak_signature", Error, "a certificate below the root is signed with SHA-1 or MD5", "reissue with a SHA-256 (or stronger) signature";
+        MissingAki = "missing_aki", Warning, "a certificate has no Authority Key Identifier (Python 3.13+ strict verification rejects it)", "reissue with an authorityKeyIdentifier (most CAs add it; `openssl x509 -extfile` with `authorityKeyIdentifier=keyid`)";
+        SelfSignedLeaf = "self_signed_leaf", Warning, "the leaf certificate is its own issuer", "use a certificate from a CA (`tlsgate certs init` for local development), or make every client trust this certificate";
+        KeyFilePermissions = "key_file_permissions", Warning, "the private key file is readable by group or others", "`chmod 600 KEY` (owner only)";
+        ValidityTooLong = "validity_too_long", Info, "the certificate is valid for more than 398 days (public CAs and browsers refuse it)", "fine for a private PKI; public clients need ≤ 398 days";
     }
     "inbound" => {
-        PlainHttpOnTlsPort = "plain_http_on_tls_port", Info, "a plain HTTP request arrived on a TLS port";
-        NotTls = "not_tls", Info, "bytes that are not TLS arrived on a TLS port (SSH banner, h2c preface, SSLv2 hello, garbage)";
-        ProxyProtocolUnexpected = "proxy_protocol_unexpected", Warning, "a PROXY protocol header arrived on a listener not configured for it";
-        ClientTlsVersionTooOld = "client_tls_version_too_old", Info, "the client offers only TLS 1.0/1.1";
-        NoSharedCipher = "no_shared_cipher", Info, "no cipher suite in common with the client";
-        NoSharedGroup = "no_shared_group", Info, "no key-exchange group in common with the client";
-        NoSharedSignatureScheme = "no_shared_signature_scheme", Info, "no signature scheme in common with the client";
-        NoSni = "no_sni", Warning, "the client sent no SNI and no default certificate is configured";
-        UnknownSni = "unknown_sni", Warning, "the client asked for a name this listener does not serve";
-        AlpnMismatch = "alpn_mismatch", Warning, "no application protocol in common with the client";
-        ClientRejectedUntrustedCa = "client_rejected_untrusted_ca", Warning, "the client does not trust the CA of our (complete) chain";
-        ClientRejectedIncompleteChain = "client_rejected_incomplete_chain", Warning, "the client rejected our certificate and our chain lacks an intermediate";
-        ClientRejectedNameMismatch = "client_rejected_name_mismatch", Warning, "the name the client asked for is not covered by the certificate we served";
-        ClientRejectedExpiredCert = "client_rejected_expired_cert", Warning, "the client rejected our certificate as expired, and it is";
-        ClientClockWrong = "client_clock_wrong", Warning, "the client says our certificate is expired while our whole chain is valid: its clock is wrong";
-        ClientRejectedCertificate = "client_rejected_certificate", Warning, "the client rejected our certificate without more evidence; candidates listed";
-        ClientClosedAfterCertificate = "client_closed_after_certificate", Info, "the client closed right after our certificate or the handshake, sending no request";
-        ClientCertMissing = "client_cert_missing", Warning, "mutual TLS: the client sent no certificate";
-        ClientCertUntrusted = "client_cert_untrusted", Warning, "mutual TLS: the client certificate is not issued by the configured client CA";
-        ClientCertExpired = "client_cert_expired", Warning, "mutual TLS: the client certificate has expired or is not valid yet";
-        ClientCertInvalid = "client_cert_invalid", Warning, "mutual TLS: the client certificate is invalid for another reason";
-        HandshakeTimeout = "handshake_timeout", Info, "no complete ClientHello or handshake within limits.handshake_timeout";
-        ClientAlert = "client_alert", Info, "the client sent a TLS alert not otherwise classified";
-        HandshakeIoError = "handshake_io_error", Info, "the connection was reset or failed during the handshake";
+        PlainHttpOnTlsPort = "plain_http_on_tls_port", Info, "a plain HTTP request arrived on a TLS port", "the client should use https:// (the 400 answer says so)";
+        NotTls = "not_tls", Info, "bytes that are not TLS arrived on a TLS port (SSH banner, h2c preface, SSLv2 hello, garbage)", "point the client at the right port; scanners can be ignored";
+        ProxyProtocolUnexpected = "proxy_protocol_unexpected", Warning, "a PROXY protocol header arrived on a listener not configured for it", "disable PROXY protocol on the load balancer, or put tlsgate behind one that does not send it";
+        ClientTlsVersionTooOld = "client_tls_version_too_old", Info, "the client offers only TLS 1.0/1.1", "upgrade the client's TLS library to TLS 1.2+";
+        NoSharedCipher = "no_shared_cipher", Info, "no cipher suite in common with the client", "upgrade the client; tlsgate offers only modern AEAD suites";
+        NoSharedGroup = "no_shared_group", Info, "no key-exchange group in common with the client", "upgrade the client; tlsgate offers X25519, P-256, P-384 (and hybrid post-quantum)";
+        NoSharedSignatureScheme = "no_shared_signature_scheme", Info, "no signature scheme in common with the client", "serve an ECDSA P-256 or RSA certificate the client can verify, or upgrade the client";
+        NoSni = "no_sni", Warning, "the client sent no SNI and no default certificate is configured", "set `default_certificate`, or have clients connect by name";
+        UnknownSni = "unknown_sni", Warning, "the client asked for a name this listener does not serve", "serve a certificate for that name (or set `default_certificate`); the event lists the names served";
+        AlpnMismatch = "alpn_mismatch", Warning, "no application protocol in common with the client", "add the client's protocol to `alpn`, or fix the client";
+        ClientRejectedUntrustedCa = "client_rejected_untrusted_ca", Warning, "the client does not trust the CA of our (complete) chain", "make the client trust the CA (private CA: the env var for its ecosystem)";
+        ClientRejectedIncompleteChain = "client_rejected_incomplete_chain", Warning, "the client rejected our certificate and our chain lacks an intermediate", "append the named intermediate to the certificate file";
+        ClientRejectedNameMismatch = "client_rejected_name_mismatch", Warning, "the name the client asked for is not covered by the certificate we served", "serve a certificate covering the name the client uses, or have it use a covered name";
+        ClientRejectedExpiredCert = "client_rejected_expired_cert", Warning, "the client rejected our certificate as expired, and it is", "renew the certificate";
+        ClientClockWrong = "client_clock_wrong", Warning, "the client says our certificate is expired while our whole chain is valid: its clock is wrong", "fix the client's clock (NTP)";
+        ClientRejectedCertificate = "client_rejected_certificate", Warning, "the client rejected our certificate without more evidence; candidates listed", "check the candidates listed, most likely first";
+        ClientClosedAfterCertificate = "client_closed_after_certificate", Info, "the client closed right after our certificate or the handshake, sending no request", "check the client's error: it likely rejected the certificate silently (Node, curl ≥ 8.17)";
+        ClientCertMissing = "client_cert_missing", Warning, "mutual TLS: the client sent no certificate", "give the client a certificate from the configured client CA";
+        ClientCertUntrusted = "client_cert_untrusted", Warning, "mutual TLS: the client certificate is not issued by the configured client CA", "issue the client certificate from the CA in `client_auth.ca`";
+        ClientCertExpired = "client_cert_expired", Warning, "mutual TLS: the client certificate has expired or is not valid yet", "renew the client certificate (or fix the client's clock)";
+        ClientCertInvalid = "client_cert_invalid", Warning, "mutual TLS: the client certificate is invalid for another reason", "check the client certificate's key usage and extensions";
+        HandshakeTimeout = "handshake_timeout", Info, "no complete ClientHello or handshake within limits.handshake_timeout", "slow or stalled clients; raise `limits.handshake_timeout` only if legitimate clients are slow";
+        ClientAlert = "client_alert", Info, "the client sent a TLS alert not otherwise classified", "see the alert name; usually a client-side configuration problem";
+        HandshakeIoError = "handshake_io_error", Info, "the connection was reset or failed during the handshake", "network resets; check load balancers and client timeouts";
     }
     "upstream" => {
-        UpstreamDnsFailed = "upstream_dns_failed", Error, "the upstream host name did not resolve";
-        UpstreamRefused = "upstream_refused", Error, "the upstream refused the TCP connection";
-        UpstreamConnectTimeout = "upstream_connect_timeout", Error, "the TCP connection to the upstream timed out";
-        UpstreamUnreachable = "upstream_unreachable", Error, "the upstream could not be reached";
-        UpstreamPlainHttp = "upstream_plain_http", Error, "an https:// upstream answers in plain HTTP";
-        UpstreamTlsOnHttpUrl = "upstream_tls_on_http_url", Error, "an http:// upstream speaks TLS";
-        UpstreamCertExpired = "upstream_cert_expired", Error, "the upstream's certificate has expired";
-        UpstreamCertNotYetValid = "upstream_cert_not_yet_valid", Error, "the upstream's certificate is not valid yet";
-        UpstreamNameMismatch = "upstream_name_mismatch", Error, "the upstream's certificate does not cover the name we verify";
-        UpstreamSelfSigned = "upstream_self_signed", Error, "the upstream presents a self-signed certificate";
-        UpstreamChainIncomplete = "upstream_chain_incomplete", Error, "the upstream does not send the intermediate certificate";
-        UpstreamUntrustedRoot = "upstream_untrusted_root", Error, "the upstream's chain ends at a root not in our trust stores";
-        UpstreamTlsInspection = "upstream_tls_inspection", Error, "a TLS-inspection proxy seems to re-sign the upstream's traffic";
-        UpstreamLegacyTls = "upstream_legacy_tls", Error, "the upstream supports only TLS versions we do not speak";
-        UpstreamNoSharedCipher = "upstream_no_shared_cipher", Error, "no cipher suite in common with the upstream";
-        UpstreamClientCertRequired = "upstream_client_cert_required", Error, "the upstream requires a client certificate";
-        UpstreamClientCertRejected = "upstream_client_cert_rejected", Error, "the upstream rejected our client certificate";
-        UpstreamHandshakeTimeout = "upstream_handshake_timeout", Error, "the TLS handshake with the upstream did not finish in time";
-        UpstreamTimeout = "upstream_timeout", Error, "the upstream sent no first byte, or went idle, within the timeout";
-        UpstreamConnectionReset = "upstream_connection_reset", Error, "the upstream dropped the connection mid-request or mid-response";
-        UpstreamVerificationDisabled = "upstream_verification_disabled", Warning, "insecure_skip_verify is on: the upstream's certificate is not checked";
-        EgressProxyFailed = "egress_proxy_failed", Error, "the egress CONNECT proxy refused or failed";
-        UpstreamTlsFailed = "upstream_tls_failed", Error, "the TLS handshake with the upstream failed for a reason not classified more precisely";
-        UpstreamProtocolError = "upstream_protocol_error", Error, "the upstream sent a response that is not valid HTTP";
+        UpstreamDnsFailed = "upstream_dns_failed", Error, "the upstream host name did not resolve", "fix the host in the upstream URL, or this machine's DNS";
+        UpstreamRefused = "upstream_refused", Error, "the upstream refused the TCP connection", "start the upstream, or fix the port in the URL";
+        UpstreamConnectTimeout = "upstream_connect_timeout", Error, "the TCP connection to the upstream timed out", "check firewalls and routes, or set `egress_proxy`";
+        UpstreamUnreachable = "upstream_unreachable", Error, "the upstream could not be reached", "check the network path to the upstream";
+        UpstreamPlainHttp = "upstream_plain_http", Error, "an https:// upstream answers in plain HTTP", "use http:// in the upstream URL";
+        UpstreamTlsOnHttpUrl = "upstream_tls_on_http_url", Error, "an http:// upstream speaks TLS", "use https:// in the upstream URL";
+        UpstreamCertExpired = "upstream_cert_expired", Error, "the upstream's certificate has expired", "the upstream must renew; a few minutes' difference means clock skew here";
+        UpstreamCertNotYetValid = "upstream_cert_not_yet_valid", Error, "the upstream's certificate is not valid yet", "check this machine's clock";
+        UpstreamNameMismatch = "upstream_name_mismatch", Error, "the upstream's certificate does not cover the name we verify", "use a host the certificate covers, or set `tls.server_name`";
+        UpstreamSelfSigned = "upstream_self_signed", Error, "the upstream presents a self-signed certificate", "add the certificate to `tls.ca_bundle` if you trust it";
+        UpstreamChainIncomplete = "upstream_chain_incomplete", Error, "the upstream does not send the intermediate certificate", "the upstream must send its intermediate; meanwhile add it to `tls.ca_bundle`";
+        UpstreamUntrustedRoot = "upstream_untrusted_root", Error, "the upstream's chain ends at a root not in our trust stores", "add the root to `tls.ca_bundle`";
+        UpstreamTlsInspection = "upstream_tls_inspection", Error, "a TLS-inspection proxy seems to re-sign the upstream's traffic", "add the corporate CA to `tls.ca_bundle` (export it from the system store or ask IT)";
+        UpstreamLegacyTls = "upstream_legacy_tls", Error, "the upstream supports only TLS versions we do not speak", "upgrade the upstream to TLS 1.2+";
+        UpstreamNoSharedCipher = "upstream_no_shared_cipher", Error, "no cipher suite in common with the upstream", "upgrade the upstream's TLS configuration";
+        UpstreamClientCertRequired = "upstream_client_cert_required", Error, "the upstream requires a client certificate", "set `tls.client_cert` and `tls.client_key`";
+        UpstreamClientCertRejected = "upstream_client_cert_rejected", Error, "the upstream rejected our client certificate", "use a client certificate from the CA the upstream trusts";
+        UpstreamHandshakeTimeout = "upstream_handshake_timeout", Error, "the TLS handshake with the upstream did not finish in time", "check that the upstream speaks TLS on that port";
+        UpstreamTimeout = "upstream_timeout", Error, "the upstream sent no first byte, or went idle, within the timeout", "check the upstream, or raise `timeouts.first_byte` / `timeouts.idle`";
+        UpstreamConnectionReset = "upstream_connection_reset", Error, "the upstream dropped the connection mid-request or mid-response", "check the upstream's logs; the client may retry";
+        UpstreamVerificationDisabled = "upstream_verification_disabled", Warning, "insecure_skip_verify is on: the upstream's certificate is not checked", "remove `insecure_skip_verify` and trust the CA with `tls.ca_bundle`";
+        EgressProxyFailed = "egress_proxy_failed", Error, "the egress CONNECT proxy refused or failed", "check `egress_proxy` and the proxy's logs";
+        UpstreamTlsFailed = "upstream_tls_failed", Error, "the TLS handshake with the upstream failed for a reason not classified more precisely", "see the event's evidence; run `tlsgate probe` on the upstream";
+        UpstreamProtocolError = "upstream_protocol_error", Error, "the upstream sent a response that is not valid HTTP", "check the upstream speaks HTTP on that URL (https:// vs http://)";
     }
     "request" => {
-        BadRequest = "bad_request", Error, "the client's request could not be forwarded as sent";
-        RequestHeadersTooLarge = "request_headers_too_large", Error, "the request headers exceed limits.max_request_header_bytes";
-        NoRoute = "no_route", Error, "no route matches the request path";
+        BadRequest = "bad_request", Error, "the client's request could not be forwarded as sent", "fix the request";
+        RequestHeadersTooLarge = "request_headers_too_large", Error, "the request headers exceed limits.max_request_header_bytes", "send smaller headers, or raise `limits.max_request_header_bytes`";
+        NoRoute = "no_route", Error, "no route matches the request path", "add a route for the path, or call a routed path";
     }
     "config" => {
-        ConfigInvalid = "config_invalid", Error, "the configuration file cannot be read, parsed or validated";
-        ConfigEnvMissing = "config_env_missing", Error, "the configuration references an environment variable that is not set";
+        ConfigInvalid = "config_invalid", Error, "the configuration file cannot be read, parsed or validated", "correct the key or value at the file:line:column given";
+        ConfigEnvMissing = "config_env_missing", Error, "the configuration references an environment variable that is not set", "export the variable, or write `${NAME:-default}`";
     }
 }
 
@@ -195,9 +200,16 @@ mod readme_tests {
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
             .expect("README.md at the crate root");
         for code in Code::ALL {
+            let row = format!(
+                "| `{}` | {} | {} | {} |",
+                code.as_str(),
+                code.default_severity(),
+                code.meaning(),
+                code.fix_hint()
+            );
             assert!(
-                readme.contains(&format!("`{}`", code.as_str())),
-                "README.md does not list {}",
+                readme.contains(&row),
+                "README.md does not list {} as the catalogue says: {row}",
                 code.as_str()
             );
         }
