@@ -1,0 +1,83 @@
+//! `serve` refuses only material it cannot use, printing the findings, and starts (loudly) with
+//! the rest.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{run_tlsgate, GateConfig, MockUpstream, TestPki, Tlsgate};
+
+fn config_with(cert: &std::path::Path, key: &std::path::Path) -> String {
+    format!(
+        "listeners:\n  - name: main\n    bind: 127.0.0.1:{}\n    tls:\n      certificates:\n        - cert: \"{}\"\n          key: \"{}\"\nupstreams:\n  u: {{url: \"http://127.0.0.1:1\"}}\nadmin: {{bind: \"127.0.0.1:{}\"}}\n",
+        support::free_port(),
+        cert.display(),
+        key.display(),
+        support::free_port()
+    )
+}
+
+#[test]
+fn key_mismatch_stops_startup_with_the_finding() {
+    let pki = TestPki::new();
+    let other = TestPki::leaf_for(&["localhost"], &pki.ca);
+    let (_, other_key) = pki.write_leaf(&other, "other");
+    let cfg = pki.dir.path().join("tlsgate.yaml");
+    std::fs::write(&cfg, config_with(&pki.cert_path, &other_key)).unwrap();
+    let (status, out) = run_tlsgate(
+        &["serve", "-c", cfg.to_str().unwrap()],
+        pki.dir.path(),
+        &[],
+        Duration::from_secs(20),
+    );
+    assert_eq!(status.code(), Some(1), "{}", out.all());
+    let err = out.stderr();
+    assert!(err.contains("error  key_mismatch:"), "{err}");
+    assert!(err.contains("why:") && err.contains("fix:"), "{err}");
+}
+
+#[test]
+fn encrypted_key_stops_startup() {
+    let pki = TestPki::new();
+    let enc = pki.dir.path().join("enc.pem");
+    let st = std::process::Command::new("openssl")
+        .args(["pkey", "-in"])
+        .arg(&pki.key_path)
+        .args(["-aes256", "-passout", "pass:secret", "-out"])
+        .arg(&enc)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let cfg = pki.dir.path().join("tlsgate.yaml");
+    std::fs::write(&cfg, config_with(&pki.cert_path, &enc)).unwrap();
+    let (status, out) = run_tlsgate(
+        &["serve", "-c", cfg.to_str().unwrap()],
+        pki.dir.path(),
+        &[],
+        Duration::from_secs(20),
+    );
+    assert_eq!(status.code(), Some(1), "{}", out.all());
+    assert!(out.stderr().contains("key_encrypted"), "{}", out.all());
+}
+
+#[test]
+fn incomplete_chain_serves_and_logs_the_finding() {
+    // Leaf only, its issuer in no store: an error finding, but tlsgate still serves.
+    let pki = TestPki::new();
+    let up = MockUpstream::start();
+    let gate = Tlsgate::start(&GateConfig::tls(&pki, up.url()));
+    let ev = gate
+        .wait_for_log(Duration::from_secs(3), |l| {
+            l["event"] == "cert_finding" && l["code"] == "chain_incomplete"
+        })
+        .expect("chain_incomplete logged at startup");
+    assert_eq!(ev["level"], "ERROR");
+    assert!(ev["why"].as_str().unwrap().contains("tlsgate test root"), "{ev}");
+    let out = support::curl(&[
+        "-sS",
+        "--cacert",
+        pki.ca_path.to_str().unwrap(),
+        &gate.url("/v1/models"),
+    ]);
+    assert!(out.ok(), "{}", out.describe());
+}
