@@ -72,7 +72,10 @@ fn incomplete_chain_serves_and_logs_the_finding() {
         })
         .expect("chain_incomplete logged at startup");
     assert_eq!(ev["level"], "ERROR");
-    assert!(ev["why"].as_str().unwrap().contains("tlsgate test root"), "{ev}");
+    assert!(
+        ev["why"].as_str().unwrap().contains("tlsgate test root"),
+        "{ev}"
+    );
     let out = support::curl(&[
         "-sS",
         "--cacert",

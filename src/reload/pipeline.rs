@@ -18,7 +18,7 @@ use crate::config::{CertificateSource, Config};
 use crate::diagnose::handshake::OurChain;
 use crate::diagnose::{sort_by_importance, Code, Finding, Severity};
 use crate::server::serve::{certificate_statuses, LoadedSet};
-use crate::server::sni::{CertEntry, CertSet};
+use crate::server::sni::CertSet;
 
 /// What asked for a reload (logged with the result).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,29 +272,9 @@ impl Reloader {
                 )] };
             }
         }
-        let ctx = crate::certs::checks::CheckContext::for_config(&self.cfg);
-        let findings: Vec<Vec<Finding>> = loaded
-            .iter()
-            .map(|c| {
-                let mut f = crate::certs::checks::check_served(c, &ctx);
-                sort_by_importance(&mut f);
-                f
-            })
-            .collect();
-        let entries = loaded
-            .iter()
-            .map(|c| CertEntry {
-                names: c.names.clone(),
-                key: c.certified_key.clone(),
-            })
-            .collect();
         Evaluation::Valid {
             hash,
-            set: LoadedSet {
-                set: CertSet::new(entries, l.default),
-                loaded,
-                findings,
-            },
+            set: crate::server::serve::diagnose_set(loaded, l.default, &self.cfg),
         }
     }
 

@@ -55,6 +55,15 @@ pub fn load_certificates(
         sort_by_importance(&mut fatal);
         return Err(fatal);
     }
+    Ok(diagnose_set(loaded, default, cfg))
+}
+
+/// Runs the local checks on loaded certificates and indexes them for SNI.
+pub fn diagnose_set(
+    loaded: Vec<LoadedCertificate>,
+    default: Option<usize>,
+    cfg: &Config,
+) -> LoadedSet {
     let ctx = crate::certs::checks::CheckContext::for_config(cfg);
     let findings = loaded
         .iter()
@@ -71,11 +80,11 @@ pub fn load_certificates(
             key: l.certified_key.clone(),
         })
         .collect();
-    Ok(LoadedSet {
+    LoadedSet {
         set: CertSet::new(entries, default),
         loaded,
         findings,
-    })
+    }
 }
 
 /// Logs `cert_loaded` (or `cert_reloaded` when `old` is given) and each finding.
