@@ -11,6 +11,7 @@ pub mod errors;
 pub mod rewrite;
 pub mod tls_client;
 pub mod upstream;
+pub mod verifier;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
