@@ -115,9 +115,14 @@ impl TrustStore {
 
 /// The bundled public roots (webpki-roots) as a store.
 pub fn webpki_store() -> TrustStore {
-    let mut roots = RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    TrustStore::new("webpki", roots)
+    static STORE: std::sync::OnceLock<TrustStore> = std::sync::OnceLock::new();
+    STORE
+        .get_or_init(|| {
+            let mut roots = RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            TrustStore::new("webpki", roots)
+        })
+        .clone()
 }
 
 /// The verdict of one consulted store for the presented chain.
