@@ -459,7 +459,7 @@ impl Connector {
     }
 }
 
-async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, ConnectError> {
+pub(crate) async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, ConnectError> {
     let attempt = async {
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
             .await
@@ -552,7 +552,7 @@ pub fn code_for_tls_error(err: &rustls::Error) -> Code {
 }
 
 /// Opens a tunnel through an HTTP CONNECT proxy.
-async fn connect_via_proxy(
+pub(crate) async fn connect_via_proxy(
     proxy: &EgressProxy,
     host: &str,
     port: u16,

@@ -6,6 +6,7 @@
 //! by frame (idle / total timeouts, SSE error event or abort on failure) → access log.
 
 pub mod body;
+pub mod check;
 pub mod connect;
 pub mod errors;
 pub mod rewrite;

@@ -278,6 +278,13 @@ impl UpstreamClient {
             }
             return f;
         }
+        connect_finding(n, ce)
+    }
+}
+
+/// The finding for a connection failure that has no diagnosis of its own (DNS, refused,
+/// timeouts, egress proxy): a summary and fix per code, naming `upstreams.<n>` keys.
+pub fn connect_finding(n: &str, ce: &ConnectError) -> Finding {
         let (summary, fix) = match ce.code {
             Code::UpstreamDnsFailed => (
                 "the upstream's host name does not resolve".to_string(),
@@ -341,7 +348,6 @@ impl UpstreamClient {
             ),
         };
         Finding::new(ce.code, summary, format!("upstream '{n}': {}", ce.why), fix)
-    }
 }
 
 /// Finds an error of type `T` in a source chain, looking inside `io::Error`s too (whose
@@ -377,7 +383,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-fn is_loopback_host(host: &str) -> bool {
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
@@ -386,7 +392,7 @@ fn is_loopback_host(host: &str) -> bool {
 }
 
 /// NO_PROXY / no_proxy: a comma-separated list of host suffixes, `*` for all.
-fn no_proxy_matches(host: &str) -> bool {
+pub(crate) fn no_proxy_matches(host: &str) -> bool {
     let list = std::env::var("NO_PROXY")
         .or_else(|_| std::env::var("no_proxy"))
         .unwrap_or_default();
