@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DnType, IsCa, Issuer, KeyPair,
-};
+use rcgen::{BasicConstraints, CertificateParams, CustomExtension, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use time::{Duration, OffsetDateTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -317,7 +315,12 @@ async fn probe_reports_each_failure_with_its_code() {
     assert_eq!(r.code, 1);
     assert_eq!(r.codes(), ["upstream_cert_expired"], "{}", r.json);
     let r = run_probe(&[&addr.to_string()]).await;
-    assert_eq!(r.codes(), ["upstream_cert_expired", "upstream_untrusted_root"], "{}", r.json);
+    assert_eq!(
+        r.codes(),
+        ["upstream_cert_expired", "upstream_untrusted_root"],
+        "{}",
+        r.json
+    );
 
     // not yet valid, by minutes: clock skew is named
     let future = leaf(
@@ -332,7 +335,10 @@ async fn probe_reports_each_failure_with_its_code() {
     let r = run_probe(&[&addr.to_string(), "--ca", ca_arg]).await;
     assert_eq!(r.code, 1);
     assert_eq!(r.codes(), ["upstream_cert_not_yet_valid"], "{}", r.json);
-    assert!(r.json["findings"][0]["why"].as_str().unwrap().contains("clock"));
+    assert!(r.json["findings"][0]["why"]
+        .as_str()
+        .unwrap()
+        .contains("clock"));
 
     // wrong name: an IP target is verified against IP SANs; --sni changes the name
     let other = leaf(&["other.example"], Some(&root), LeafOpts::default());
@@ -345,7 +351,12 @@ async fn probe_reports_each_failure_with_its_code() {
 
     // self-signed
     let selfsigned = leaf(&ip, None, LeafOpts::default());
-    let addr = tls_server(vec![selfsigned.der.clone()], selfsigned.key.clone_key(), None).await;
+    let addr = tls_server(
+        vec![selfsigned.der.clone()],
+        selfsigned.key.clone_key(),
+        None,
+    )
+    .await;
     let r = run_probe(&[&addr.to_string()]).await;
     assert_eq!(r.code, 1);
     assert_eq!(r.codes(), ["upstream_self_signed"], "{}", r.json);
@@ -365,9 +376,17 @@ async fn probe_reports_each_failure_with_its_code() {
     assert_eq!(r.code, 1);
     assert_eq!(r.codes(), ["upstream_chain_incomplete"], "{}", r.json);
     let why = r.json["findings"][0]["why"].as_str().unwrap();
-    assert!(why.contains("Test Issuing CA 1") && why.contains("http://ca.test/int1.der"), "{why}");
+    assert!(
+        why.contains("Test Issuing CA 1") && why.contains("http://ca.test/int1.der"),
+        "{why}"
+    );
     // with the intermediate sent it is fine
-    let addr = tls_server(vec![orphan.der.clone(), inter.der.clone()], orphan.key.clone_key(), None).await;
+    let addr = tls_server(
+        vec![orphan.der.clone(), inter.der.clone()],
+        orphan.key.clone_key(),
+        None,
+    )
+    .await;
     let r = run_probe(&[&addr.to_string(), "--ca", ca_arg]).await;
     assert_eq!(r.code, 0, "{}", r.json);
 
@@ -376,10 +395,18 @@ async fn probe_reports_each_failure_with_its_code() {
     let r = run_probe(&[&addr.to_string()]).await;
     assert_eq!(r.code, 1);
     assert_eq!(r.codes(), ["upstream_untrusted_root"], "{}", r.json);
-    assert!(r.json["findings"][0]["summary"].as_str().unwrap().contains("Test Private Root"));
+    assert!(r.json["findings"][0]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("Test Private Root"));
     assert_eq!(r.json["trust"]["system"], false);
     assert_eq!(r.json["trust"]["ca"], serde_json::Value::Null);
-    let addr = tls_server(vec![good.der.clone(), root.der.clone()], good.key.clone_key(), None).await;
+    let addr = tls_server(
+        vec![good.der.clone(), root.der.clone()],
+        good.key.clone_key(),
+        None,
+    )
+    .await;
     let r = run_probe(&[&addr.to_string()]).await;
     assert_eq!(r.codes(), ["upstream_untrusted_root"], "{}", r.json);
 }
@@ -397,7 +424,10 @@ async fn probe_names_tls_inspection_plain_http_and_client_certs() {
     let codes = r.codes();
     assert_eq!(codes[0], "upstream_tls_inspection", "{}", r.json);
     assert!(codes.contains(&"upstream_untrusted_root".to_string()));
-    assert!(r.json["findings"][0]["summary"].as_str().unwrap().contains("Zscaler"));
+    assert!(r.json["findings"][0]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("Zscaler"));
     // a non-vendor private root presenting api.openai.com is suspicious too
     let corp = ca("Corp Security Root", None);
     let resigned = leaf(&["api.openai.com"], Some(&corp), LeafOpts::default());
@@ -416,13 +446,25 @@ async fn probe_names_tls_inspection_plain_http_and_client_certs() {
     let client_root = ca("Client Root", None);
     let ca_file = write(dir.path(), "ca.pem", &root.pem);
     let server = leaf(&["127.0.0.1"], Some(&root), LeafOpts::default());
-    let addr = tls_server(vec![server.der.clone()], server.key.clone_key(), Some(&client_root)).await;
+    let addr = tls_server(
+        vec![server.der.clone()],
+        server.key.clone_key(),
+        Some(&client_root),
+    )
+    .await;
     let r = run_probe(&[&addr.to_string(), "--ca", ca_file.to_str().unwrap()]).await;
     assert_eq!(r.code, 1);
     assert_eq!(r.codes(), ["upstream_client_cert_required"], "{}", r.json);
     assert_eq!(r.json["client_cert_requested"], true);
     // with a good client certificate: healthy
-    let client = leaf(&["client"], Some(&client_root), LeafOpts { client: true, ..Default::default() });
+    let client = leaf(
+        &["client"],
+        Some(&client_root),
+        LeafOpts {
+            client: true,
+            ..Default::default()
+        },
+    );
     let cert = write(dir.path(), "client.pem", &client.cert_pem);
     let key = write(dir.path(), "client.key", &client.key_pem);
     let r = run_probe(&[
@@ -438,7 +480,14 @@ async fn probe_names_tls_inspection_plain_http_and_client_certs() {
     assert_eq!(r.code, 0, "{}", r.json);
     assert_eq!(r.json["client_cert_requested"], true);
     // with a client certificate from another CA: rejected
-    let stranger = leaf(&["client"], Some(&root), LeafOpts { client: true, ..Default::default() });
+    let stranger = leaf(
+        &["client"],
+        Some(&root),
+        LeafOpts {
+            client: true,
+            ..Default::default()
+        },
+    );
     let cert = write(dir.path(), "stranger.pem", &stranger.cert_pem);
     let key = write(dir.path(), "stranger.key", &stranger.key_pem);
     let r = run_probe(&[
@@ -504,7 +553,12 @@ async fn upstream_client_returns_the_diagnosed_code() {
 
     // self-signed
     let selfsigned = leaf(&["127.0.0.1"], None, LeafOpts::default());
-    let addr = tls_server(vec![selfsigned.der.clone()], selfsigned.key.clone_key(), None).await;
+    let addr = tls_server(
+        vec![selfsigned.der.clone()],
+        selfsigned.key.clone_key(),
+        None,
+    )
+    .await;
     let client = upstream_client(&format!("https://{addr}"), "");
     let f = send_code(&client).await.unwrap_err();
     assert_eq!(f.code.as_str(), "upstream_self_signed", "{f:?}");
@@ -537,7 +591,12 @@ async fn upstream_client_returns_the_diagnosed_code() {
     assert_eq!(f.code.as_str(), "upstream_tls_on_http_url", "{f:?}");
 
     // insecure_skip_verify still connects
-    let addr = tls_server(vec![selfsigned.der.clone()], selfsigned.key.clone_key(), None).await;
+    let addr = tls_server(
+        vec![selfsigned.der.clone()],
+        selfsigned.key.clone_key(),
+        None,
+    )
+    .await;
     let client = upstream_client(&format!("https://{addr}"), "insecure_skip_verify: true");
     assert_eq!(send_code(&client).await.unwrap(), 200);
 }
@@ -551,7 +610,10 @@ async fn check_upstream_reports_status() {
     let good = leaf(&["127.0.0.1"], Some(&root), LeafOpts::default());
     let addr = tls_server(vec![good.der.clone()], good.key.clone_key(), None).await;
 
-    let cfg = upstream_cfg(&format!("https://{addr}"), &format!("ca_bundle: '{}'", ca_file.display()));
+    let cfg = upstream_cfg(
+        &format!("https://{addr}"),
+        &format!("ca_bundle: '{}'", ca_file.display()),
+    );
     let s = check_upstream("up", &cfg).await;
     assert_eq!(s.status, "healthy", "{:?}", s.findings);
     assert!(s.tls_version.is_some() && s.cipher.is_some());
@@ -567,7 +629,10 @@ async fn check_upstream_reports_status() {
     let cfg = upstream_cfg(&format!("https://{addr}"), "insecure_skip_verify: true");
     let s = check_upstream("up", &cfg).await;
     assert_eq!(s.status, "degraded", "{:?}", s.findings);
-    assert!(s.findings.iter().any(|f| f.code.as_str() == "upstream_verification_disabled"));
+    assert!(s
+        .findings
+        .iter()
+        .any(|f| f.code.as_str() == "upstream_verification_disabled"));
 
     let cfg = upstream_cfg(&format!("http://{addr}"), "");
     let s = check_upstream("up", &cfg).await;

@@ -334,7 +334,11 @@ mod tests {
         let t = |s: &str| parse_target(s).unwrap();
         assert_eq!(
             t("https://api.openai.com"),
-            Target { host: "api.openai.com".into(), port: 443, tls: true }
+            Target {
+                host: "api.openai.com".into(),
+                port: 443,
+                tls: true
+            }
         );
         assert_eq!(t("https://h:8443/v1/x").port, 8443);
         assert_eq!(t("h:8443").port, 8443);

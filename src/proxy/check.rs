@@ -95,7 +95,11 @@ impl ProbeOutcome {
     pub fn status(&self) -> &'static str {
         if self.tcp_error.is_some() || self.findings.iter().any(Finding::is_error) {
             "failing"
-        } else if self.findings.iter().any(|f| f.severity == Severity::Warning) {
+        } else if self
+            .findings
+            .iter()
+            .any(|f| f.severity == Severity::Warning)
+        {
             "degraded"
         } else {
             "healthy"
@@ -223,10 +227,7 @@ pub async fn probe(
         tokio::time::timeout(target.tls_timeout, connector.connect(server_name, rec)).await;
     match result {
         Err(_) => ev.timed_out = true,
-        Ok(Err(e)) => match e
-            .get_ref()
-            .and_then(|i| i.downcast_ref::<rustls::Error>())
-        {
+        Ok(Err(e)) => match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
             Some(t) => ev.tls_error = Some(t.clone()),
             None => ev.io_error = Some(e.to_string()),
         },
@@ -267,7 +268,11 @@ pub async fn probe(
     ev.client_cert_requested = Some(out.client_cert_requested);
     let captured = slot.lock().ok().and_then(|g| g.clone());
     if let Some(c) = captured {
-        ev.chain = c.certs.iter().filter_map(|d| CertInfo::parse(d).ok()).collect();
+        ev.chain = c
+            .certs
+            .iter()
+            .filter_map(|d| CertInfo::parse(d).ok())
+            .collect();
     }
     if !ev.chain.is_empty() {
         ev.trust = verdicts(&target.stores, &ev.chain, ev.now);

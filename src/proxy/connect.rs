@@ -57,7 +57,10 @@ impl ConnectError {
     pub fn from_findings(findings: Vec<Finding>, chain_summary: Option<String>) -> Self {
         let (code, why) = match findings.first() {
             Some(f) => (f.code, f.why.clone()),
-            None => (Code::UpstreamTlsFailed, "the TLS handshake failed".to_string()),
+            None => (
+                Code::UpstreamTlsFailed,
+                "the TLS handshake failed".to_string(),
+            ),
         };
         ConnectError {
             code,
@@ -90,7 +93,10 @@ impl ConnectDiag {
 
     /// Fills in the chain and the trust verdicts from presented DER certificates.
     pub fn add_chain(&self, ev: &mut UpstreamEvidence, certs: &[CertificateDer<'static>]) {
-        ev.chain = certs.iter().filter_map(|c| CertInfo::parse(c).ok()).collect();
+        ev.chain = certs
+            .iter()
+            .filter_map(|c| CertInfo::parse(c).ok())
+            .collect();
         if !ev.chain.is_empty() {
             ev.trust = verdicts(&self.stores, &ev.chain, ev.now);
             ev.publicly_trusted = webpki_store().anchors(&ev.chain, ev.now);
@@ -459,7 +465,11 @@ impl Connector {
     }
 }
 
-pub(crate) async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, ConnectError> {
+pub(crate) async fn connect_tcp(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<TcpStream, ConnectError> {
     let attempt = async {
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
             .await
@@ -519,10 +529,7 @@ fn classify_tls_io_error(e: &io::Error, address: &str) -> ConnectError {
             _ => Code::UpstreamTlsFailed,
         },
     };
-    let mut err = ConnectError::new(
-        code,
-        format!("TLS handshake with {address} failed: {e}"),
-    );
+    let mut err = ConnectError::new(code, format!("TLS handshake with {address} failed: {e}"));
     err.tls_error = tls_error;
     err
 }

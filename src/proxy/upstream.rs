@@ -285,7 +285,7 @@ impl UpstreamClient {
 /// The finding for a connection failure that has no diagnosis of its own (DNS, refused,
 /// timeouts, egress proxy): a summary and fix per code, naming `upstreams.<n>` keys.
 pub fn connect_finding(n: &str, ce: &ConnectError) -> Finding {
-        let (summary, fix) = match ce.code {
+    let (summary, fix) = match ce.code {
             Code::UpstreamDnsFailed => (
                 "the upstream's host name does not resolve".to_string(),
                 format!("check the host in upstreams.{n}.url and this machine's DNS"),
@@ -347,7 +347,7 @@ pub fn connect_finding(n: &str, ce: &ConnectError) -> Finding {
                 format!("check upstreams.{n} and the upstream's logs"),
             ),
         };
-        Finding::new(ce.code, summary, format!("upstream '{n}': {}", ce.why), fix)
+    Finding::new(ce.code, summary, format!("upstream '{n}': {}", ce.why), fix)
 }
 
 /// Finds an error of type `T` in a source chain, looking inside `io::Error`s too (whose
