@@ -354,4 +354,39 @@ mod tests {
         assert!(parse_target("").is_err());
         assert!(parse_target("[::1").is_err());
     }
+
+    #[test]
+    fn reports_render_findings_and_trust() {
+        let outcome = ProbeOutcome {
+            address: Some("127.0.0.1:443".into()),
+            tcp_error: None,
+            tls_version: Some("TLSv1_3".into()),
+            cipher: Some("TLS13_AES_128_GCM_SHA256".into()),
+            alpn: None,
+            chain: Vec::new(),
+            trust: Vec::new(),
+            client_cert_requested: false,
+            findings: vec![Finding::new(
+                Code::UpstreamPlainHttp,
+                "plain",
+                "saw HTTP/",
+                "use http://",
+            )],
+        };
+        let text = to_text("h", &outcome, false);
+        assert!(text.contains("error  upstream_plain_http: plain"), "{text}");
+        assert!(
+            text.contains("why: saw HTTP/") && text.contains("fix: use http://"),
+            "{text}"
+        );
+        let v = to_json("h", &outcome, true);
+        assert_eq!(v["trust"]["ca"], serde_json::Value::Null);
+        assert_eq!(v["findings"][0]["code"], "upstream_plain_http");
+        assert_eq!(v["address"], "127.0.0.1:443");
+        let healthy = ProbeOutcome {
+            findings: vec![],
+            ..outcome
+        };
+        assert!(to_text("h", &healthy, false).contains("ok     no problem found"));
+    }
 }
