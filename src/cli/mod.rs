@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub mod certs_init;
 pub mod check;
 pub mod inspect;
+pub mod probe;
 pub mod report;
 pub mod serve;
 
@@ -31,6 +32,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Diagnose local PEM files without running anything.
     Inspect(InspectArgs),
+    /// Diagnose a remote TLS endpoint: presented chain, trust per store, name, validity,
+    /// negotiated parameters, client-certificate request, TLS inspection, plain HTTP.
+    Probe(probe::ProbeArgs),
     /// Local development certificates.
     #[command(subcommand)]
     Certs(CertsCommand),
@@ -110,6 +114,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Probe(args) => probe::run(args),
         Command::Certs(CertsCommand::Init(args)) => certs_init::run(args),
     }
 }

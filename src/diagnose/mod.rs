@@ -11,3 +11,4 @@ pub use catalogue::Code;
 pub use finding::{sort_by_importance, Finding, Severity};
 
 pub mod handshake;
+pub mod upstream;

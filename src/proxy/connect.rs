@@ -15,11 +15,16 @@ use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper::Uri;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::ServerName;
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::diagnose::Code;
+use crate::certs::CertInfo;
+use crate::diagnose::upstream::{
+    chain_summary, classify_tls_failure, looks_like_tls, verdicts, webpki_store, FixContext,
+    TrustStore, UpstreamEvidence,
+};
+use crate::diagnose::{Code, Finding};
 
 /// Why connecting to an upstream failed: a finding code and the evidence.
 #[derive(Debug, Clone)]
@@ -27,17 +32,179 @@ pub struct ConnectError {
     pub code: Code,
     /// Evidence for the `why` of the finding (addresses, the TLS error).
     pub why: String,
-    /// The TLS error rustls reported, when the failure happened in the handshake.
+    /// The TLS error rustls reported, when the failure happened in the handshake (the original
+    /// error, unwrapped from the recording verifier).
     pub tls_error: Option<rustls::Error>,
+    /// The full diagnosis of a TLS failure, most important first (`code` is the first one's);
+    /// empty for failures before TLS.
+    pub findings: Vec<Finding>,
+    /// The presented chain, one line per certificate, when one was seen.
+    pub chain_summary: Option<String>,
 }
 
 impl ConnectError {
-    fn new(code: Code, why: impl Into<String>) -> Self {
+    pub fn new(code: Code, why: impl Into<String>) -> Self {
         ConnectError {
             code,
             why: why.into(),
             tls_error: None,
+            findings: Vec::new(),
+            chain_summary: None,
         }
+    }
+
+    /// An error made of a diagnosis (the first finding decides the code).
+    pub fn from_findings(findings: Vec<Finding>, chain_summary: Option<String>) -> Self {
+        let (code, why) = match findings.first() {
+            Some(f) => (f.code, f.why.clone()),
+            None => (
+                Code::UpstreamTlsFailed,
+                "the TLS handshake failed".to_string(),
+            ),
+        };
+        ConnectError {
+            code,
+            why,
+            tls_error: None,
+            findings,
+            chain_summary,
+        }
+    }
+}
+
+/// What the diagnosis of a failed handshake needs to know about the upstream's configuration.
+#[derive(Debug, Clone)]
+pub struct ConnectDiag {
+    pub context: FixContext,
+    /// The trust stores consulted, each on its own.
+    pub stores: Vec<TrustStore>,
+    pub client_cert_sent: bool,
+    pub verification_disabled: bool,
+}
+
+impl ConnectDiag {
+    /// Evidence for `address`/`server_name` with this upstream's context filled in.
+    pub fn evidence(&self, address: &str, server_name: &str) -> UpstreamEvidence {
+        let mut ev = UpstreamEvidence::new(self.context.clone(), address, server_name);
+        ev.client_cert_sent = self.client_cert_sent;
+        ev.verification_disabled = self.verification_disabled;
+        ev
+    }
+
+    /// Fills in the chain and the trust verdicts from presented DER certificates.
+    pub fn add_chain(&self, ev: &mut UpstreamEvidence, certs: &[CertificateDer<'static>]) {
+        ev.chain = certs
+            .iter()
+            .filter_map(|c| CertInfo::parse(c).ok())
+            .collect();
+        if !ev.chain.is_empty() {
+            ev.trust = verdicts(&self.stores, &ev.chain, ev.now);
+            ev.publicly_trusted = webpki_store().anchors(&ev.chain, ev.now);
+        }
+    }
+}
+
+/// How many of the first bytes a server sends are kept for the diagnosis.
+const RECORD_LIMIT: usize = 64;
+
+/// A stream that keeps the first bytes the peer sent (to tell plain HTTP from TLS), and on a
+/// plain connection refuses a peer that answers with a TLS record.
+pub struct Recorded<S> {
+    inner: S,
+    head: Arc<std::sync::Mutex<Vec<u8>>>,
+    /// Plain HTTP expected: a TLS record from the peer is an error (`upstream_tls_on_http_url`).
+    refuse_tls: Option<(Arc<ConnectDiag>, String)>,
+    done: bool,
+}
+
+impl<S> Recorded<S> {
+    pub fn new(inner: S) -> Self {
+        Recorded {
+            inner,
+            head: Arc::new(std::sync::Mutex::new(Vec::new())),
+            refuse_tls: None,
+            done: false,
+        }
+    }
+
+    /// The shared buffer of the first bytes read.
+    pub fn head(&self) -> Arc<std::sync::Mutex<Vec<u8>>> {
+        self.head.clone()
+    }
+
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Recorded<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let res = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if this.done || !matches!(res, Poll::Ready(Ok(()))) {
+            return res;
+        }
+        let new = &buf.filled()[before..];
+        let head_now = {
+            let mut head = match this.head.lock() {
+                Ok(h) => h,
+                Err(p) => p.into_inner(),
+            };
+            let room = RECORD_LIMIT.saturating_sub(head.len());
+            head.extend_from_slice(&new[..new.len().min(room)]);
+            if head.len() >= RECORD_LIMIT || new.is_empty() {
+                this.done = true;
+            }
+            head.clone()
+        };
+        if let Some((diag, address)) = &this.refuse_tls {
+            if head_now.len() >= 2 || this.done {
+                this.done = true;
+                if looks_like_tls(&head_now) {
+                    let mut ev = diag.evidence(address, "");
+                    ev.expects_tls = false;
+                    ev.first_bytes = head_now;
+                    let err = ConnectError::from_findings(classify_tls_failure(&ev), None);
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, err)));
+                }
+            }
+        }
+        res
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Recorded<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 }
 
@@ -64,12 +231,13 @@ pub struct Connector {
     pub(crate) connect_timeout: Duration,
     pub(crate) tls_timeout: Duration,
     pub(crate) egress: Option<EgressProxy>,
+    pub(crate) diag: Arc<ConnectDiag>,
 }
 
 /// A connection to an upstream, plain or TLS.
 pub enum UpstreamStream {
-    Plain(TokioIo<TcpStream>),
-    Tls(Box<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>>),
+    Plain(TokioIo<Recorded<TcpStream>>),
+    Tls(Box<TokioIo<tokio_rustls::client::TlsStream<Recorded<TcpStream>>>>),
 }
 
 /// What was negotiated with the upstream, attached to the connection's metadata.
@@ -222,8 +390,11 @@ impl Connector {
             None => connect_tcp(&host, port, self.connect_timeout).await?,
         };
         let _ = tcp.set_nodelay(true);
+        let address = format!("{host}:{port}");
         let Some(tls) = &self.tls else {
-            return Ok(UpstreamStream::Plain(TokioIo::new(tcp)));
+            let mut rec = Recorded::new(tcp);
+            rec.refuse_tls = Some((self.diag.clone(), address));
+            return Ok(UpstreamStream::Plain(TokioIo::new(rec)));
         };
         let server_name = match &self.server_name {
             Some(n) => n.clone(),
@@ -234,22 +405,71 @@ impl Connector {
                 )
             })?,
         };
+        let name_text = server_name.to_str().into_owned();
         let connector = tokio_rustls::TlsConnector::from(tls.clone());
-        match tokio::time::timeout(self.tls_timeout, connector.connect(server_name, tcp)).await {
-            Err(_) => Err(ConnectError::new(
-                Code::UpstreamHandshakeTimeout,
-                format!(
-                    "the TLS handshake with {host}:{port} did not finish within {:?}",
-                    self.tls_timeout
-                ),
-            )),
-            Ok(Err(e)) => Err(classify_tls_io_error(e, &host, port)),
+        let rec = Recorded::new(tcp);
+        let head = rec.head();
+        let first_bytes = || match head.lock() {
+            Ok(h) => h.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        match tokio::time::timeout(self.tls_timeout, connector.connect(server_name, rec)).await {
+            Err(_) => {
+                let mut ev = self.diag.evidence(&address, &name_text);
+                ev.timed_out = true;
+                ev.first_bytes = first_bytes();
+                let mut err = ConnectError::from_findings(classify_tls_failure(&ev), None);
+                err.why = format!(
+                    "the TLS handshake with {address} did not finish within {:?}; {}",
+                    self.tls_timeout, err.why
+                );
+                Err(err)
+            }
+            Ok(Err(e)) => Err(self.diagnose_tls_error(e, &address, &name_text, first_bytes())),
             Ok(Ok(stream)) => Ok(UpstreamStream::Tls(Box::new(TokioIo::new(stream)))),
         }
     }
 }
 
-async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, ConnectError> {
+impl Connector {
+    /// The full diagnosis of a failed handshake: the original rustls error, the chain the
+    /// recording verifier kept, the first bytes the server sent, the trust stores.
+    fn diagnose_tls_error(
+        &self,
+        e: io::Error,
+        address: &str,
+        server_name: &str,
+        first_bytes: Vec<u8>,
+    ) -> ConnectError {
+        let coarse = classify_tls_io_error(&e, address);
+        let mut ev = self.diag.evidence(address, server_name);
+        ev.first_bytes = first_bytes;
+        let mut certs = Vec::new();
+        match &coarse.tls_error {
+            Some(err) => {
+                let (original, presented) = super::verifier::unwrap_presented(err);
+                ev.tls_error = Some(original);
+                certs = presented;
+            }
+            None => ev.io_error = Some(e.to_string()),
+        }
+        self.diag.add_chain(&mut ev, &certs);
+        let summary = (!ev.chain.is_empty()).then(|| chain_summary(&ev.chain));
+        let findings = classify_tls_failure(&ev);
+        if findings.is_empty() {
+            return coarse;
+        }
+        let mut err = ConnectError::from_findings(findings, summary);
+        err.tls_error = ev.tls_error;
+        err
+    }
+}
+
+pub(crate) async fn connect_tcp(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<TcpStream, ConnectError> {
     let attempt = async {
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
             .await
@@ -295,7 +515,7 @@ fn classify_connect_io_error(e: &io::Error, addr: SocketAddr) -> ConnectError {
 
 /// Maps a failed TLS handshake to a code. This is the coarse first cut; the upstream diagnosis
 /// refines it from the captured chain.
-fn classify_tls_io_error(e: io::Error, host: &str, port: u16) -> ConnectError {
+fn classify_tls_io_error(e: &io::Error, address: &str) -> ConnectError {
     let tls_error = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
@@ -309,10 +529,7 @@ fn classify_tls_io_error(e: io::Error, host: &str, port: u16) -> ConnectError {
             _ => Code::UpstreamTlsFailed,
         },
     };
-    let mut err = ConnectError::new(
-        code,
-        format!("TLS handshake with {host}:{port} failed: {e}"),
-    );
+    let mut err = ConnectError::new(code, format!("TLS handshake with {address} failed: {e}"));
     err.tls_error = tls_error;
     err
 }
@@ -342,7 +559,7 @@ pub fn code_for_tls_error(err: &rustls::Error) -> Code {
 }
 
 /// Opens a tunnel through an HTTP CONNECT proxy.
-async fn connect_via_proxy(
+pub(crate) async fn connect_via_proxy(
     proxy: &EgressProxy,
     host: &str,
     port: u16,

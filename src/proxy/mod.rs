@@ -6,11 +6,13 @@
 //! by frame (idle / total timeouts, SSE error event or abort on failure) → access log.
 
 pub mod body;
+pub mod check;
 pub mod connect;
 pub mod errors;
 pub mod rewrite;
 pub mod tls_client;
 pub mod upstream;
+pub mod verifier;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

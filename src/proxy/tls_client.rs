@@ -1,15 +1,20 @@
 //! The rustls client configuration for upstream connections: which roots are trusted, the
 //! client certificate, ALPN, and the loudly-warned `insecure_skip_verify`.
 
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::client::danger::ServerCertVerifier;
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, RootCertStore};
 
+use super::verifier::{CaptureSlot, RecordingCertResolver, RecordingVerifier};
 use crate::config::{HttpVersion, RootStore, UpstreamTls};
+use crate::diagnose::upstream::TrustStore;
 
 /// The process's crypto provider (aws-lc-rs), shared by every config.
 pub fn provider() -> Arc<CryptoProvider> {
@@ -28,35 +33,102 @@ pub fn system_roots() -> &'static [CertificateDer<'static>] {
 /// Builds the root store an upstream is verified against.
 pub fn root_store(tls: &UpstreamTls) -> Result<RootCertStore, String> {
     let mut roots = RootCertStore::empty();
+    for store in trust_stores(tls)? {
+        roots.roots.extend(store.roots.roots.iter().cloned());
+    }
+    Ok(roots)
+}
+
+/// The trust stores an upstream is verified against, each on its own (`webpki`, `system`,
+/// `ca_bundle`), so a diagnosis can say which one trusts a chain.
+pub fn trust_stores(tls: &UpstreamTls) -> Result<Vec<TrustStore>, String> {
+    let mut out = Vec::new();
     for store in &tls.roots {
         match store {
-            RootStore::Webpki => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-            RootStore::System => {
-                // Certificates the parser cannot use are skipped, as every OS bundle has some.
-                let _ = roots.add_parsable_certificates(system_roots().iter().cloned());
-            }
+            RootStore::Webpki => out.push(crate::diagnose::upstream::webpki_store()),
+            RootStore::System => out.push(system_store()),
         }
     }
     if let Some(path) = &tls.ca_bundle {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-            .map_err(|e| format!("tls.ca_bundle {}: {e}", path.display()))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("tls.ca_bundle {}: {e}", path.display()))?;
-        if certs.is_empty() {
-            return Err(format!(
-                "tls.ca_bundle {}: no certificate found in the file",
-                path.display()
-            ));
-        }
-        let (added, _) = roots.add_parsable_certificates(certs);
-        if added == 0 {
-            return Err(format!(
-                "tls.ca_bundle {}: no usable CA certificate in the file",
-                path.display()
-            ));
-        }
+        out.push(ca_file_store("ca_bundle", path).map_err(|e| format!("tls.ca_bundle {e}"))?);
     }
-    Ok(roots)
+    Ok(out)
+}
+
+/// The system roots as a store.
+pub fn system_store() -> TrustStore {
+    let mut roots = RootCertStore::empty();
+    // Certificates the parser cannot use are skipped, as every OS bundle has some.
+    let _ = roots.add_parsable_certificates(system_roots().iter().cloned());
+    TrustStore::new("system", roots)
+}
+
+/// A PEM file of CA certificates as a store named `name`. Errors start with the path.
+pub fn ca_file_store(name: &str, path: &Path) -> Result<TrustStore, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{}: no certificate found in the file",
+            path.display()
+        ));
+    }
+    let mut roots = RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(format!(
+            "{}: no usable CA certificate in the file",
+            path.display()
+        ));
+    }
+    Ok(TrustStore::new(name, roots))
+}
+
+/// Loads a client certificate chain and key for mutual TLS.
+pub fn load_client_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, String> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("client_cert {}: {e}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("client_cert {}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!(
+            "client_cert {}: no certificate in the file",
+            cert.display()
+        ));
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("client_key {}: {e}", key.display()))?;
+    let signing = provider()
+        .key_provider
+        .load_private_key(key_der)
+        .map_err(|e| format!("client_key {}: {e}", key.display()))?;
+    Ok(Arc::new(CertifiedKey::new(chain, signing)))
+}
+
+/// A one-shot config that accepts any chain and records it (and whether a client certificate
+/// was asked for): used by `probe` and the upstream check, which then judge the chain
+/// themselves. `roots` gives the recorded webpki verdict.
+pub fn capturing_config(
+    roots: Option<Arc<RootCertStore>>,
+    client_key: Option<Arc<CertifiedKey>>,
+    alpn: Vec<Vec<u8>>,
+    slot: CaptureSlot,
+    asked: Arc<AtomicBool>,
+) -> Result<ClientConfig, String> {
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(RecordingVerifier::accepting(
+            roots,
+            provider(),
+            Some(slot),
+        )))
+        .with_client_cert_resolver(Arc::new(RecordingCertResolver::new(client_key, asked)));
+    config.alpn_protocols = alpn;
+    Ok(config)
 }
 
 /// ALPN offered to an upstream for the configured `http_version`.
@@ -73,13 +145,18 @@ pub fn client_config(tls: &UpstreamTls, alpn: Vec<Vec<u8>>) -> Result<ClientConf
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?;
-    let builder = if tls.insecure_skip_verify {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
+    // Both verifiers keep the presented chain for the diagnosis (see `proxy::verifier`).
+    let verifier: Arc<dyn ServerCertVerifier> = if tls.insecure_skip_verify {
+        Arc::new(RecordingVerifier::accepting(None, provider(), None))
     } else {
-        builder.with_root_certificates(root_store(tls)?)
+        Arc::new(RecordingVerifier::enforcing(
+            Arc::new(root_store(tls)?),
+            provider(),
+        )?)
     };
+    let builder = builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
     let mut config = match (&tls.client_cert, &tls.client_key) {
         (Some(cert), Some(key)) => {
             let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
@@ -102,54 +179,4 @@ pub fn client_config(tls: &UpstreamTls, alpn: Vec<Vec<u8>>) -> Result<ClientConf
     };
     config.alpn_protocols = alpn;
     Ok(config)
-}
-
-/// Accepts any certificate but still checks the handshake signatures, so the session is at
-/// least bound to the key the server presented. Used only with `insecure_skip_verify: true`.
-#[derive(Debug)]
-struct NoVerification(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }

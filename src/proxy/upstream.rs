@@ -15,9 +15,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::ServerName;
 
-use super::connect::{ConnectError, Connector, EgressProxy};
+use super::connect::{ConnectDiag, ConnectError, Connector, EgressProxy};
 use super::tls_client;
 use crate::config::{HttpVersion, Scheme, Upstream, UpstreamTimeouts, UpstreamUrl};
+use crate::diagnose::upstream::{classify_tls_failure, FixContext};
 use crate::diagnose::{Code, Finding};
 
 /// The request body type sent upstream: the client's streamed body, type-erased so locally
@@ -35,6 +36,7 @@ pub struct UpstreamClient {
     pub insecure: bool,
     client: Client<Connector, UpstreamBody>,
     upgrade_client: Client<Connector, UpstreamBody>,
+    diag: Arc<ConnectDiag>,
 }
 
 impl UpstreamClient {
@@ -98,6 +100,16 @@ impl UpstreamClient {
             })?),
             None => None,
         };
+        let diag = Arc::new(ConnectDiag {
+            context: FixContext::Upstream(name.to_string()),
+            stores: if https && !cfg.tls.insecure_skip_verify {
+                tls_client::trust_stores(&cfg.tls).map_err(|e| format!("upstreams.{name}.{e}"))?
+            } else {
+                Vec::new()
+            },
+            client_cert_sent: cfg.tls.client_cert.is_some() && cfg.tls.client_key.is_some(),
+            verification_disabled: https && cfg.tls.insecure_skip_verify,
+        });
         let make_connector = |alpn: Vec<Vec<u8>>| -> Result<Connector, String> {
             let tls = if https {
                 Some(Arc::new(
@@ -113,6 +125,7 @@ impl UpstreamClient {
                 connect_timeout: cfg.timeouts.connect.get(),
                 tls_timeout: cfg.timeouts.tls_handshake.get(),
                 egress: egress.clone(),
+                diag: diag.clone(),
             })
         };
 
@@ -147,6 +160,7 @@ impl UpstreamClient {
             insecure: cfg.tls.insecure_skip_verify,
             client,
             upgrade_client,
+            diag,
         })
     }
 
@@ -198,13 +212,19 @@ impl UpstreamClient {
     }
 
     fn finding_for_client_error(&self, e: &hyper_util::client::legacy::Error) -> Finding {
-        // The connector's own classification, when the failure happened while connecting.
-        let mut source = e.source();
-        while let Some(s) = source {
-            if let Some(ce) = s.downcast_ref::<ConnectError>() {
-                return self.finding_for_connect_error(ce);
+        // The connector's own classification, when the failure happened while connecting (or
+        // when the plain stream refused a TLS reply).
+        if let Some(ce) = find_in_chain::<ConnectError>(e) {
+            return self.finding_for_connect_error(ce);
+        }
+        // TLS 1.3 reports a refused client certificate on the first read, after `connect`.
+        if let Some(tls) = find_in_chain::<rustls::Error>(e) {
+            let address = format!("{}:{}", self.url.host, self.url.port);
+            let mut ev = self.diag.evidence(&address, &self.url.host);
+            ev.tls_error = Some(tls.clone());
+            if let Some(f) = classify_tls_failure(&ev).into_iter().next() {
+                return f;
             }
-            source = s.source();
         }
         let hyper_err = e.source().and_then(|s| s.downcast_ref::<hyper::Error>());
         let (code, what) = match hyper_err {
@@ -241,10 +261,31 @@ impl UpstreamClient {
         finding
     }
 
-    /// A finding for a failed connection attempt.
+    /// A finding for a failed connection attempt: the most important finding of the diagnosis
+    /// (its `why` extended with the other codes and the presented chain, for the
+    /// `upstream_tls_failed` log event), or a finding per code for failures before TLS.
     pub fn finding_for_connect_error(&self, ce: &ConnectError) -> Finding {
         let n = &self.name;
-        let (summary, fix) = match ce.code {
+        if let Some(first) = ce.findings.first() {
+            let mut f = first.clone();
+            f.why = format!("upstream '{n}': {}", f.why);
+            let others: Vec<&str> = ce.findings[1..].iter().map(|o| o.code.as_str()).collect();
+            if !others.is_empty() {
+                f.why = format!("{} (also: {})", f.why, others.join(", "));
+            }
+            if let Some(chain) = &ce.chain_summary {
+                f.why = format!("{}; presented chain: {chain}", f.why);
+            }
+            return f;
+        }
+        connect_finding(n, ce)
+    }
+}
+
+/// The finding for a connection failure that has no diagnosis of its own (DNS, refused,
+/// timeouts, egress proxy): a summary and fix per code, naming `upstreams.<n>` keys.
+pub fn connect_finding(n: &str, ce: &ConnectError) -> Finding {
+    let (summary, fix) = match ce.code {
             Code::UpstreamDnsFailed => (
                 "the upstream's host name does not resolve".to_string(),
                 format!("check the host in upstreams.{n}.url and this machine's DNS"),
@@ -306,8 +347,29 @@ impl UpstreamClient {
                 format!("check upstreams.{n} and the upstream's logs"),
             ),
         };
-        Finding::new(ce.code, summary, format!("upstream '{n}': {}", ce.why), fix)
+    Finding::new(ce.code, summary, format!("upstream '{n}': {}", ce.why), fix)
+}
+
+/// Finds an error of type `T` in a source chain, looking inside `io::Error`s too (whose
+/// `source()` skips the wrapped error itself).
+fn find_in_chain<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = current {
+        if let Some(t) = err.downcast_ref::<T>() {
+            return Some(t);
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if let Some(inner) = io.get_ref() {
+                if let Some(t) = inner.downcast_ref::<T>() {
+                    return Some(t);
+                }
+            }
+        }
+        current = err.source();
     }
+    None
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -321,7 +383,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-fn is_loopback_host(host: &str) -> bool {
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
@@ -330,7 +392,7 @@ fn is_loopback_host(host: &str) -> bool {
 }
 
 /// NO_PROXY / no_proxy: a comma-separated list of host suffixes, `*` for all.
-fn no_proxy_matches(host: &str) -> bool {
+pub(crate) fn no_proxy_matches(host: &str) -> bool {
     let list = std::env::var("NO_PROXY")
         .or_else(|_| std::env::var("no_proxy"))
         .unwrap_or_default();

@@ -1,0 +1,1494 @@
+//! Diagnosis of connections to upstreams: turn what was observed while connecting (the
+//! presented chain, the rustls error, the first bytes the server sent, the trust verdict of each
+//! store) into findings.
+//!
+//! rustls stops at the first check that fails and keeps nothing of a rejected chain, so the
+//! proxy captures the chain itself (`proxy::verifier`) and this module runs the project's own,
+//! independent checks on it: every problem that applies is reported, most important first.
+//! Everything here is a pure function of the evidence.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use rustls::pki_types::UnixTime;
+use rustls::{AlertDescription, RootCertStore};
+use time::OffsetDateTime;
+
+use super::{Code, Finding, Severity};
+use crate::certs::info::format_time;
+use crate::certs::CertInfo;
+
+/// Where a fix should point: a configured upstream's keys, or the `probe` flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FixContext {
+    /// `upstreams.<name>` in the configuration.
+    Upstream(String),
+    /// `tlsgate probe` on the command line.
+    Probe,
+}
+
+impl FixContext {
+    fn ca_bundle(&self) -> String {
+        match self {
+            FixContext::Upstream(n) => format!("upstreams.{n}.tls.ca_bundle"),
+            FixContext::Probe => "--ca FILE".to_string(),
+        }
+    }
+
+    fn server_name(&self) -> String {
+        match self {
+            FixContext::Upstream(n) => format!("upstreams.{n}.tls.server_name"),
+            FixContext::Probe => "--sni NAME".to_string(),
+        }
+    }
+
+    fn client_cert(&self) -> String {
+        match self {
+            FixContext::Upstream(n) => {
+                format!("upstreams.{n}.tls.client_cert and upstreams.{n}.tls.client_key")
+            }
+            FixContext::Probe => "--client-cert FILE --client-key FILE".to_string(),
+        }
+    }
+
+    fn url(&self) -> String {
+        match self {
+            FixContext::Upstream(n) => format!("upstreams.{n}.url"),
+            FixContext::Probe => "the target".to_string(),
+        }
+    }
+}
+
+/// One trust store that was consulted, with its anchors.
+#[derive(Debug, Clone)]
+pub struct TrustStore {
+    /// `system`, `webpki` or `ca_bundle` (`ca` for `probe --ca`).
+    pub name: String,
+    pub roots: Arc<RootCertStore>,
+}
+
+impl TrustStore {
+    pub fn new(name: impl Into<String>, roots: RootCertStore) -> Self {
+        TrustStore {
+            name: name.into(),
+            roots: Arc::new(roots),
+        }
+    }
+
+    /// Whether an anchor of this store has the subject `name_raw` (a DER Name, with or without
+    /// its outer SEQUENCE header).
+    pub fn has_subject(&self, name_raw: &[u8]) -> bool {
+        let want = name_contents(name_raw);
+        self.roots
+            .roots
+            .iter()
+            .any(|a| name_contents(a.subject.as_ref()) == want)
+    }
+
+    /// Whether the presented chain verifies to an anchor of this store. Validity dates are
+    /// ignored here (they are reported separately): the check runs at an instant inside the
+    /// validity window of the certificates below the root when there is one.
+    pub fn anchors(&self, chain: &[CertInfo], now: OffsetDateTime) -> bool {
+        let Some(leaf) = chain.first() else {
+            return false;
+        };
+        if self.roots.is_empty() {
+            return false;
+        }
+        let Ok(parsed) = rustls::server::ParsedCertificate::try_from(&leaf.der) else {
+            return false;
+        };
+        let intermediates: Vec<_> = chain[1..].iter().map(|c| c.der.clone()).collect();
+        let at = instant_inside_validity(chain).unwrap_or(now);
+        let secs = at.unix_timestamp().max(0) as u64;
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        rustls::client::verify_server_cert_signed_by_trust_anchor(
+            &parsed,
+            &self.roots,
+            &intermediates,
+            UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs)),
+            provider.signature_verification_algorithms.all,
+        )
+        .is_ok()
+    }
+}
+
+/// The bundled public roots (webpki-roots) as a store.
+pub fn webpki_store() -> TrustStore {
+    static STORE: std::sync::OnceLock<TrustStore> = std::sync::OnceLock::new();
+    STORE
+        .get_or_init(|| {
+            let mut roots = RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            TrustStore::new("webpki", roots)
+        })
+        .clone()
+}
+
+/// The verdict of one consulted store for the presented chain.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoreVerdict {
+    pub store: String,
+    /// The chain verifies to one of the store's anchors.
+    pub trusted: bool,
+    /// The store holds a certificate named like the issuer of the chain's top certificate.
+    pub knows_top_issuer: bool,
+}
+
+/// Computes the verdict of each store.
+pub fn verdicts(
+    stores: &[TrustStore],
+    chain: &[CertInfo],
+    now: OffsetDateTime,
+) -> Vec<StoreVerdict> {
+    let top = chain_top(chain);
+    stores
+        .iter()
+        .map(|s| StoreVerdict {
+            store: s.name.clone(),
+            trusted: s.anchors(chain, now),
+            knows_top_issuer: top.is_some_and(|t| s.has_subject(&t.issuer_raw)),
+        })
+        .collect()
+}
+
+/// Everything observed while connecting to an upstream (or probing a target).
+#[derive(Debug, Clone)]
+pub struct UpstreamEvidence {
+    pub context: FixContext,
+    /// `host:port` as connected to, for the evidence text.
+    pub address: String,
+    /// The name verified against the certificate (the SNI sent, or the IP address).
+    pub server_name: String,
+    /// Whether TLS was expected (`https://` URL, or a probe).
+    pub expects_tls: bool,
+    /// The presented chain, in the order the server sent it (empty when none was seen).
+    pub chain: Vec<CertInfo>,
+    /// The error rustls reported, if any (unwrapped from the recording verifier).
+    pub tls_error: Option<rustls::Error>,
+    /// A non-TLS I/O error text during the handshake (reset, EOF, …).
+    pub io_error: Option<String>,
+    /// The first bytes the server sent (up to a few dozen).
+    pub first_bytes: Vec<u8>,
+    /// The verdict of each consulted trust store.
+    pub trust: Vec<StoreVerdict>,
+    /// Whether the chain verifies to the bundled public roots (consulted or not): used to tell
+    /// a public CA from a private or inspection root.
+    pub publicly_trusted: bool,
+    pub now: OffsetDateTime,
+    /// The handshake did not finish within the timeout.
+    pub timed_out: bool,
+    /// A client certificate was configured (and so sent when asked for).
+    pub client_cert_sent: bool,
+    /// Whether the server asked for a client certificate (`None`: not observed).
+    pub client_cert_requested: Option<bool>,
+    /// `insecure_skip_verify` is on.
+    pub verification_disabled: bool,
+}
+
+impl UpstreamEvidence {
+    /// Evidence with nothing observed yet.
+    pub fn new(
+        context: FixContext,
+        address: impl Into<String>,
+        server_name: impl Into<String>,
+    ) -> Self {
+        UpstreamEvidence {
+            context,
+            address: address.into(),
+            server_name: server_name.into(),
+            expects_tls: true,
+            chain: Vec::new(),
+            tls_error: None,
+            io_error: None,
+            first_bytes: Vec::new(),
+            trust: Vec::new(),
+            publicly_trusted: false,
+            now: OffsetDateTime::now_utc(),
+            timed_out: false,
+            client_cert_sent: false,
+            client_cert_requested: None,
+            verification_disabled: false,
+        }
+    }
+
+    /// The alert the server sent, if the failure was one.
+    pub fn alert(&self) -> Option<AlertDescription> {
+        match &self.tls_error {
+            Some(rustls::Error::AlertReceived(a)) => Some(*a),
+            _ => None,
+        }
+    }
+
+    fn trusted_by_any(&self) -> bool {
+        self.trust.iter().any(|v| v.trusted)
+    }
+
+    fn stores_text(&self) -> String {
+        if self.trust.is_empty() {
+            "no trust store".to_string()
+        } else {
+            self.trust
+                .iter()
+                .map(|v| v.store.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    }
+}
+
+/// Whether the bytes start like a plain HTTP response.
+pub fn looks_like_http(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"HTTP/")
+}
+
+/// Whether the bytes start like a TLS record: handshake (0x16) or alert (0x15), version 3.x.
+pub fn looks_like_tls(bytes: &[u8]) -> bool {
+    matches!(bytes, [0x15 | 0x16, 0x03, ..])
+}
+
+/// A short, printable rendering of bytes a peer sent (ASCII kept, the rest as `\xNN`).
+pub fn printable_prefix(bytes: &[u8], max: usize) -> String {
+    let mut out = String::new();
+    for &b in bytes.iter().take(max) {
+        match b {
+            b'\r' => out.push_str("\\r"),
+            b'\n' => out.push_str("\\n"),
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out
+}
+
+/// Classifies a connection attempt: every finding that applies, most important first. An
+/// empty result means nothing is wrong.
+pub fn classify_tls_failure(ev: &UpstreamEvidence) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let ctx = &ev.context;
+    let addr = &ev.address;
+
+    // 1. The wrong protocol entirely: nothing else is meaningful then.
+    if ev.expects_tls && looks_like_http(&ev.first_bytes) {
+        out.push(Finding::new(
+            Code::UpstreamPlainHttp,
+            "the upstream answers in plain HTTP, not TLS",
+            format!(
+                "{addr} replied to our TLS ClientHello with plain-text HTTP: \"{}\"",
+                printable_prefix(&ev.first_bytes, 40)
+            ),
+            format!(
+                "use an http:// URL for this upstream ({}), or point it at the TLS port",
+                ctx.url()
+            ),
+        ));
+        return out;
+    }
+    if !ev.expects_tls && looks_like_tls(&ev.first_bytes) {
+        out.push(Finding::new(
+            Code::UpstreamTlsOnHttpUrl,
+            "the upstream speaks TLS but the URL is http://",
+            format!(
+                "{addr} answered our plain HTTP request with a TLS record (bytes {})",
+                printable_prefix(&ev.first_bytes, 8)
+            ),
+            format!("change {} to https://", ctx.url()),
+        ));
+        return out;
+    }
+    if ev.expects_tls
+        && !ev.first_bytes.is_empty()
+        && !(0x14..=0x18).contains(&ev.first_bytes[0])
+        && ev.chain.is_empty()
+    {
+        out.push(Finding::new(
+            Code::UpstreamTlsFailed,
+            "the upstream does not speak TLS on this port",
+            format!(
+                "{addr} replied to our ClientHello with bytes that are not TLS: \"{}\"",
+                printable_prefix(&ev.first_bytes, 40)
+            ),
+            format!(
+                "check the port in {}: it serves another protocol",
+                ctx.url()
+            ),
+        ));
+        return out;
+    }
+
+    // 2. The handshake itself: timeouts, versions, ciphers, client certificates.
+    if ev.timed_out {
+        let what = if ev.first_bytes.is_empty() {
+            "the upstream sent nothing after our ClientHello".to_string()
+        } else {
+            format!(
+                "the upstream sent {} byte(s) and then stalled",
+                ev.first_bytes.len()
+            )
+        };
+        out.push(Finding::new(
+            Code::UpstreamHandshakeTimeout,
+            "the TLS handshake with the upstream did not finish in time",
+            format!("{addr}: {what}"),
+            "check that the upstream speaks TLS on this port (some servers wait for the client to speak plain text first), or raise timeouts.tls_handshake",
+        ));
+    }
+    if let Some(f) = protocol_finding(ev) {
+        out.push(f);
+    }
+    if let Some(f) = client_cert_finding(ev) {
+        out.push(f);
+    }
+
+    // 3. The presented chain, checked independently of where rustls stopped.
+    if !ev.chain.is_empty() {
+        chain_findings(ev, &mut out);
+    }
+
+    // 4. Nothing more precise: say what rustls said.
+    if !out.iter().any(Finding::is_error) && !ev.verification_disabled {
+        if let Some(f) = fallback_finding(ev) {
+            out.push(f);
+        }
+    }
+
+    if ev.verification_disabled {
+        out.push(Finding::new(
+            Code::UpstreamVerificationDisabled,
+            "certificate verification towards the upstream is disabled",
+            format!("insecure_skip_verify is on for {addr}: any certificate is accepted, so a man in the middle would go unnoticed"),
+            format!("remove insecure_skip_verify and trust the upstream's CA with {}", ctx.ca_bundle()),
+        ));
+    }
+    super::sort_by_importance(&mut out);
+    out
+}
+
+fn protocol_finding(ev: &UpstreamEvidence) -> Option<Finding> {
+    use rustls::{Error as E, PeerIncompatible as P};
+    let err = ev.tls_error.as_ref()?;
+    let addr = &ev.address;
+    let legacy = matches!(
+        err,
+        E::PeerIncompatible(
+            P::ServerDoesNotSupportTls12Or13 | P::ServerTlsVersionIsDisabledByOurConfig
+        ) | E::AlertReceived(AlertDescription::ProtocolVersion)
+    );
+    if legacy {
+        return Some(Finding::new(
+            Code::UpstreamLegacyTls,
+            "the upstream supports only TLS versions we do not speak (below TLS 1.2)",
+            format!("{addr}: {}", describe_tls_error(err)),
+            "upgrade the upstream to TLS 1.2 or 1.3; TLS 1.0/1.1 are deprecated (RFC 8996) and not implemented by rustls",
+        ));
+    }
+    let no_cipher = matches!(err, E::PeerIncompatible(P::NoCipherSuitesInCommon))
+        || (matches!(
+            err,
+            E::AlertReceived(
+                AlertDescription::HandshakeFailure | AlertDescription::InsufficientSecurity
+            )
+        ) && ev.chain.is_empty()
+            && ev.client_cert_requested != Some(true));
+    if no_cipher {
+        return Some(Finding::new(
+            Code::UpstreamNoSharedCipher,
+            "the upstream and tlsgate share no cipher suite",
+            format!(
+                "{addr}: {} right after our ClientHello; we offer only TLS 1.2/1.3 AEAD suites (ECDHE with AES-GCM or ChaCha20-Poly1305). Other candidates: the upstream rejects our SNI \"{}\", or needs TLS 1.0/1.1",
+                describe_tls_error(err),
+                ev.server_name
+            ),
+            "enable a modern cipher suite on the upstream (ECDHE + AES-GCM or ChaCha20-Poly1305); `tlsgate probe` and `openssl s_client -connect` show what it offers",
+        ));
+    }
+    None
+}
+
+fn client_cert_finding(ev: &UpstreamEvidence) -> Option<Finding> {
+    use AlertDescription as A;
+    let ctx = &ev.context;
+    let addr = &ev.address;
+    let alert = ev.alert();
+    let rejection_alert = matches!(
+        alert,
+        Some(
+            A::BadCertificate
+                | A::UnknownCA
+                | A::CertificateUnknown
+                | A::CertificateExpired
+                | A::CertificateRevoked
+                | A::UnsupportedCertificate
+                | A::AccessDenied
+                | A::DecryptError
+                | A::HandshakeFailure
+        )
+    );
+    let asked = ev.client_cert_requested == Some(true);
+    let required = alert == Some(A::CertificateRequired)
+        || (!ev.client_cert_sent && asked && (rejection_alert || ev.io_error.is_some()));
+    if required {
+        let why = match alert {
+            Some(a) => format!("{addr} sent the alert {a:?} after asking for a client certificate, and we have none to send"),
+            None => format!("{addr} asked for a client certificate, we sent none, and it closed the connection"),
+        };
+        return Some(Finding::new(
+            Code::UpstreamClientCertRequired,
+            "the upstream requires a client certificate (mutual TLS)",
+            why,
+            format!(
+                "configure the client certificate and key the upstream expects: {}",
+                ctx.client_cert()
+            ),
+        ));
+    }
+    // Alerts about certificates while our chain is fine point at our client certificate.
+    let rejected = ev.client_cert_sent
+        && ((rejection_alert && alert != Some(A::HandshakeFailure))
+            || (asked && alert == Some(A::HandshakeFailure)));
+    if rejected {
+        return Some(Finding::new(
+            Code::UpstreamClientCertRejected,
+            "the upstream rejected our client certificate",
+            format!(
+                "{addr} sent the alert {:?} after we presented our client certificate",
+                alert.unwrap_or(A::HandshakeFailure)
+            ),
+            format!("check {}: the certificate must be issued by a CA the upstream trusts, be valid now, and allow clientAuth", ctx.client_cert()),
+        ));
+    }
+    None
+}
+
+fn position(chain: &[CertInfo], i: usize) -> String {
+    let c = &chain[i];
+    if i == 0 {
+        format!("the leaf certificate \"{}\"", c.display_name())
+    } else if c.self_issued {
+        format!("the root certificate \"{}\"", c.display_name())
+    } else {
+        format!("intermediate #{i} \"{}\"", c.display_name())
+    }
+}
+
+/// "3 days", "5 minutes", …
+pub fn human_duration(d: time::Duration) -> String {
+    let s = d.whole_seconds().unsigned_abs();
+    let (n, unit) = if s >= 2 * 86_400 {
+        (s / 86_400, "days")
+    } else if s >= 2 * 3600 {
+        (s / 3600, "hours")
+    } else if s >= 120 {
+        (s / 60, "minutes")
+    } else {
+        (s, "seconds")
+    };
+    format!("{n} {unit}")
+}
+
+const CLOCK_SKEW: time::Duration = time::Duration::minutes(15);
+
+fn chain_findings(ev: &UpstreamEvidence, out: &mut Vec<Finding>) {
+    let ctx = &ev.context;
+    let addr = &ev.address;
+    let chain = &ev.chain;
+    let leaf = &chain[0];
+    let sev = |f: Finding| {
+        if ev.verification_disabled {
+            f.with_severity(Severity::Warning)
+        } else {
+            f
+        }
+    };
+
+    // Validity of each presented certificate (a presented root is not checked by verifiers:
+    // the store's copy is what counts).
+    for (i, c) in chain.iter().enumerate() {
+        if i > 0 && c.self_issued {
+            continue;
+        }
+        if ev.now > c.not_after {
+            let ago = ev.now - c.not_after;
+            let skew = if ago < CLOCK_SKEW {
+                " That is only minutes: if the upstream renewed it, this machine's clock may be ahead."
+            } else {
+                ""
+            };
+            out.push(sev(Finding::new(
+                Code::UpstreamCertExpired,
+                format!("the upstream's certificate expired {} ago", human_duration(ago)),
+                format!(
+                    "{} presented by {addr} is valid until {}; it is now {} ({} later).{skew}",
+                    position(chain, i),
+                    format_time(c.not_after),
+                    format_time(ev.now),
+                    human_duration(ago)
+                ),
+                "the upstream's operator must renew and deploy its certificate; check this machine's clock if it should be valid",
+            )));
+        } else if ev.now < c.not_before {
+            let ahead = c.not_before - ev.now;
+            let skew = if ahead < CLOCK_SKEW {
+                " That is only minutes: most likely a clock skew, this machine's clock is behind (or the upstream's CA clock is ahead)."
+            } else {
+                ""
+            };
+            out.push(sev(Finding::new(
+                Code::UpstreamCertNotYetValid,
+                format!("the upstream's certificate is not valid for another {}", human_duration(ahead)),
+                format!(
+                    "{} presented by {addr} is valid from {}; it is now {}.{skew}",
+                    position(chain, i),
+                    format_time(c.not_before),
+                    format_time(ev.now)
+                ),
+                "check this machine's clock (NTP); if it is right, the upstream deployed a certificate dated in the future",
+            )));
+        }
+    }
+
+    // The name.
+    if !ev.server_name.is_empty() && !name_matches(&ev.server_name, &leaf.sans) {
+        let presented = if leaf.sans.is_empty() {
+            match &leaf.subject_cn {
+                Some(cn) => {
+                    format!("no subjectAltName at all (only CN={cn}, which clients ignore)")
+                }
+                None => "no names at all".to_string(),
+            }
+        } else {
+            leaf.sans.join(", ")
+        };
+        let ip = ev.server_name.parse::<IpAddr>().is_ok();
+        let hint = if ip {
+            " An IP address matches only an IP subjectAltName, never a DNS name."
+        } else if leaf.sans.iter().any(|s| s.starts_with("*.")) {
+            " A wildcard covers exactly one label: *.example.com covers a.example.com, not example.com or a.b.example.com."
+        } else {
+            ""
+        };
+        out.push(sev(Finding::new(
+            Code::UpstreamNameMismatch,
+            format!("the upstream's certificate does not cover \"{}\"", ev.server_name),
+            format!(
+                "we verify the name \"{}\"; the certificate presented by {addr} is for {presented}.{hint}",
+                ev.server_name
+            ),
+            format!(
+                "use a host name the certificate covers, or set {} to one of its names",
+                ctx.server_name()
+            ),
+        )));
+    }
+
+    let trusted = ev.trusted_by_any();
+    let inspection = inspection_vendor(chain);
+    let public_host = well_known_public_host(&ev.server_name);
+    let self_signed_leaf = leaf.is_self_signed();
+
+    // TLS inspection: a vendor root, or a non-public root for a well-known public host.
+    if let Some(vendor) = &inspection {
+        let f = Finding::new(
+            Code::UpstreamTlsInspection,
+            format!("a TLS-inspection proxy ({vendor}) is re-signing the traffic to the upstream"),
+            format!(
+                "the chain presented for \"{}\" is issued by \"{}\"{}, a {vendor} TLS-inspection CA: a corporate proxy or security product between this machine and {addr} replaced the certificate",
+                ev.server_name,
+                chain_top(chain).map(|c| c.issuer_display_name()).unwrap_or("?"),
+                if trusted { " (trusted by a consulted store)" } else { "" }
+            ),
+            inspection_fix(ctx),
+        );
+        out.push(if trusted {
+            f.with_severity(Severity::Warning)
+        } else {
+            sev(f)
+        });
+    } else if !trusted && !ev.publicly_trusted && public_host {
+        out.push(sev(Finding::new(
+            Code::UpstreamTlsInspection,
+            "a TLS-inspection proxy seems to re-sign the traffic to the upstream",
+            format!(
+                "\"{}\" is a public service whose real certificate comes from a public CA, but the chain presented at {addr} ends at \"{}\", which no public trust store has: something between this machine and the upstream replaced the certificate",
+                ev.server_name,
+                chain_top(chain).map(|c| c.issuer_display_name()).unwrap_or("?")
+            ),
+            inspection_fix(ctx),
+        )));
+    }
+
+    if trusted {
+        return;
+    }
+    if self_signed_leaf {
+        out.push(sev(Finding::new(
+            Code::UpstreamSelfSigned,
+            "the upstream presents a self-signed certificate",
+            format!(
+                "the leaf \"{}\" presented by {addr} is its own issuer and is in none of the consulted trust stores ({})",
+                leaf.display_name(),
+                ev.stores_text()
+            ),
+            format!(
+                "give the upstream a certificate from a CA, or trust this exact certificate by adding it to {}",
+                ctx.ca_bundle()
+            ),
+        )));
+        return;
+    }
+    let Some(top) = chain_top(chain) else {
+        return;
+    };
+    let top_is_root = top.is_self_signed();
+    let issuer_known = ev.trust.iter().any(|v| v.knows_top_issuer);
+    if top_is_root {
+        out.push(sev(untrusted_root(ev, top.display_name(), true)));
+    } else if issuer_known {
+        let stores: Vec<_> = ev
+            .trust
+            .iter()
+            .filter(|v| v.knows_top_issuer)
+            .map(|v| v.store.as_str())
+            .collect();
+        let mut f = untrusted_root(ev, top.issuer_display_name(), false);
+        f.why = format!(
+            "{} A certificate named \"{}\" is in {} but it does not verify this chain (a different key, or a re-issued CA).",
+            f.why,
+            top.issuer_display_name(),
+            stores.join(", ")
+        );
+        out.push(sev(f));
+    } else if !top.aia_ca_issuers.is_empty() {
+        let aia = top.aia_ca_issuers.join(", ");
+        out.push(sev(Finding::new(
+            Code::UpstreamChainIncomplete,
+            format!("the upstream does not send the intermediate certificate \"{}\"", top.issuer_display_name()),
+            format!(
+                "{addr} sent {} certificate(s); the last one, \"{}\", is issued by \"{}\", which was not sent and is in none of the consulted trust stores ({}). It can be downloaded from its AIA caIssuers URL: {aia}",
+                chain.len(),
+                top.display_name(),
+                top.issuer,
+                ev.stores_text()
+            ),
+            format!(
+                "the upstream must serve its full chain (leaf followed by \"{}\", e.g. fullchain.pem); until then, add that intermediate ({aia}) to {}",
+                top.issuer_display_name(),
+                ctx.ca_bundle()
+            ),
+        )));
+    } else {
+        let mut f = untrusted_root(ev, top.issuer_display_name(), false);
+        f.why = format!(
+            "{} \"{}\" was not sent by the server; if it is an intermediate rather than a root, the server must send it.",
+            f.why,
+            top.issuer_display_name()
+        );
+        out.push(sev(f));
+    }
+}
+
+fn untrusted_root(ev: &UpstreamEvidence, root: &str, presented: bool) -> Finding {
+    let ctx = &ev.context;
+    let public_hint = if has_public_shape(&ev.server_name)
+        && !well_known_public_host(&ev.server_name)
+    {
+        format!(
+            " If \"{}\" is a public service, a TLS-inspection proxy may be re-signing the traffic (then add the corporate CA).",
+            ev.server_name
+        )
+    } else {
+        String::new()
+    };
+    Finding::new(
+        Code::UpstreamUntrustedRoot,
+        format!("the upstream's certificate chain ends at \"{root}\", a CA we do not trust"),
+        format!(
+            "the chain presented by {} {} \"{root}\", which is in none of the consulted trust stores ({}): a private CA.{public_hint}",
+            ev.address,
+            if presented { "includes the root" } else { "is issued by" },
+            ev.stores_text()
+        ),
+        format!(
+            "add the root CA \"{root}\" (PEM) to {}; ask the upstream's operator for it, or export it with `openssl s_client -showcerts -connect {}`",
+            ctx.ca_bundle(),
+            ev.address
+        ),
+    )
+}
+
+fn inspection_fix(ctx: &FixContext) -> String {
+    format!(
+        "add your organisation's inspection CA (PEM) to {}: export it from the OS trust store (macOS: Keychain Access → System Roots → export as .pem; Windows: certmgr.msc → Trusted Root Certification Authorities → export Base-64 .cer; Linux: /usr/local/share/ca-certificates) or ask IT for it; or have IT exempt this host from inspection",
+        ctx.ca_bundle()
+    )
+}
+
+fn fallback_finding(ev: &UpstreamEvidence) -> Option<Finding> {
+    let addr = &ev.address;
+    if let Some(err) = &ev.tls_error {
+        let code = match err {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
+                Code::UpstreamUntrustedRoot
+            }
+            _ => Code::UpstreamTlsFailed,
+        };
+        return Some(Finding::new(
+            code,
+            "the TLS handshake with the upstream failed",
+            format!("{addr}: {}", describe_tls_error(err)),
+            "run `tlsgate probe` against the upstream for a full diagnosis",
+        ));
+    }
+    if let Some(io) = &ev.io_error {
+        return Some(Finding::new(
+            Code::UpstreamConnectionReset,
+            "the upstream closed the connection during the TLS handshake",
+            format!(
+                "{addr}: {io}. Candidates: the port does not speak TLS, the upstream rejects our SNI \"{}\" or TLS version, or it requires a client certificate",
+                ev.server_name
+            ),
+            "check that the upstream speaks TLS on this port and accepts this host name; `tlsgate probe` shows more",
+        ));
+    }
+    None
+}
+
+/// rustls's error in words; certificate errors are rephrased (rustls says "invalid peer
+/// certificate" even for our own).
+pub fn describe_tls_error(err: &rustls::Error) -> String {
+    match err {
+        rustls::Error::AlertReceived(a) => format!("the upstream sent the TLS alert {a:?}"),
+        rustls::Error::InvalidCertificate(c) => format!("rustls rejected the certificate: {c:?}"),
+        other => other.to_string(),
+    }
+}
+
+/// The top of the presented chain: follow issuers from the leaf through the presented
+/// certificates (in any order) until a self-signed one or one whose issuer was not sent.
+pub fn chain_top(chain: &[CertInfo]) -> Option<&CertInfo> {
+    let mut current = chain.first()?;
+    let mut used = vec![0usize];
+    while !current.is_self_signed() {
+        let next = chain
+            .iter()
+            .enumerate()
+            .find(|(i, c)| !used.contains(i) && c.issued(current));
+        match next {
+            Some((i, c)) => {
+                used.push(i);
+                current = c;
+            }
+            None => break,
+        }
+    }
+    Some(current)
+}
+
+/// Whether `expected` (a DNS name or IP address) is covered by the SANs: exact names, or a
+/// wildcard `*.rest` covering exactly one label; IP addresses only by IP SANs.
+pub fn name_matches(expected: &str, sans: &[String]) -> bool {
+    if let Ok(ip) = expected
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse::<IpAddr>()
+    {
+        return sans
+            .iter()
+            .any(|s| s.parse::<IpAddr>().is_ok_and(|s| s == ip));
+    }
+    let want = expected.trim_end_matches('.').to_ascii_lowercase();
+    sans.iter().any(|san| {
+        if san.parse::<IpAddr>().is_ok() {
+            return false;
+        }
+        let san = san.trim_end_matches('.').to_ascii_lowercase();
+        match san.strip_prefix("*.") {
+            Some(rest) => want
+                .split_once('.')
+                .is_some_and(|(label, tail)| !label.is_empty() && tail == rest),
+            None => san == want,
+        }
+    })
+}
+
+/// Known TLS-inspection products, matched on whole words of the subject and issuer names.
+const INSPECTION_VENDORS: &[(&[&str], &str)] = &[
+    (&["zscaler"], "Zscaler"),
+    (&["netskope"], "Netskope"),
+    (&["palo", "alto"], "Palo Alto Networks"),
+    (&["paloaltonetworks"], "Palo Alto Networks"),
+    (&["fortinet"], "Fortinet"),
+    (&["fortigate"], "Fortinet FortiGate"),
+    (&["blue", "coat"], "Blue Coat"),
+    (&["bluecoat"], "Blue Coat"),
+    (&["proxysg"], "Symantec ProxySG"),
+    (&["cisco", "umbrella"], "Cisco Umbrella"),
+    (&["opendns"], "Cisco Umbrella"),
+    (&["forcepoint"], "Forcepoint"),
+    (&["websense"], "Forcepoint"),
+    (&["sophos"], "Sophos"),
+    (&["check", "point"], "Check Point"),
+    (&["checkpoint"], "Check Point"),
+    (&["kaspersky"], "Kaspersky"),
+    (&["avast"], "Avast"),
+    (&["avg"], "AVG"),
+    (&["eset"], "ESET"),
+    (&["bitdefender"], "Bitdefender"),
+    (&["mitmproxy"], "mitmproxy"),
+    (&["charles", "proxy"], "Charles Proxy"),
+    (&["fiddler"], "Fiddler"),
+    (&["do", "not", "trust"], "Fiddler"),
+    (&["portswigger"], "Burp Suite"),
+    (&["burp"], "Burp Suite"),
+    (&["mcafee"], "McAfee"),
+    (&["skyhigh"], "Skyhigh Security"),
+];
+
+fn words(s: &str) -> Vec<String> {
+    s.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
+/// The TLS-inspection vendor named by a certificate subject or issuer, if any. Long,
+/// distinctive names match anywhere (`FiddlerRoot`); short ones (`ESET`, `AVG`) only as words.
+pub fn inspection_vendor_of(name: &str) -> Option<&'static str> {
+    let w = words(name);
+    let lower = name.to_ascii_lowercase();
+    INSPECTION_VENDORS.iter().find_map(|(needle, vendor)| {
+        if needle.len() == 1 && needle[0].len() >= 6 && lower.contains(needle[0]) {
+            return Some(*vendor);
+        }
+        let hit = w
+            .windows(needle.len())
+            .any(|win| win.iter().zip(needle.iter()).all(|(a, b)| a == b));
+        hit.then_some(*vendor)
+    })
+}
+
+fn inspection_vendor(chain: &[CertInfo]) -> Option<String> {
+    chain
+        .iter()
+        .skip(1)
+        .map(|c| c.subject.as_str())
+        .chain(chain.iter().map(|c| c.issuer.as_str()))
+        .find_map(inspection_vendor_of)
+        .map(str::to_string)
+}
+
+/// Public services that are always served with a publicly trusted certificate.
+const WELL_KNOWN_PUBLIC: &[&str] = &[
+    "openai.com",
+    "anthropic.com",
+    "googleapis.com",
+    "google.com",
+    "azure.com",
+    "microsoft.com",
+    "windows.net",
+    "amazonaws.com",
+    "github.com",
+    "githubusercontent.com",
+    "cloudflare.com",
+    "mistral.ai",
+    "cohere.ai",
+    "cohere.com",
+    "groq.com",
+    "huggingface.co",
+    "together.xyz",
+    "deepseek.com",
+    "x.ai",
+];
+
+fn well_known_public_host(name: &str) -> bool {
+    let n = name.trim_end_matches('.').to_ascii_lowercase();
+    WELL_KNOWN_PUBLIC
+        .iter()
+        .any(|d| n == *d || n.ends_with(&format!(".{d}")))
+}
+
+/// A DNS name that looks public: dotted, alphabetic TLD, not a private-use suffix.
+fn has_public_shape(name: &str) -> bool {
+    if name.parse::<IpAddr>().is_ok() {
+        return false;
+    }
+    let n = name.trim_end_matches('.').to_ascii_lowercase();
+    let Some((_, tld)) = n.rsplit_once('.') else {
+        return false;
+    };
+    const PRIVATE: &[&str] = &[
+        "local",
+        "localhost",
+        "internal",
+        "lan",
+        "corp",
+        "home",
+        "test",
+        "example",
+        "invalid",
+        "intranet",
+        "private",
+        "arpa",
+    ];
+    tld.chars().all(|c| c.is_ascii_alphabetic()) && !PRIVATE.contains(&tld)
+}
+
+/// An instant inside the validity of every certificate below the root, if one exists.
+fn instant_inside_validity(chain: &[CertInfo]) -> Option<OffsetDateTime> {
+    let relevant: Vec<&CertInfo> = chain
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| *i == 0 || !c.self_issued)
+        .map(|(_, c)| c)
+        .collect();
+    let start = relevant.iter().map(|c| c.not_before).max()?;
+    let end = relevant.iter().map(|c| c.not_after).min()?;
+    (start <= end).then(|| start + (end - start) / 2)
+}
+
+/// The contents of a DER Name: strips the outer SEQUENCE header when present.
+fn name_contents(raw: &[u8]) -> &[u8] {
+    if raw.len() < 2 || raw[0] != 0x30 {
+        return raw;
+    }
+    let (len, hdr) = match raw[1] {
+        n if n < 0x80 => (n as usize, 2),
+        0x81 if raw.len() > 2 => (raw[2] as usize, 3),
+        0x82 if raw.len() > 3 => (((raw[2] as usize) << 8) | raw[3] as usize, 4),
+        _ => return raw,
+    };
+    if hdr + len == raw.len() {
+        &raw[hdr..]
+    } else {
+        raw
+    }
+}
+
+/// One line per presented certificate, for logs: `subject ← issuer (not_after …)`.
+pub fn chain_summary(chain: &[CertInfo]) -> String {
+    if chain.is_empty() {
+        return "no certificate presented".to_string();
+    }
+    chain
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            format!(
+                "#{i} \"{}\" issued by \"{}\" valid {} .. {} sans [{}]",
+                c.subject,
+                c.issuer,
+                format_time(c.not_before),
+                format_time(c.not_after),
+                c.sans.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    use rustls::pki_types::CertificateDer;
+    use time::Duration;
+
+    struct Ca {
+        params: CertificateParams,
+        key: KeyPair,
+        der: CertificateDer<'static>,
+    }
+
+    fn ca(cn: &str, parent: Option<&Ca>) -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::days(10);
+        params.not_after = now + Duration::days(1000);
+        let cert = match parent {
+            Some(p) => params
+                .signed_by(&key, &Issuer::from_params(&p.params, &p.key))
+                .unwrap(),
+            None => params.self_signed(&key).unwrap(),
+        };
+        Ca {
+            der: cert.der().clone(),
+            params,
+            key,
+        }
+    }
+
+    fn leaf(
+        names: &[&str],
+        issuer: Option<&Ca>,
+        valid: (Duration, Duration),
+        aia: Option<&str>,
+    ) -> CertInfo {
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        params.distinguished_name.push(DnType::CommonName, "leaf");
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now + valid.0;
+        params.not_after = now + valid.1;
+        if let Some(url) = aia {
+            let oid = [0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02];
+            let mut uri = vec![0x86, url.len() as u8];
+            uri.extend_from_slice(url.as_bytes());
+            let mut desc = vec![0x30, (oid.len() + uri.len()) as u8];
+            desc.extend_from_slice(&oid);
+            desc.extend_from_slice(&uri);
+            let mut seq = vec![0x30, desc.len() as u8];
+            seq.extend_from_slice(&desc);
+            params
+                .custom_extensions
+                .push(rcgen::CustomExtension::from_oid_content(
+                    &[1, 3, 6, 1, 5, 5, 7, 1, 1],
+                    seq,
+                ));
+        }
+        let cert = match issuer {
+            Some(p) => params
+                .signed_by(&key, &Issuer::from_params(&p.params, &p.key))
+                .unwrap(),
+            None => params.self_signed(&key).unwrap(),
+        };
+        CertInfo::parse(cert.der()).unwrap()
+    }
+
+    fn info(c: &Ca) -> CertInfo {
+        CertInfo::parse(&c.der).unwrap()
+    }
+
+    fn store(name: &str, cas: &[&Ca]) -> TrustStore {
+        let mut roots = RootCertStore::empty();
+        for c in cas {
+            roots.add(c.der.clone()).unwrap();
+        }
+        TrustStore::new(name, roots)
+    }
+
+    const OK: (Duration, Duration) = (Duration::days(-1), Duration::days(90));
+
+    fn evidence(name: &str, chain: Vec<CertInfo>, stores: &[TrustStore]) -> UpstreamEvidence {
+        let mut ev = UpstreamEvidence::new(FixContext::Upstream("up".into()), "h:443", name);
+        ev.trust = verdicts(stores, &chain, ev.now);
+        ev.publicly_trusted = webpki_store().anchors(&chain, ev.now);
+        ev.chain = chain;
+        ev
+    }
+
+    fn codes(ev: &UpstreamEvidence) -> Vec<&'static str> {
+        classify_tls_failure(ev)
+            .iter()
+            .map(|f| f.code.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn chain_cases() {
+        let root = ca("Private Root", None);
+        let inter = ca("Issuing CA", Some(&root));
+        let zs = ca("Zscaler Root CA", None);
+        let trusted = [store("ca_bundle", &[&root])];
+        let none: [TrustStore; 0] = [];
+        let m = |n: i64| Duration::minutes(n);
+        let d = |n: i64| Duration::days(n);
+        type Case = (
+            &'static str,
+            &'static str,
+            Vec<CertInfo>,
+            bool,
+            Vec<&'static str>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "healthy",
+                "a.test",
+                vec![leaf(&["a.test"], Some(&root), OK, None)],
+                true,
+                vec![],
+            ),
+            (
+                "wildcard ok",
+                "x.a.test",
+                vec![leaf(&["*.a.test"], Some(&root), OK, None)],
+                true,
+                vec![],
+            ),
+            (
+                "wildcard one label only",
+                "y.x.a.test",
+                vec![leaf(&["*.a.test"], Some(&root), OK, None)],
+                true,
+                vec!["upstream_name_mismatch"],
+            ),
+            (
+                "wildcard not apex",
+                "a.test",
+                vec![leaf(&["*.a.test"], Some(&root), OK, None)],
+                true,
+                vec!["upstream_name_mismatch"],
+            ),
+            (
+                "ip matches ip san",
+                "10.0.0.1",
+                vec![leaf(&["10.0.0.1"], Some(&root), OK, None)],
+                true,
+                vec![],
+            ),
+            (
+                "ip never matches dns",
+                "10.0.0.1",
+                vec![leaf(&["a.test"], Some(&root), OK, None)],
+                true,
+                vec!["upstream_name_mismatch"],
+            ),
+            (
+                "expired",
+                "a.test",
+                vec![leaf(&["a.test"], Some(&root), (d(-90), d(-2)), None)],
+                true,
+                vec!["upstream_cert_expired"],
+            ),
+            (
+                "expired and untrusted",
+                "a.test",
+                vec![leaf(&["a.test"], Some(&root), (d(-90), d(-2)), None)],
+                false,
+                vec!["upstream_cert_expired", "upstream_untrusted_root"],
+            ),
+            (
+                "expired, wrong name, untrusted",
+                "b.test",
+                vec![leaf(&["a.test"], Some(&root), (d(-90), d(-2)), None)],
+                false,
+                vec![
+                    "upstream_cert_expired",
+                    "upstream_name_mismatch",
+                    "upstream_untrusted_root",
+                ],
+            ),
+            (
+                "not yet valid",
+                "a.test",
+                vec![leaf(&["a.test"], Some(&root), (m(5), d(90)), None)],
+                true,
+                vec!["upstream_cert_not_yet_valid"],
+            ),
+            (
+                "self-signed",
+                "a.test",
+                vec![leaf(&["a.test"], None, OK, None)],
+                false,
+                vec!["upstream_self_signed"],
+            ),
+            (
+                "missing intermediate",
+                "a.test",
+                vec![leaf(
+                    &["a.test"],
+                    Some(&inter),
+                    OK,
+                    Some("http://ca.test/i.der"),
+                )],
+                true,
+                vec!["upstream_chain_incomplete"],
+            ),
+            (
+                "intermediate sent",
+                "a.test",
+                vec![leaf(&["a.test"], Some(&inter), OK, None), info(&inter)],
+                true,
+                vec![],
+            ),
+            (
+                "intermediate sent out of order",
+                "a.test",
+                vec![
+                    leaf(&["a.test"], Some(&inter), OK, None),
+                    info(&root),
+                    info(&inter),
+                ],
+                true,
+                vec![],
+            ),
+            (
+                "private root, leaf only",
+                "a.test",
+                vec![leaf(&["a.test"], Some(&root), OK, None)],
+                false,
+                vec!["upstream_untrusted_root"],
+            ),
+            (
+                "private root sent",
+                "a.test",
+                vec![leaf(&["a.test"], Some(&root), OK, None), info(&root)],
+                false,
+                vec!["upstream_untrusted_root"],
+            ),
+            (
+                "inspection vendor",
+                "api.openai.com",
+                vec![leaf(&["api.openai.com"], Some(&zs), OK, None)],
+                false,
+                vec!["upstream_tls_inspection", "upstream_untrusted_root"],
+            ),
+            (
+                "non-public root for a public api",
+                "api.openai.com",
+                vec![leaf(&["api.openai.com"], Some(&root), OK, None)],
+                false,
+                vec!["upstream_tls_inspection", "upstream_untrusted_root"],
+            ),
+        ];
+        for (what, name, chain, trust, want) in cases {
+            let stores: &[TrustStore] = if trust { &trusted } else { &none };
+            let ev = evidence(name, chain, stores);
+            assert_eq!(codes(&ev), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn evidence_texts_name_the_cert_the_time_and_the_skew() {
+        let root = ca("Private Root", None);
+        let stores = [store("ca_bundle", &[&root])];
+        let ev = evidence(
+            "a.test",
+            vec![leaf(
+                &["a.test"],
+                Some(&root),
+                (Duration::minutes(5), Duration::days(9)),
+                None,
+            )],
+            &stores,
+        );
+        let f = &classify_tls_failure(&ev)[0];
+        assert!(
+            f.why.contains("leaf certificate") && f.why.contains("clock skew"),
+            "{}",
+            f.why
+        );
+        let ev = evidence(
+            "a.test",
+            vec![leaf(
+                &["a.test"],
+                Some(&root),
+                (Duration::days(-90), Duration::days(-3)),
+                None,
+            )],
+            &stores,
+        );
+        let f = &classify_tls_failure(&ev)[0];
+        assert!(f.summary.contains("3 days"), "{}", f.summary);
+        assert!(!f.why.contains("clock"), "{}", f.why);
+        let ev = evidence(
+            "b.test",
+            vec![leaf(&["a.test", "*.c.test"], Some(&root), OK, None)],
+            &stores,
+        );
+        let f = &classify_tls_failure(&ev)[0];
+        assert!(
+            f.why.contains("\"b.test\"") && f.why.contains("a.test, *.c.test"),
+            "{}",
+            f.why
+        );
+        assert!(f.fix.contains("upstreams.up.tls.server_name"), "{}", f.fix);
+        let inter = ca("Issuing CA", Some(&root));
+        let ev = evidence(
+            "a.test",
+            vec![leaf(
+                &["a.test"],
+                Some(&inter),
+                OK,
+                Some("http://ca.test/i.der"),
+            )],
+            &stores,
+        );
+        let f = &classify_tls_failure(&ev)[0];
+        assert!(
+            f.summary.contains("Issuing CA") && f.why.contains("http://ca.test/i.der"),
+            "{f:?}"
+        );
+        let zs = ca("Zscaler Root CA", None);
+        let mut ev = evidence(
+            "api.openai.com",
+            vec![leaf(&["api.openai.com"], Some(&zs), OK, None)],
+            &[],
+        );
+        ev.context = FixContext::Probe;
+        let f = &classify_tls_failure(&ev)[0];
+        assert!(
+            f.summary.contains("Zscaler") && f.fix.contains("--ca"),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn inspection_trusted_by_the_system_is_a_warning() {
+        let zs = ca("Zscaler Root CA", None);
+        let stores = [store("system", &[&zs])];
+        let ev = evidence(
+            "api.openai.com",
+            vec![leaf(&["api.openai.com"], Some(&zs), OK, None)],
+            &stores,
+        );
+        let f = classify_tls_failure(&ev);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].code, Code::UpstreamTlsInspection);
+        assert_eq!(f[0].severity, Severity::Warning);
+    }
+
+    fn bare(f: impl FnOnce(&mut UpstreamEvidence)) -> Vec<&'static str> {
+        let mut ev = UpstreamEvidence::new(FixContext::Probe, "h:443", "h.test");
+        f(&mut ev);
+        codes(&ev)
+    }
+
+    #[test]
+    fn protocol_cases() {
+        use rustls::{AlertDescription as A, Error as E, PeerIncompatible as P};
+        assert_eq!(
+            bare(|e| e.first_bytes = b"HTTP/1.1 400 Bad Request\r\n".to_vec()),
+            ["upstream_plain_http"]
+        );
+        assert_eq!(
+            bare(|e| {
+                e.expects_tls = false;
+                e.first_bytes = vec![0x15, 0x03, 0x03, 0, 2, 2, 80];
+            }),
+            ["upstream_tls_on_http_url"]
+        );
+        assert_eq!(
+            bare(|e| {
+                e.expects_tls = false;
+                e.first_bytes = b"HTTP/1.1 200".to_vec();
+            }),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            bare(|e| e.first_bytes = b"SSH-2.0-OpenSSH".to_vec()),
+            ["upstream_tls_failed"]
+        );
+        assert_eq!(bare(|e| e.timed_out = true), ["upstream_handshake_timeout"]);
+        assert_eq!(
+            bare(|e| e.tls_error = Some(E::AlertReceived(A::ProtocolVersion))),
+            ["upstream_legacy_tls"]
+        );
+        assert_eq!(
+            bare(|e| e.tls_error = Some(E::PeerIncompatible(P::ServerDoesNotSupportTls12Or13))),
+            ["upstream_legacy_tls"]
+        );
+        assert_eq!(
+            bare(|e| e.tls_error = Some(E::PeerIncompatible(P::NoCipherSuitesInCommon))),
+            ["upstream_no_shared_cipher"]
+        );
+        assert_eq!(
+            bare(|e| e.tls_error = Some(E::AlertReceived(A::HandshakeFailure))),
+            ["upstream_no_shared_cipher"]
+        );
+        assert_eq!(
+            bare(|e| e.tls_error = Some(E::AlertReceived(A::CertificateRequired))),
+            ["upstream_client_cert_required"]
+        );
+        assert_eq!(
+            bare(|e| {
+                e.client_cert_requested = Some(true);
+                e.tls_error = Some(E::AlertReceived(A::HandshakeFailure));
+            }),
+            ["upstream_client_cert_required"]
+        );
+        assert_eq!(
+            bare(|e| {
+                e.client_cert_requested = Some(true);
+                e.io_error = Some("reset".into());
+            }),
+            ["upstream_client_cert_required"]
+        );
+        assert_eq!(
+            bare(|e| {
+                e.client_cert_sent = true;
+                e.tls_error = Some(E::AlertReceived(A::UnknownCA));
+            }),
+            ["upstream_client_cert_rejected"]
+        );
+        assert_eq!(
+            bare(|e| {
+                e.client_cert_sent = true;
+                e.tls_error = Some(E::AlertReceived(A::BadCertificate));
+            }),
+            ["upstream_client_cert_rejected"]
+        );
+        assert_eq!(
+            bare(|e| {
+                e.client_cert_sent = true;
+                e.client_cert_requested = Some(true);
+                e.tls_error = Some(E::AlertReceived(A::HandshakeFailure));
+            }),
+            ["upstream_client_cert_rejected"]
+        );
+        assert_eq!(
+            bare(|e| e.io_error = Some("tls handshake eof".into())),
+            ["upstream_connection_reset"]
+        );
+        assert_eq!(
+            bare(|e| e.tls_error = Some(E::DecryptError)),
+            ["upstream_tls_failed"]
+        );
+        assert_eq!(
+            bare(|e| e.verification_disabled = true),
+            ["upstream_verification_disabled"]
+        );
+        assert_eq!(bare(|_| {}), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn verification_disabled_downgrades_chain_problems() {
+        let mut ev = evidence("a.test", vec![leaf(&["a.test"], None, OK, None)], &[]);
+        ev.verification_disabled = true;
+        let f = classify_tls_failure(&ev);
+        assert!(f.iter().all(|f| f.severity == Severity::Warning), "{f:?}");
+        assert_eq!(f[0].code, Code::UpstreamSelfSigned);
+        assert!(f
+            .iter()
+            .any(|f| f.code == Code::UpstreamVerificationDisabled));
+    }
+
+    #[test]
+    fn helpers() {
+        assert!(name_matches("A.Test.", &["a.test".into()]));
+        assert!(!name_matches("a.test", &[]));
+        assert!(!name_matches(".a.test", &["*.a.test".into()]));
+        assert!(name_matches("::1", &["::1".into()]));
+        assert_eq!(
+            inspection_vendor_of("CN=Zscaler Root CA, O=Zscaler Inc."),
+            Some("Zscaler")
+        );
+        assert_eq!(
+            inspection_vendor_of("O=Palo Alto Networks"),
+            Some("Palo Alto Networks")
+        );
+        assert_eq!(
+            inspection_vendor_of("CN=DO_NOT_TRUST_FiddlerRoot"),
+            Some("Fiddler")
+        );
+        assert_eq!(
+            inspection_vendor_of("CN=mitmproxy, O=mitmproxy"),
+            Some("mitmproxy")
+        );
+        assert_eq!(inspection_vendor_of("CN=Reset Services"), None);
+        assert_eq!(inspection_vendor_of("CN=ISRG Root X1"), None);
+        assert!(looks_like_tls(&[0x16, 0x03, 0x01]));
+        assert!(!looks_like_tls(&[0x16]));
+        assert!(!looks_like_tls(b"HTTP/1.1"));
+        assert_eq!(printable_prefix(b"A\r\n\x00", 10), "A\\r\\n\\x00");
+        assert_eq!(human_duration(Duration::minutes(5)), "5 minutes");
+        assert_eq!(human_duration(Duration::days(-3)), "3 days");
+        assert_eq!(name_contents(&[0x30, 0x02, 0x31, 0x00]), &[0x31, 0x00]);
+        assert_eq!(name_contents(&[0x30]), &[0x30]);
+        assert!(chain_top(&[]).is_none());
+        assert_eq!(chain_summary(&[]), "no certificate presented");
+    }
+}
