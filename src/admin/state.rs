@@ -227,6 +227,8 @@ pub struct State {
     pub metrics: Metrics,
     /// Gauges per listener, cached so opening a connection does not touch the family's lock.
     conn_gauges: RwLock<HashMap<String, Gauge>>,
+    /// Wakes the upstream checker after a certificate reload (`startup_and_reload`).
+    pub upstream_recheck: tokio::sync::Notify,
     /// Asks the reload pipeline to run now (`POST /reload`); set by `serve`.
     pub reload_trigger: Mutex<Option<Arc<dyn Fn() -> ReloadStatus + Send + Sync>>>,
 }
@@ -252,6 +254,7 @@ impl State {
             upstreams: Mutex::new(Vec::new()),
             metrics: Metrics::new(),
             conn_gauges: RwLock::new(HashMap::new()),
+            upstream_recheck: tokio::sync::Notify::new(),
             reload_trigger: Mutex::new(None),
         }
     }

@@ -133,10 +133,29 @@ fn cert_file_findings(path: &std::path::Path) -> Vec<Finding> {
     }
 }
 
-/// Connects to every upstream once (filled in by the upstream diagnosis).
+/// Connects to every upstream once and validates what it presents.
 pub fn upstream_sections(cfg: &Config) -> Vec<Section> {
-    let _ = cfg;
-    Vec::new()
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return Vec::new();
+    };
+    rt.block_on(async {
+        let mut sections = Vec::new();
+        for (name, up) in &cfg.upstreams {
+            let st = crate::proxy::check::check_upstream(name, up).await;
+            let tls = match (&st.tls_version, &st.cipher) {
+                (Some(v), Some(c)) => format!(", {v} {c}"),
+                _ => String::new(),
+            };
+            sections.push(Section {
+                title: format!("upstream {name} ({}): {}{tls}", st.url, st.status),
+                findings: st.findings,
+            });
+        }
+        sections
+    })
 }
 
 fn print(sections: &[Section], format: Format) {

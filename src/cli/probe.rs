@@ -309,19 +309,14 @@ pub fn to_text(target: &str, outcome: &ProbeOutcome, has_ca: bool) -> String {
         ));
     }
     s.push('\n');
-    if outcome.findings.is_empty() {
-        s.push_str("ok     no problem found\n");
-    }
-    for f in &outcome.findings {
-        s.push_str(&format!(
-            "{:<6} {}: {}\n       why: {}\n       fix: {}\n",
-            f.severity.mark(),
-            f.code,
-            f.summary,
-            f.why,
-            f.fix
-        ));
-    }
+    super::report::render_text(
+        &format!(
+            "findings ({})",
+            super::report::render_summary(&outcome.findings)
+        ),
+        &outcome.findings,
+        &mut s,
+    );
     s
 }
 
@@ -387,6 +382,6 @@ mod tests {
             findings: vec![],
             ..outcome
         };
-        assert!(to_text("h", &healthy, false).contains("ok     no problem found"));
+        assert!(to_text("h", &healthy, false).contains("ok     no problems found"));
     }
 }

@@ -30,6 +30,7 @@ use self::rewrite::ClientSide;
 use self::upstream::UpstreamClient;
 use crate::config::{ClientErrorDetail, Config};
 use crate::diagnose::{Code, Finding};
+use crate::telemetry::ratelimit::{Admit, RateLimiter};
 
 /// What the proxy knows about the connection a request came on.
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +57,8 @@ pub struct Proxy {
     observer: Option<RequestObserver>,
     next_id: AtomicU64,
     id_prefix: String,
+    /// Rate limit of `upstream_error` / `upstream_tls_failed` events, per upstream and code.
+    limiter: Arc<RateLimiter>,
 }
 
 impl Proxy {
@@ -92,7 +95,13 @@ impl Proxy {
             observer,
             next_id: AtomicU64::new(1),
             id_prefix: format!("{:x}", started & 0xffff_ffff),
+            limiter: Arc::new(RateLimiter::default()),
         })
+    }
+
+    /// The limiter of upstream failure events (its summaries are logged by `serve`).
+    pub fn limiter(&self) -> &Arc<RateLimiter> {
+        &self.limiter
     }
 
     /// The upstream clients (for checks and status).
@@ -197,7 +206,15 @@ impl Proxy {
         let resp = match upstream.send(upstream_req, upgrade).await {
             Ok(r) => r,
             Err(finding) => {
-                log_upstream_failure(&upstream, &finding);
+                if self.limiter.admit(
+                    &upstream.name,
+                    finding.code,
+                    &meta.peer.to_string(),
+                    Instant::now(),
+                ) == Admit::Log
+                {
+                    log_upstream_failure(&upstream, &finding);
+                }
                 return self.local_error(&finding, log);
             }
         };

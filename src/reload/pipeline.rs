@@ -217,7 +217,10 @@ impl Reloader {
         };
         match &outcome {
             Outcome::Unchanged if trigger != Trigger::Api && trigger != Trigger::Signal => {}
-            other => self.state.record_reload(status_of(other)),
+            other => {
+                self.state.record_reload(status_of(other));
+                self.state.upstream_recheck.notify_one();
+            }
         }
         outcome
     }

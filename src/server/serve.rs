@@ -15,7 +15,7 @@ use super::sni::{CertEntry, CertSet, SniResolver};
 use crate::admin::state::CertificateStatus;
 use crate::admin::State;
 use crate::certs::LoadedCertificate;
-use crate::config::{CertificateSource, Config};
+use crate::config::{CertificateSource, Config, UpstreamChecks};
 use crate::diagnose::{sort_by_importance, Code, Finding, Severity};
 use crate::proxy::Proxy;
 use crate::reload::{ListenerCerts, Reloader, Trigger};
@@ -322,9 +322,54 @@ pub async fn run(
         ))
     };
 
-    // Summaries of suppressed handshake failure events, once their window has ended.
+    // Upstream checks: at startup, after reloads, or periodically; never a reason to stop.
+    for (name, up) in &cfg.upstreams {
+        state.set_upstream(crate::admin::state::UpstreamStatus {
+            name: name.clone(),
+            url: up.url.clone(),
+            status: "unchecked".into(),
+            checked_at: None,
+            tls_version: None,
+            cipher: None,
+            alpn: None,
+            chain: Vec::new(),
+            findings: Vec::new(),
+        });
+    }
+    if cfg.diagnostics.upstream_checks != UpstreamChecks::Off && !cfg.upstreams.is_empty() {
+        let upstreams = cfg.upstreams.clone();
+        let every = match cfg.diagnostics.upstream_checks {
+            UpstreamChecks::Every(d) => Some(d.get()),
+            _ => None,
+        };
+        let state = state.clone();
+        let mut shutdown = shutdown_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                for (name, up) in &upstreams {
+                    let st = crate::proxy::check::check_upstream(name, up).await;
+                    log_upstream_check(&st);
+                    state.set_upstream(st);
+                }
+                let wait = async {
+                    match every {
+                        Some(d) => tokio::time::sleep(d).await,
+                        None => std::future::pending::<()>().await,
+                    }
+                };
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    _ = state.upstream_recheck.notified() => {}
+                    _ = wait => {}
+                }
+            }
+        });
+    }
+
+    // Summaries of suppressed handshake and upstream failure events, once their window ends.
     {
         let limiter = limiter.clone();
+        let upstream_limiter = proxy.limiter().clone();
         let mut shutdown = shutdown_rx.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -341,6 +386,19 @@ pub async fn run(
                         count = s.suppressed,
                         first_peer = %s.first_peer,
                         last_peer = %s.last_peer,
+                        window_s = s.window.as_secs(),
+                        "{} more {} in the last {} s",
+                        s.suppressed,
+                        s.code.as_str(),
+                        s.window.as_secs()
+                    );
+                }
+                for s in upstream_limiter.flush(std::time::Instant::now()) {
+                    tracing::info!(
+                        event = "upstream_errors_suppressed",
+                        upstream = %s.listener,
+                        code = s.code.as_str(),
+                        count = s.suppressed,
                         window_s = s.window.as_secs(),
                         "{} more {} in the last {} s",
                         s.suppressed,
@@ -400,6 +458,35 @@ pub async fn run(
     }
     tracing::info!(event = "stopped");
     Ok(())
+}
+
+/// Logs one `upstream_check` result: a warning when anything is wrong, never fatal.
+fn log_upstream_check(st: &crate::admin::state::UpstreamStatus) {
+    let first = st.findings.first();
+    let codes: Vec<&str> = st.findings.iter().map(|f| f.code.as_str()).collect();
+    macro_rules! emit {
+        ($lvl:ident) => {
+            tracing::$lvl!(
+                event = "upstream_check",
+                upstream = %st.name,
+                url = %st.url,
+                status = %st.status,
+                tls_version = st.tls_version.as_deref(),
+                cipher = st.cipher.as_deref(),
+                alpn = st.alpn.as_deref(),
+                code = first.map(|f| f.code.as_str()),
+                summary = first.map(|f| f.summary.as_str()),
+                why = first.map(|f| f.why.as_str()),
+                fix = first.map(|f| f.fix.as_str()),
+                codes = %codes.join(","),
+            )
+        };
+    }
+    if st.status == "healthy" {
+        emit!(info)
+    } else {
+        emit!(warn)
+    }
 }
 
 /// Resolves when SIGTERM or SIGINT arrives.
