@@ -273,19 +273,17 @@ fn upstream_response_headers_preserved() {
 }
 
 #[test]
-fn request_body_of_5_mib_is_forwarded_whole() {
+fn request_body_of_20_mib_is_forwarded_intact() {
     let pki = TestPki::new();
     let up = MockUpstream::start();
     let gate = start_tls_gate(&pki, &up);
     let base = gate.curl_args(Some(&pki.ca_path));
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("upload.bin");
-    let size = 5 * 1024 * 1024;
-    std::fs::write(
-        &file,
-        (0..size).map(|i| (i % 251) as u8).collect::<Vec<u8>>(),
-    )
-    .unwrap();
+    let size = 20 * 1024 * 1024;
+    let content: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    let expected_sha256 = support::fingerprint(&content);
+    std::fs::write(&file, &content).unwrap();
     let at_file = format!("@{}", file.display());
     let url = gate.url("/echo");
     for proto in ["--http2", "--http1.1"] {
@@ -302,6 +300,11 @@ fn request_body_of_5_mib_is_forwarded_whole() {
         ));
         assert_eq!(r.status, 200, "{proto}: {}", r.raw.describe());
         assert_eq!(r.json()["body_len"], size as u64, "{proto}: {}", r.body);
+        assert_eq!(
+            r.json()["body_sha256"],
+            expected_sha256,
+            "{proto}: bytes changed"
+        );
         assert_eq!(r.json()["method"], "POST");
     }
 }

@@ -143,7 +143,15 @@ pub fn parse_with_env(
         // The library's message ends with its own position rendering; ours comes first, so keep
         // only the first line of the message.
         let message = e.to_string();
-        let message = message.lines().next().unwrap_or_default().to_string();
+        let mut message = strip_position(message.lines().next().unwrap_or_default()).to_string();
+        if let Some(key) = loc
+            .as_ref()
+            .and_then(|l| key_at(&expanded, l.line() as usize, l.column() as usize))
+        {
+            if !message.contains(&format!("`{key}`")) {
+                message = format!("{key}: {message}");
+            }
+        }
         ConfigError::Parse {
             origin: origin.to_string(),
             line: loc.as_ref().map(|l| l.line()),
@@ -153,6 +161,46 @@ pub fn parse_with_env(
     })?;
     validate(&mut cfg, text, origin)?;
     Ok(cfg)
+}
+
+/// The YAML key at or just before a position: `key: value` with the column on the value gives
+/// `key`; a column on a key gives that key.
+fn key_at(text: &str, line: usize, column: usize) -> Option<String> {
+    let l = text.lines().nth(line.checked_sub(1)?)?;
+    let col = column.saturating_sub(1).min(l.len());
+    let is_key_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let before = l.get(..col)?.trim_end();
+    if let Some(b) = before.strip_suffix(':') {
+        let key: String = b
+            .chars()
+            .rev()
+            .take_while(|c| is_key_char(*c))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        return (!key.is_empty()).then_some(key);
+    }
+    let key: String = l
+        .get(col..)?
+        .chars()
+        .take_while(|c| is_key_char(*c))
+        .collect();
+    (!key.is_empty() && l[col..].trim_start_matches(is_key_char).starts_with(':')).then_some(key)
+}
+
+/// Drops the library's own `error: line N column M: ` prefix: the position is printed once, as
+/// `file:line:column:`.
+fn strip_position(msg: &str) -> &str {
+    let rest = msg.strip_prefix("error: ").unwrap_or(msg);
+    if rest.starts_with("line ") {
+        if let Some(i) = rest.find("column ") {
+            if let Some(j) = rest[i..].find(": ") {
+                return &rest[i + j + 2..];
+            }
+        }
+    }
+    rest
 }
 
 /// Replaces `${NAME}` and `${NAME:-default}`; `$${` stays a literal `${`.
@@ -599,10 +647,13 @@ limits:
     }
 
     #[test]
-    fn bad_value_names_the_position() {
+    fn bad_value_names_the_position_and_key() {
         let text = "limits:\n  handshake_timeout: soon\n";
         let s = parse(text).unwrap_err().to_string();
-        assert!(s.starts_with("t.yaml:2:"), "{s}");
+        assert!(s.starts_with("t.yaml:2:22: handshake_timeout: "), "{s}");
+        let text = "upstreams:\n  a:\n    url: http://x\n    timeouts: {first_byte: soonish}\n";
+        let s = parse(text).unwrap_err().to_string();
+        assert!(s.contains(":4:") && s.contains("first_byte"), "{s}");
     }
 
     #[test]

@@ -621,11 +621,13 @@ async fn handle(
             let uri = seen.uri.clone();
             let mut body = req.into_body();
             let mut len: u64 = 0;
+            let mut digest = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
             while let Some(frame) = body.frame().await {
                 match frame {
                     Ok(f) => {
                         if let Some(d) = f.data_ref() {
                             len += d.len() as u64;
+                            digest.update(d);
                         }
                     }
                     Err(_) => break,
@@ -640,7 +642,8 @@ async fn handle(
                 StatusCode::OK,
                 serde_json::json!({
                     "method": method, "uri": uri, "version": seen.version, "authority": seen.authority,
-                    "headers": headers, "body_len": len
+                    "headers": headers, "body_len": len,
+                    "body_sha256": fingerprint_bytes(digest.finish().as_ref()),
                 }),
             )
         }
@@ -1521,6 +1524,10 @@ pub fn leaf_with_validity(
         cert_der: cert.der().clone(),
         key_pem: key.serialize_pem(),
     }
+}
+
+fn fingerprint_bytes(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// SHA-256 (lowercase hex) of a DER certificate, as tlsgate reports fingerprints.
