@@ -20,11 +20,8 @@ fn failed_event(gate: &Tlsgate, code: &str) -> serde_json::Value {
     })
     .unwrap_or_else(|| {
         panic!(
-            "no tls_handshake_failed with code {code}; events: {:?}",
+            "no tls_handshake_failed with code {code}; events: {:#?}",
             gate.events("tls_handshake_failed")
-                .iter()
-                .map(|e| e["code"].clone())
-                .collect::<Vec<_>>()
         )
     })
 }
@@ -355,10 +352,17 @@ fn mutual_tls_without_a_client_certificate_is_client_cert_missing() {
 fn silent_client_times_out_and_a_closed_connection_is_reported() {
     let pki = TestPki::new();
     let (gate, _up) = start_single(&pki, "limits:\n  handshake_timeout: 1s\n");
-    let s = TcpStream::connect(("127.0.0.1", gate.listen_port)).unwrap();
+    let mut s = TcpStream::connect(("127.0.0.1", gate.listen_port)).unwrap();
     let ev = failed_event(&gate, "handshake_timeout");
     assert_eq!(ev["level"], "INFO");
-    drop(s);
+    // And the connection is closed by tlsgate, not left open.
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut b = [0u8; 8];
+    match s.read(&mut b) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("the silent connection must be closed, got {other:?}"),
+    }
 
     // A client that completes the handshake and leaves without a request.
     assert!(support::served_fingerprint(gate.listen_port).is_some());
@@ -393,4 +397,179 @@ fn repeated_failures_are_rate_limited_but_all_counted() {
         .filter(|e| e["code"] == "not_tls")
         .count();
     assert_eq!(logged, 5, "the first 5 per minute are logged one by one");
+}
+
+#[test]
+fn curl_resolve_with_a_name_not_in_the_sans_is_name_mismatch() {
+    let pki = TestPki::new();
+    let (gate, _up) = start_with_ca(&pki);
+    let port = gate.listen_port;
+    let out = curl(&[
+        "-sS",
+        "--max-time",
+        "10",
+        "--cacert",
+        pki.ca_path.to_str().unwrap(),
+        "--resolve",
+        &format!("api.example.test:{port}:127.0.0.1"),
+        &format!("https://api.example.test:{port}/v1/models"),
+    ]);
+    assert!(!out.ok(), "curl must reject the name: {}", out.describe());
+    let ev = failed_event(&gate, "client_rejected_name_mismatch");
+    assert_eq!(ev["sni"], "api.example.test");
+    let why = ev["why"].as_str().unwrap();
+    assert!(
+        why.contains("localhost"),
+        "names served must be listed: {why}"
+    );
+}
+
+#[test]
+fn tls12_client_with_only_cbc_sha_ciphers_is_no_shared_cipher() {
+    let pki = TestPki::new();
+    let (gate, _up) = start_with_ca(&pki);
+    let _ = openssl_s_client(
+        gate.listen_port,
+        &[
+            "-tls1_2",
+            "-cipher",
+            "AES128-SHA",
+            "-servername",
+            "localhost",
+        ],
+    );
+    let ev = failed_event(&gate, "no_shared_cipher");
+    assert_eq!(
+        ev["cipher_count"].as_u64().map(|n| n <= 2),
+        Some(true),
+        "{ev}"
+    );
+}
+
+#[test]
+fn python_default_verification_rejects_our_private_ca() {
+    let pki = TestPki::new();
+    let (gate, _up) = start_with_ca(&pki);
+    let script = format!(
+        "import ssl, socket\nctx = ssl.create_default_context()\ns = socket.create_connection(('127.0.0.1', {}), timeout=10)\ntry:\n    ctx.wrap_socket(s, server_hostname='localhost'); print('ok')\nexcept Exception as e:\n    print('error', e)\n",
+        gate.listen_port
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("CERTIFICATE_VERIFY_FAILED"));
+    let ev = failed_event(&gate, "client_rejected_untrusted_ca");
+    // The hello shape of an OpenSSL-based client lets the fix name its ecosystem's variables.
+    let text = format!("{} {}", ev["why"], ev["fix"]);
+    assert!(
+        text.contains("SSL_CERT_FILE") || text.contains("REQUESTS_CA_BUNDLE"),
+        "{ev}"
+    );
+}
+
+/// A client certificate (clientAuth EKU) issued by `pki`'s CA, written into its dir.
+fn client_certificate(pki: &TestPki, stem: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = CertificateParams::new(vec!["client.example.test".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "test client");
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    params.use_authority_key_identifier_extension = true;
+    let cert = params.signed_by(&key, &pki.ca.issuer).unwrap();
+    let c = pki.dir.path().join(format!("{stem}.cert.pem"));
+    let k = pki.dir.path().join(format!("{stem}.key.pem"));
+    std::fs::write(&c, cert.pem()).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    (c, k)
+}
+
+#[test]
+fn mutual_tls_with_a_certificate_from_another_ca_is_client_cert_untrusted() {
+    let pki = TestPki::new();
+    let foreign = TestPki::with_ca_name("Some Other CA");
+    let (client_cert, client_key) = client_certificate(&foreign, "client");
+    let up = MockUpstream::start();
+    let (cert, key, ca) = (
+        pki.cert_path.clone(),
+        pki.key_path.clone(),
+        pki.ca_path.clone(),
+    );
+    let url = up.url();
+    let gate = Tlsgate::start_yaml(
+        move |port, admin| {
+            format!(
+                "listeners:\n  - name: mtls\n    bind: 127.0.0.1:{port}\n    tls:\n      certificates:\n        - {{cert: \"{}\", key: \"{}\"}}\n      client_auth: {{ca: \"{}\", mode: require}}\nupstreams:\n  u: {{url: \"{url}\"}}\nadmin: {{bind: \"127.0.0.1:{admin}\"}}\ndiagnostics: {{log_format: json}}\n",
+                cert.display(),
+                key.display(),
+                ca.display()
+            )
+        },
+        true,
+    );
+    let out = curl(&[
+        "-sS",
+        "--max-time",
+        "10",
+        "--cacert",
+        pki.ca_path.to_str().unwrap(),
+        "--cert",
+        client_cert.to_str().unwrap(),
+        "--key",
+        client_key.to_str().unwrap(),
+        &gate.url("/v1/models"),
+    ]);
+    assert!(!out.ok());
+    failed_event(&gate, "client_cert_untrusted");
+}
+
+#[test]
+fn a_flood_of_garbage_connections_is_bounded_in_logs_and_good_clients_are_served() {
+    let pki = TestPki::new();
+    let (gate, _up) = start_with_ca(&pki);
+    let port = gate.listen_port;
+    // 10 000 connections from 4 threads, each sending garbage and closing.
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                for _ in 0..2500 {
+                    if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                        let _ = s.write_all(b"\x00garbage\r\n\r\n");
+                        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                        let mut b = [0u8; 16];
+                        let _ = s.read(&mut b);
+                    }
+                }
+            })
+        })
+        .collect();
+    // A good client is served during the flood.
+    std::thread::sleep(Duration::from_millis(200));
+    let good = support::https_get_status(port, &pki.ca.cert_der, "/v1/models");
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_eq!(good, Ok(200));
+    assert_eq!(
+        support::https_get_status(port, &pki.ca.cert_der, "/v1/models"),
+        Ok(200)
+    );
+    let lines = gate
+        .events("tls_handshake_failed")
+        .into_iter()
+        .filter(|e| e["code"] == "not_tls")
+        .count();
+    assert!(lines <= 5, "{lines} log lines for one minute of one code");
+    let total = gate.output().lines().count();
+    assert!(total < 200, "the flood produced {total} output lines");
+    let counted = support::wait_until(Duration::from_secs(5), || {
+        let (_, body) = support::raw_http_get(
+            ([127, 0, 0, 1], gate.admin_port).into(),
+            "/metrics",
+            Duration::from_secs(5),
+        )?;
+        body.contains("code=\"not_tls\"} 10000").then_some(())
+    });
+    assert!(counted.is_some(), "every failure is counted");
 }

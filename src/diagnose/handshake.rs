@@ -432,6 +432,20 @@ fn incompatible(e: &HandshakeEvidence, i: &Incompatibility) -> Finding {
              and 1.1 are deprecated (RFC 8996) and rustls does not implement them.",
         );
     }
+    // rustls reports the first mismatch it checks (groups before suites); when the hello shows
+    // no suite in common at all, that is the cause the client must fix, whatever came first.
+    let no_common_suite = hello.is_some_and(|h| {
+        !e.ours.cipher_suites.is_empty()
+            && !h
+                .cipher_suites
+                .iter()
+                .any(|c| e.ours.cipher_suites.contains(c))
+    });
+    let i = if no_common_suite {
+        &Incompatibility::NoSharedCipher
+    } else {
+        i
+    };
     match i {
         Incompatibility::NoSharedCipher => {
             let offered = hello.map_or_else(unknown_list, |h| {
@@ -1833,5 +1847,25 @@ mod tests {
             severity_for_log(Code::ClientClosedAfterCertificate),
             tracing::Level::INFO
         );
+    }
+
+    #[test]
+    fn no_suite_in_common_wins_over_the_group_rustls_checked_first() {
+        // `openssl s_client -tls1_2 -cipher AES128-SHA`: no supported_groups extension, so rustls
+        // stops at the groups, but the suites are what the client must change.
+        let mut e =
+            HandshakeEvidence::new(FailureKind::Incompatible(Incompatibility::NoSharedGroup));
+        e.hello = Some(ClientHelloSummary {
+            legacy_version: TLS12,
+            cipher_suites: vec![0x002f, 0x00ff],
+            ..Default::default()
+        });
+        e.ours.cipher_suites = vec![0x1301, 0x1302, 0xc02b];
+        let f = classify(&e);
+        assert_eq!(f.code, Code::NoSharedCipher);
+        assert!(f.why.contains("TLS_RSA_WITH_AES_128_CBC_SHA"), "{}", f.why);
+        // With a suite in common, the group is the cause.
+        e.hello.as_mut().unwrap().cipher_suites.push(0xc02b);
+        assert_eq!(classify(&e).code, Code::NoSharedGroup);
     }
 }
