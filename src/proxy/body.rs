@@ -77,6 +77,14 @@ pub struct RequestLog {
 
 impl Drop for RequestLog {
     fn drop(&mut self) {
+        if let Some(cb) = self.on_done.take() {
+            cb(self);
+        }
+        // The access log is the only per-request formatting work: skip it entirely when the
+        // level is off (benchmarks, `RUST_LOG=warn`).
+        if !tracing::enabled!(tracing::Level::INFO) {
+            return;
+        }
         let path = crate::telemetry::redact::redact_path_and_query(
             self.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
         );
@@ -96,9 +104,6 @@ impl Drop for RequestLog {
             code = self.code.map(|c| c.as_str()),
             completed = self.completed,
         );
-        if let Some(cb) = self.on_done.take() {
-            cb(self);
-        }
     }
 }
 
