@@ -1,0 +1,37 @@
+//! `limits.max_connections`: connections beyond the limit wait in the kernel's backlog until one
+//! closes, instead of being accepted and starved.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{GateConfig, MockUpstream, Tlsgate};
+
+#[test]
+fn connections_over_the_limit_wait_until_one_closes() {
+    let up = MockUpstream::start();
+    let mut cfg = GateConfig::plain(up.url());
+    cfg.top_extra = "limits:\n  max_connections: 2\n".into();
+    let gate = Tlsgate::start(&cfg);
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], gate.listen_port).into();
+
+    // Two idle keep-alive connections take both slots.
+    let held: Vec<_> = (0..2)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+
+    // A third gets no answer while they are open...
+    let third = support::raw_http_get(addr, "/v1/models", Duration::from_millis(800));
+    assert!(
+        third.is_none(),
+        "a third connection was served over the limit: {third:?}"
+    );
+
+    // ...and is served once a slot frees.
+    drop(held);
+    let served = support::wait_until(Duration::from_secs(5), || {
+        support::raw_http_get(addr, "/v1/models", Duration::from_secs(2))
+    });
+    assert_eq!(served.map(|(code, _)| code), Some(200));
+}
