@@ -35,3 +35,36 @@ fn connections_over_the_limit_wait_until_one_closes() {
     });
     assert_eq!(served.map(|(code, _)| code), Some(200));
 }
+
+#[test]
+fn slow_request_headers_are_cut_off_after_header_read_timeout() {
+    use std::io::{Read, Write};
+    let up = MockUpstream::start();
+    let mut cfg = GateConfig::plain(up.url());
+    cfg.top_extra = "limits:\n  header_read_timeout: 1s\n".into();
+    let gate = Tlsgate::start(&cfg);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", gate.listen_port)).unwrap();
+    // A slowloris client: a request line, then nothing.
+    s.write_all(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let r = s.read_to_end(&mut buf);
+    assert!(
+        r.is_ok()
+            || r.as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the connection must be closed, got {r:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "closed only after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        up.request_count(),
+        0,
+        "an incomplete request must not be forwarded"
+    );
+}
