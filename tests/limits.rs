@@ -62,8 +62,9 @@ fn slow_request_headers_are_cut_off_after_header_read_timeout() {
         "closed only after {:?}",
         started.elapsed()
     );
+    // (The startup upstream check may have sent its own probe; only the client's path counts.)
     assert_eq!(
-        up.request_count(),
+        up.count("/v1/models"),
         0,
         "an incomplete request must not be forwarded"
     );
