@@ -216,6 +216,10 @@ pub struct UpstreamStatus {
     pub findings: Vec<Finding>,
 }
 
+/// Requests per upstream and status class (`"2xx"`, …), for the HTML page (the metrics family
+/// cannot be iterated).
+pub type RequestCounts = BTreeMap<String, BTreeMap<String, u64>>;
+
 /// Everything the admin API shows.
 pub struct State {
     pub version: &'static str,
@@ -227,6 +231,8 @@ pub struct State {
     pub metrics: Metrics,
     /// Gauges per listener, cached so opening a connection does not touch the family's lock.
     conn_gauges: RwLock<HashMap<String, Gauge>>,
+    /// The same counts as `tlsgate_requests_total`, readable by the HTML page.
+    request_counts: Mutex<RequestCounts>,
     /// Asks the reload pipeline to run now (`POST /reload`); set by `serve`.
     pub reload_trigger: Mutex<Option<Arc<dyn Fn() -> ReloadStatus + Send + Sync>>>,
 }
@@ -252,6 +258,7 @@ impl State {
             upstreams: Mutex::new(Vec::new()),
             metrics: Metrics::new(),
             conn_gauges: RwLock::new(HashMap::new()),
+            request_counts: Mutex::new(BTreeMap::new()),
             reload_trigger: Mutex::new(None),
         }
     }
@@ -361,6 +368,20 @@ impl State {
                 upstream: upstream.to_string(),
             })
             .observe(seconds);
+        let mut counts = lock(&self.request_counts);
+        if let Some(by_class) = counts.get_mut(upstream) {
+            *by_class.entry(class.to_string()).or_default() += 1;
+        } else {
+            counts.insert(
+                upstream.to_string(),
+                BTreeMap::from([(class.to_string(), 1)]),
+            );
+        }
+    }
+
+    /// Requests so far per upstream and status class.
+    pub fn request_counts(&self) -> RequestCounts {
+        lock(&self.request_counts).clone()
     }
 
     pub fn record_reload(&self, status: ReloadStatus) {
