@@ -78,13 +78,13 @@ fn finding_level(f: &serde_json::Value) -> Level {
     }
 }
 
-/// Findings as a list: severity, code, summary and fix.
+/// Findings as a list: severity, code, summary and fix. Errors and warnings are listed; infos
+/// (notes that need no action) are folded into a `<details>` so they do not push the rest of
+/// the page down.
 fn findings_html(findings: &serde_json::Value) -> String {
-    let mut h = String::new();
-    for f in items(findings) {
+    let one = |f: &serde_json::Value| {
         let lvl = finding_level(f);
-        let _ = write!(
-            h,
+        let mut h = format!(
             "<li><span class='sev {}'>{}</span> <code>{}</code> {}",
             lvl.class(),
             text(&f["severity"]),
@@ -95,12 +95,33 @@ fn findings_html(findings: &serde_json::Value) -> String {
             let _ = write!(h, "<div class=fix>fix: {}</div>", esc(fix));
         }
         h.push_str("</li>");
+        h
+    };
+    let (notes, important): (Vec<&serde_json::Value>, Vec<&serde_json::Value>) =
+        items(findings).partition(|f| finding_level(f) == Level::Mute);
+    let mut h = String::new();
+    if !important.is_empty() {
+        h.push_str("<ul class=findings>");
+        for f in important {
+            h.push_str(&one(f));
+        }
+        h.push_str("</ul>");
     }
-    if h.is_empty() {
-        String::new()
-    } else {
-        format!("<ul class=findings>{h}</ul>")
+    if !notes.is_empty() {
+        let codes: Vec<String> = notes.iter().map(|f| text(&f["code"])).collect();
+        let _ = write!(
+            h,
+            "<details><summary>{} note{}: {}</summary><ul class=findings>",
+            notes.len(),
+            if notes.len() == 1 { "" } else { "s" },
+            codes.join(", ")
+        );
+        for f in notes {
+            h.push_str(&one(f));
+        }
+        h.push_str("</ul></details>");
     }
+    h
 }
 
 fn cert_level(c: &serde_json::Value) -> Level {
@@ -112,6 +133,40 @@ fn cert_level(c: &serde_json::Value) -> Level {
         Level::Warn
     } else {
         Level::Ok
+    }
+}
+
+/// The worst severity among findings (`Mute` when there are none or only infos).
+fn worst_finding(findings: &serde_json::Value) -> Level {
+    items(findings)
+        .map(finding_level)
+        .filter(|l| *l != Level::Mute)
+        .max()
+        .unwrap_or(Level::Mute)
+}
+
+/// A certificate's overall health: its expiry and its findings (an incomplete chain is as
+/// urgent as an expiry).
+fn cert_health(c: &serde_json::Value) -> Level {
+    cert_level(c).max(worst_finding(&c["findings"]))
+}
+
+/// "ok", "1 error", "2 warnings", "1 error, 1 warning".
+fn health_label(findings: &serde_json::Value) -> String {
+    let count = |sev: &str| items(findings).filter(|f| f["severity"] == sev).count();
+    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    let mut parts = Vec::new();
+    let (e, w) = (count("error"), count("warning"));
+    if e > 0 {
+        parts.push(plural(e, "error"));
+    }
+    if w > 0 {
+        parts.push(plural(w, "warning"));
+    }
+    if parts.is_empty() {
+        "ok".into()
+    } else {
+        parts.join(", ")
     }
 }
 
@@ -159,12 +214,31 @@ pub fn render(status: &serde_json::Value, requests: &RequestCounts) -> String {
         .filter_map(|(_, c)| c["days_left"].as_i64().map(|d| (d, *c)))
         .min_by_key(|(d, _)| *d);
     let cert_card = match soonest {
-        Some((d, c)) => card(
-            cert_level(c),
-            "Certificates",
-            &days_phrase(d),
-            &format!("soonest of {} served: {}", certs.len(), first_name(c)),
-        ),
+        Some((d, c)) => {
+            let worst = certs
+                .iter()
+                .map(|(_, c)| cert_health(c))
+                .max()
+                .unwrap_or(Level::Ok);
+            let with_errors = certs
+                .iter()
+                .filter(|(_, c)| worst_finding(&c["findings"]) == Level::Err)
+                .count();
+            card(
+                worst,
+                "Certificates",
+                &days_phrase(d),
+                &format!(
+                    "soonest of {} served: {}{}",
+                    certs.len(),
+                    first_name(c),
+                    match with_errors {
+                        0 => String::new(),
+                        n => format!(" · <b class=errtext>{n} with errors</b>"),
+                    }
+                ),
+            )
+        }
         None => card(
             Level::Mute,
             "Certificates",
@@ -222,11 +296,18 @@ pub fn render(status: &serde_json::Value, requests: &RequestCounts) -> String {
         up_level,
         "Upstreams",
         &if upstreams.is_empty() {
-            format!("{}", up_names.len())
+            format!("{} in use", up_names.len())
         } else {
             format!("{healthy}/{} healthy", upstreams.len())
         },
-        &format!("{total_requests} requests, {failing_5xx} answered 5xx"),
+        &format!(
+            "{total_requests} requests, {failing_5xx} answered 5xx{}",
+            if upstreams.is_empty() {
+                " · not checked yet"
+            } else {
+                ""
+            }
+        ),
     );
     let reload_result = reload["result"].as_str().unwrap_or("none");
     let reload_card = card(
@@ -247,7 +328,11 @@ pub fn render(status: &serde_json::Value, requests: &RequestCounts) -> String {
         },
     );
     let overall = [
-        soonest.map(|(_, c)| cert_level(c)).unwrap_or(Level::Mute),
+        certs
+            .iter()
+            .map(|(_, c)| cert_health(c))
+            .max()
+            .unwrap_or(Level::Mute),
         if reload_result == "rejected" {
             Level::Err
         } else {
@@ -301,7 +386,7 @@ pub fn render(status: &serde_json::Value, requests: &RequestCounts) -> String {
             let _ = write!(
                 h,
                 "<div class='cert {cls}'>\
-<div class=certhead><span class=name>{name}</span> <span class=mute>listener {listener} · {bind}</span></div>\
+<div class=certhead><span class=name>{name}</span> {health} <span class=mute>listener {listener} · {bind}</span></div>\
 <div class=row><div class='track{expired}'><div class='fill {cls}' style='width:{pct}%'></div>\
 <span class=tick style='left:{t30}%'>{warn_days}d</span><span class=tick style='left:{t7}%'>{crit_days}d</span></div>\
 <div class='days {cls}'>{phrase}</div></div>\
@@ -309,6 +394,7 @@ pub fn render(status: &serde_json::Value, requests: &RequestCounts) -> String {
 cert <code>{cert_file}</code> key <code>{key_file}</code></div>{findings}</div>",
                 cls = lvl.class(),
                 name = first_name(c),
+                health = pill(worst_finding(&c["findings"]).max(Level::Ok), &health_label(&c["findings"])),
                 listener = text(&l["name"]),
                 bind = text(&l["bind"]),
                 expired = if days < 0 { " expired" } else { "" },
@@ -551,7 +637,7 @@ section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:1
 .big{font-size:24px;font-weight:600;margin:2px 0}.card.ok .big{color:var(--ok)}.card.warn .big{color:var(--warn)}.card.err .big{color:var(--err)}\
 .small{font-size:12px;color:#57606a;overflow-wrap:anywhere}\
 .pill{display:inline-block;padding:2px 10px;border-radius:999px;color:#fff;font-size:12px;font-weight:600;background:var(--mute)}\
-.pill.ok{background:var(--ok)}.pill.warn{background:var(--warn)}.pill.err{background:var(--err)}\
+.pill.mute{background:#e3e6ea;color:#37474f}.pill.ok{background:var(--ok)}.pill.warn{background:var(--warn)}.pill.err{background:var(--err)}\
 .cert{padding:10px 0;border-top:1px solid var(--line)}.cert:first-of-type{border-top:0}\
 .certhead .name{font-weight:600;font-size:15px}\
 .row{display:flex;align-items:center;gap:14px;margin:6px 0}\
@@ -568,6 +654,7 @@ table{border-collapse:collapse;width:100%;margin:4px 0 8px}\
 td,th{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertical-align:top}th{font-size:12px;color:var(--mute);font-weight:600}\
 table.causes{width:auto;min-width:60%}.num{text-align:right;font-weight:700;width:4em}.barcell{width:340px}\
 .hbar{height:14px;background:var(--warn);border-radius:3px;min-width:2px}\
+details{margin:4px 0 0 18px;font-size:12px;color:#57606a}summary{cursor:pointer}.errtext{color:var(--err)}\
 .nowrap{white-space:nowrap}.mute{color:var(--mute)}\
 .cnt{display:inline-block;font-size:12px;font-weight:600;padding:0 6px;border-radius:4px;margin:1px 0}\
 .cnt.ok{background:#e6f4ea;color:var(--ok)}.cnt.warn{background:#fff4e0;color:var(--warn)}.cnt.err{background:#fde7e7;color:var(--err)}\
