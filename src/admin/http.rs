@@ -6,7 +6,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
@@ -29,7 +28,7 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, mut shutdown: watch
         };
         let state = state.clone();
         tokio::spawn(async move {
-            let svc = service_fn(move |req| {
+            let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(route(&state, req).await) }
             });
@@ -54,6 +53,10 @@ fn respond(
         http::header::CACHE_CONTROL,
         http::HeaderValue::from_static("no-store"),
     );
+    r.headers_mut().insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        http::HeaderValue::from_static("nosniff"),
+    );
     r
 }
 
@@ -62,7 +65,9 @@ fn json(status: StatusCode, v: &serde_json::Value) -> Response<Full<Bytes>> {
     respond(status, "application/json", text)
 }
 
-async fn route(state: &Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+/// Answers one admin request. Only the method and path matter (no admin endpoint reads a
+/// body), so this is generic over the body type and unit-testable without a socket.
+async fn route<B>(state: &Arc<State>, req: Request<B>) -> Response<Full<Bytes>> {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => respond(StatusCode::OK, "text/plain", "ok\n"),
         (&Method::GET, "/readyz") => {
@@ -112,11 +117,21 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Response<Full<Byte
                 ),
             }
         }
-        (&Method::GET, "/") => respond(
-            StatusCode::OK,
-            "text/html; charset=utf-8",
-            super::page::render(&state.status_json()),
-        ),
+        (&Method::GET, "/") => {
+            let mut r = respond(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                super::page::render(&state.status_json(), &state.request_counts()),
+            );
+            // Self-contained by design: no scripts, no external fetches, inline styles only.
+            r.headers_mut().insert(
+                http::header::CONTENT_SECURITY_POLICY,
+                http::HeaderValue::from_static(
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+                ),
+            );
+            r
+        }
         (_, "/healthz" | "/readyz" | "/status" | "/metrics" | "/") => {
             respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "use GET\n")
         }
@@ -126,5 +141,83 @@ async fn route(state: &Arc<State>, req: Request<Incoming>) -> Response<Full<Byte
             "text/plain",
             "not found: try /status, /metrics, /healthz, /readyz, POST /reload, or /\n",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn call(state: &Arc<State>, method: Method, path: &str) -> (StatusCode, String) {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(())
+            .unwrap();
+        let resp = route(state, req).await;
+        let status = resp.status();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn readyz_follows_the_ready_flag() {
+        let state = Arc::new(State::new());
+        assert_eq!(
+            call(&state, Method::GET, "/readyz").await.0,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready before listeners are bound"
+        );
+        assert_eq!(
+            call(&state, Method::GET, "/healthz").await.0,
+            StatusCode::OK
+        );
+        state.set_ready(true);
+        assert_eq!(call(&state, Method::GET, "/readyz").await.0, StatusCode::OK);
+        state.set_ready(false);
+        assert_eq!(
+            call(&state, Method::GET, "/readyz").await.0,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready again while shutting down"
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_paths_and_wrong_methods() {
+        let state = Arc::new(State::new());
+        assert_eq!(
+            call(&state, Method::GET, "/nope").await.0,
+            StatusCode::NOT_FOUND
+        );
+        for path in ["/healthz", "/readyz", "/status", "/metrics", "/"] {
+            assert_eq!(
+                call(&state, Method::POST, path).await.0,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "POST {path}"
+            );
+        }
+        assert_eq!(
+            call(&state, Method::GET, "/reload").await.0,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        let (code, body) = call(&state, Method::POST, "/reload").await;
+        assert_eq!(code, StatusCode::OK);
+        assert!(body.contains("\"none\""), "{body}");
+    }
+
+    #[tokio::test]
+    async fn every_page_renders_on_an_empty_state() {
+        let state = Arc::new(State::new());
+        let (code, body) = call(&state, Method::GET, "/status").await;
+        assert_eq!(code, StatusCode::OK);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["reload"]["result"], "none");
+        let (code, html) = call(&state, Method::GET, "/").await;
+        assert_eq!(code, StatusCode::OK);
+        assert!(html.contains("http-equiv=refresh"), "{html}");
+        let (code, text) = call(&state, Method::GET, "/metrics").await;
+        assert_eq!(code, StatusCode::OK);
+        assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

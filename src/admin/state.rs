@@ -97,7 +97,7 @@ impl Metrics {
         let cert_reloads = Family::<ResultLabel, Counter>::default();
         registry.register(
             "cert_reloads",
-            "Certificate reload attempts, by result (ok, rejected, unchanged)",
+            "Certificate reload attempts, by result (ok, rejected)",
             cert_reloads.clone(),
         );
         let cert_not_after = Family::<CertLabels, Gauge>::default();
@@ -216,6 +216,10 @@ pub struct UpstreamStatus {
     pub findings: Vec<Finding>,
 }
 
+/// Requests per upstream and status class (`"2xx"`, …), for the HTML page (the metrics family
+/// cannot be iterated).
+pub type RequestCounts = BTreeMap<String, BTreeMap<String, u64>>;
+
 /// Everything the admin API shows.
 pub struct State {
     pub version: &'static str,
@@ -229,6 +233,11 @@ pub struct State {
     conn_gauges: RwLock<HashMap<String, Gauge>>,
     /// Wakes the upstream checker after a certificate reload (`startup_and_reload`).
     pub upstream_recheck: tokio::sync::Notify,
+    /// The `tlsgate_cert_not_after_timestamp_seconds` series each listener has set, so a reload
+    /// that drops a name also drops its series (a stale one would look like a cert expiring).
+    cert_series: Mutex<HashMap<String, Vec<CertLabels>>>,
+    /// The same counts as `tlsgate_requests_total`, readable by the HTML page.
+    request_counts: Mutex<RequestCounts>,
     /// Asks the reload pipeline to run now (`POST /reload`); set by `serve`.
     pub reload_trigger: Mutex<Option<Arc<dyn Fn() -> ReloadStatus + Send + Sync>>>,
 }
@@ -255,6 +264,8 @@ impl State {
             metrics: Metrics::new(),
             conn_gauges: RwLock::new(HashMap::new()),
             upstream_recheck: tokio::sync::Notify::new(),
+            request_counts: Mutex::new(BTreeMap::new()),
+            cert_series: Mutex::new(HashMap::new()),
             reload_trigger: Mutex::new(None),
         }
     }
@@ -288,17 +299,36 @@ impl State {
 
     /// Publishes the certificates a listener now serves.
     pub fn set_certificates(&self, listener: &str, certs: Vec<CertificateStatus>) {
+        // Per name the soonest expiry among the certificates serving it (an RSA and an ECDSA
+        // certificate for the same name: the first to expire is the one to watch).
+        let mut soonest: BTreeMap<&str, i64> = BTreeMap::new();
         for c in &certs {
             for name in c.sans.iter().take(16) {
-                self.metrics
-                    .cert_not_after
-                    .get_or_create(&CertLabels {
-                        listener: listener.to_string(),
-                        name: name.clone(),
-                    })
-                    .set(c.not_after_unix);
+                let e = soonest.entry(name.as_str()).or_insert(c.not_after_unix);
+                *e = (*e).min(c.not_after_unix);
             }
         }
+        let labels: Vec<CertLabels> = soonest
+            .keys()
+            .map(|name| CertLabels {
+                listener: listener.to_string(),
+                name: name.to_string(),
+            })
+            .collect();
+        let mut series = lock(&self.cert_series);
+        for old in series.get(listener).into_iter().flatten() {
+            if !labels.contains(old) {
+                self.metrics.cert_not_after.remove(old);
+            }
+        }
+        for l in &labels {
+            self.metrics
+                .cert_not_after
+                .get_or_create(l)
+                .set(soonest[l.name.as_str()]);
+        }
+        series.insert(listener.to_string(), labels);
+        drop(series);
         if let Some(l) = write(&self.listeners)
             .iter_mut()
             .find(|l| l.name == listener)
@@ -364,6 +394,20 @@ impl State {
                 upstream: upstream.to_string(),
             })
             .observe(seconds);
+        let mut counts = lock(&self.request_counts);
+        if let Some(by_class) = counts.get_mut(upstream) {
+            *by_class.entry(class.to_string()).or_default() += 1;
+        } else {
+            counts.insert(
+                upstream.to_string(),
+                BTreeMap::from([(class.to_string(), 1)]),
+            );
+        }
+    }
+
+    /// Requests so far per upstream and status class.
+    pub fn request_counts(&self) -> RequestCounts {
+        lock(&self.request_counts).clone()
     }
 
     pub fn record_reload(&self, status: ReloadStatus) {
@@ -478,6 +522,47 @@ mod tests {
             status["listeners"][0]["handshake_failures"]["by_code"]["unknown_sni"],
             1
         );
+        assert_eq!(s.request_counts()["openai"]["2xx"], 1);
         assert_eq!(status["reload"]["result"], "none");
+    }
+
+    fn cert(sans: &[&str], not_after: i64) -> CertificateStatus {
+        CertificateStatus {
+            subject: "CN=x".into(),
+            sans: sans.iter().map(|s| s.to_string()).collect(),
+            issuer: "CN=ca".into(),
+            not_before: String::new(),
+            not_after: String::new(),
+            days_left: 0,
+            fingerprint_sha256: String::new(),
+            cert_file: String::new(),
+            key_file: String::new(),
+            loaded_at: String::new(),
+            findings: Vec::new(),
+            not_after_unix: not_after,
+        }
+    }
+
+    #[test]
+    fn not_after_series_follow_reloads_and_take_the_soonest() {
+        let s = State::new();
+        s.add_listener("public", "127.0.0.1:8443".parse().unwrap(), true);
+        s.set_certificates(
+            "public",
+            vec![
+                cert(&["a.example", "old.example"], 2000),
+                cert(&["a.example"], 1000),
+            ],
+        );
+        let text = s.metrics_text();
+        assert!(text.contains(
+            "tlsgate_cert_not_after_timestamp_seconds{listener=\"public\",name=\"a.example\"} 1000"
+        ), "{text}");
+        assert!(text.contains("name=\"old.example\"} 2000"), "{text}");
+        // A reload drops old.example: its series goes with it.
+        s.set_certificates("public", vec![cert(&["a.example"], 3000)]);
+        let text = s.metrics_text();
+        assert!(!text.contains("old.example"), "{text}");
+        assert!(text.contains("name=\"a.example\"} 3000"), "{text}");
     }
 }
