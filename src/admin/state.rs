@@ -220,6 +220,44 @@ pub struct UpstreamStatus {
 /// cannot be iterated).
 pub type RequestCounts = BTreeMap<String, BTreeMap<String, u64>>;
 
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// The metric handles of one upstream, resolved once so a request only increments atomics.
+struct RequestHandles {
+    /// Created on first use, so a class never seen has no series.
+    by_class: [std::sync::OnceLock<Counter>; 5],
+    duration: Histogram,
+}
+
+impl RequestHandles {
+    fn new(metrics: &Metrics, upstream: &str) -> Self {
+        RequestHandles {
+            by_class: Default::default(),
+            duration: metrics
+                .request_duration
+                .get_or_create(&UpstreamLabel {
+                    upstream: upstream.to_string(),
+                })
+                .clone(),
+        }
+    }
+
+    fn record(&self, metrics: &Metrics, upstream: &str, class: usize, seconds: f64) {
+        self.by_class[class]
+            .get_or_init(|| {
+                metrics
+                    .requests
+                    .get_or_create(&RequestLabels {
+                        upstream: upstream.to_string(),
+                        status_class: STATUS_CLASSES[class].to_string(),
+                    })
+                    .clone()
+            })
+            .inc();
+        self.duration.observe(seconds);
+    }
+}
+
 /// Everything the admin API shows.
 pub struct State {
     pub version: &'static str,
@@ -237,7 +275,7 @@ pub struct State {
     /// that drops a name also drops its series (a stale one would look like a cert expiring).
     cert_series: Mutex<HashMap<String, Vec<CertLabels>>>,
     /// The same counts as `tlsgate_requests_total`, readable by the HTML page.
-    request_counts: Mutex<RequestCounts>,
+    request_handles: RwLock<HashMap<String, RequestHandles>>,
     /// Asks the reload pipeline to run now (`POST /reload`); set by `serve`.
     pub reload_trigger: Mutex<Option<Arc<dyn Fn() -> ReloadStatus + Send + Sync>>>,
 }
@@ -264,7 +302,7 @@ impl State {
             metrics: Metrics::new(),
             conn_gauges: RwLock::new(HashMap::new()),
             upstream_recheck: tokio::sync::Notify::new(),
-            request_counts: Mutex::new(BTreeMap::new()),
+            request_handles: RwLock::new(HashMap::new()),
             cert_series: Mutex::new(HashMap::new()),
             reload_trigger: Mutex::new(None),
         }
@@ -372,42 +410,40 @@ impl State {
         }
     }
 
-    /// Counts one finished request.
+    /// Counts one finished request. On the hot path: after the first request of an upstream,
+    /// one read lock and atomic increments, no allocation.
     pub fn record_request(&self, upstream: &str, status: u16, seconds: f64) {
         let class = match status {
-            100..=199 => "1xx",
-            200..=299 => "2xx",
-            300..=399 => "3xx",
-            400..=499 => "4xx",
-            _ => "5xx",
+            100..=199 => 0,
+            200..=299 => 1,
+            300..=399 => 2,
+            400..=499 => 3,
+            _ => 4,
         };
-        self.metrics
-            .requests
-            .get_or_create(&RequestLabels {
-                upstream: upstream.to_string(),
-                status_class: class.to_string(),
-            })
-            .inc();
-        self.metrics
-            .request_duration
-            .get_or_create(&UpstreamLabel {
-                upstream: upstream.to_string(),
-            })
-            .observe(seconds);
-        let mut counts = lock(&self.request_counts);
-        if let Some(by_class) = counts.get_mut(upstream) {
-            *by_class.entry(class.to_string()).or_default() += 1;
-        } else {
-            counts.insert(
-                upstream.to_string(),
-                BTreeMap::from([(class.to_string(), 1)]),
-            );
+        if let Some(h) = read(&self.request_handles).get(upstream) {
+            h.record(&self.metrics, upstream, class, seconds);
+            return;
         }
+        let mut handles = write(&self.request_handles);
+        let h = handles
+            .entry(upstream.to_string())
+            .or_insert_with(|| RequestHandles::new(&self.metrics, upstream));
+        h.record(&self.metrics, upstream, class, seconds);
     }
 
     /// Requests so far per upstream and status class.
     pub fn request_counts(&self) -> RequestCounts {
-        lock(&self.request_counts).clone()
+        read(&self.request_handles)
+            .iter()
+            .map(|(name, h)| {
+                let by_class = STATUS_CLASSES
+                    .iter()
+                    .zip(&h.by_class)
+                    .filter_map(|(class, c)| c.get().map(|c| (class.to_string(), c.get())))
+                    .collect();
+                (name.clone(), by_class)
+            })
+            .collect()
     }
 
     pub fn record_reload(&self, status: ReloadStatus) {
