@@ -2,6 +2,8 @@
 //! committed): `tlsgate probe --format json`, the proxy's `UpstreamClient::send`, and
 //! `check_upstream`.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -781,4 +783,60 @@ async fn check_upstream_reports_status() {
     let s = check_upstream("up", &cfg).await;
     assert_eq!(s.status, "failing");
     assert_eq!(s.findings[0].code.as_str(), "upstream_refused");
+}
+
+// ---------------------------------------------------------------- insecure_skip_verify, served
+
+/// `insecure_skip_verify: true` in front of a self-signed upstream: requests succeed, and the
+/// binary warns at startup and once per new upstream connection (not per request: the pooled
+/// connection is reused).
+#[test]
+fn insecure_skip_verify_warns_at_startup_and_per_connection() {
+    let selfsigned = leaf(&["localhost", "127.0.0.1"], None, LeafOpts::default());
+    let up = support::MockUpstream::start_tls(&support::TestLeaf {
+        cert_pem: selfsigned.cert_pem.clone(),
+        cert_der: selfsigned.der.clone(),
+        key_pem: selfsigned.key_pem.clone(),
+        chain_pem: selfsigned.cert_pem.clone(),
+    });
+    let mut cfg = support::GateConfig::plain(up.url());
+    cfg.upstream_extra = "    tls:\n      insecure_skip_verify: true\n".to_string();
+    let gate = support::Tlsgate::start(&cfg);
+
+    let startup = gate
+        .wait_for_log(std::time::Duration::from_secs(10), |l| {
+            l["event"] == "upstream_check" && l["code"] == "upstream_verification_disabled"
+        })
+        .unwrap_or_else(|| panic!("no startup warning:\n{}", gate.output()));
+    assert_eq!(startup["level"], "WARN", "{startup}");
+    assert_eq!(startup["upstream"], "mock", "{startup}");
+
+    for _ in 0..3 {
+        let r = support::curl_http(&[&gate.url("/v1/models")]);
+        assert_eq!(r.status, 200, "{}\n{}", r.body, gate.output());
+    }
+    assert_eq!(up.count("/v1/models"), 3);
+    let ev = gate
+        .wait_for_log(std::time::Duration::from_secs(10), |l| {
+            l["event"] == "upstream_verification_disabled"
+        })
+        .unwrap_or_else(|| panic!("no per-connection warning:\n{}", gate.output()));
+    assert_eq!(ev["level"], "WARN", "{ev}");
+    assert_eq!(ev["upstream"], "mock", "{ev}");
+    assert_eq!(ev["code"], "upstream_verification_disabled", "{ev}");
+    assert_eq!(ev["address"], format!("localhost:{}", up.port()), "{ev}");
+    assert!(
+        ev["why"].as_str().unwrap().contains("insecure_skip_verify"),
+        "{ev}"
+    );
+    assert!(
+        ev["fix"]
+            .as_str()
+            .unwrap()
+            .contains("upstreams.mock.tls.ca_bundle"),
+        "{ev}"
+    );
+    // One connection, reused by the pool: one warning for three requests.
+    let n = gate.events("upstream_verification_disabled").len();
+    assert_eq!(n, 1, "{}", gate.output());
 }
