@@ -2,6 +2,8 @@
 //! committed): `tlsgate probe --format json`, the proxy's `UpstreamClient::send`, and
 //! `check_upstream`.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -514,6 +516,141 @@ async fn probe_exits_2_without_tcp() {
     assert_eq!(r.codes(), ["upstream_refused"]);
 }
 
+/// A minimal PostgreSQL front door: reads the 8-byte SSLRequest (int32 length 8, int32
+/// 80877103) and answers `answer`; after `S` it speaks TLS with ALPN `postgresql` only, as
+/// PostgreSQL 17 does (a client offering other protocols gets `no_application_protocol`). A
+/// connection that does not start with the SSLRequest is closed. Returns the address and a
+/// count of well-formed SSLRequests seen.
+async fn postgres_server(
+    leaf: &Leaf,
+    answer: u8,
+) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der.clone()], leaf.key.clone_key())
+        .unwrap();
+    config.alpn_protocols = vec![b"postgresql".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen2 = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let seen = seen2.clone();
+            tokio::spawn(async move {
+                let mut req = [0u8; 8];
+                if tcp.read_exact(&mut req).await.is_err() {
+                    return;
+                }
+                let len = i32::from_be_bytes([req[0], req[1], req[2], req[3]]);
+                let code = i32::from_be_bytes([req[4], req[5], req[6], req[7]]);
+                if len != 8 || code != 80877103 {
+                    return;
+                }
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if tcp.write_all(&[answer]).await.is_err() {
+                    return;
+                }
+                if answer == b'S' {
+                    if let Ok(mut tls) = acceptor.accept(tcp).await {
+                        // Wait for the StartupMessage that never comes; the probe hangs up.
+                        let mut buf = [0u8; 64];
+                        let _ = tls.read(&mut buf).await;
+                    }
+                } else {
+                    let mut buf = [0u8; 64];
+                    let _ = tcp.read(&mut buf).await;
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_starttls_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = ca("Postgres Test Root", None);
+    let ca_file = write(dir.path(), "ca.pem", &root.pem);
+    let ca_arg = ca_file.to_str().unwrap();
+    let server = leaf(&["127.0.0.1"], Some(&root), LeafOpts::default());
+
+    // 'S': the chain behind the SSLRequest is reported and judged.
+    let (addr, seen) = postgres_server(&server, b'S').await;
+    let r = run_probe(&[&addr.to_string(), "--starttls", "postgres", "--ca", ca_arg]).await;
+    assert_eq!(r.code, 0, "{}", r.json);
+    assert!(r.codes().is_empty(), "{}", r.json);
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let chain = r.json["chain"].as_array().unwrap();
+    assert_eq!(chain.len(), 1, "{}", r.json);
+    assert!(
+        chain[0]["issuer"]
+            .as_str()
+            .unwrap()
+            .contains("Postgres Test Root"),
+        "{}",
+        r.json
+    );
+    assert_eq!(r.json["trust"]["ca"], true, "{}", r.json);
+    assert!(r.json["tls_version"].as_str().unwrap().contains("TLS"));
+    assert_eq!(r.json["alpn"], "postgresql", "{}", r.json);
+    // Without --ca the same chain is untrusted.
+    let r = run_probe(&[&addr.to_string(), "--starttls", "postgres"]).await;
+    assert_eq!(r.code, 1, "{}", r.json);
+    assert_eq!(r.codes(), ["upstream_untrusted_root"], "{}", r.json);
+    // The text report shows the chain too.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tlsgate"))
+        .args(["probe", &addr.to_string(), "--starttls", "postgres"])
+        .args(["--ca", ca_arg, "--timeout", "5"])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("chain:") && text.contains("Postgres Test Root"),
+        "{text}"
+    );
+
+    // 'N': TLS is off on this server.
+    let (addr, seen) = postgres_server(&server, b'N').await;
+    let r = run_probe(&[&addr.to_string(), "--starttls", "postgres", "--ca", ca_arg]).await;
+    assert_eq!(r.code, 1, "{}", r.json);
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(r.codes(), ["upstream_tls_failed"], "{}", r.json);
+    let f = &r.json["findings"][0];
+    assert!(
+        f["summary"]
+            .as_str()
+            .unwrap()
+            .contains("does not support TLS"),
+        "{f}"
+    );
+    assert!(f["why"].as_str().unwrap().contains("'N'"), "{f}");
+    assert!(f["fix"].as_str().unwrap().contains("ssl = on"), "{f}");
+    assert!(r.json["chain"].as_array().unwrap().is_empty());
+
+    // Not PostgreSQL at all: an HTTP server's first byte is named.
+    let addr = plain_http_server().await;
+    let r = run_probe(&[&addr.to_string(), "--starttls", "postgres"]).await;
+    assert_eq!(r.code, 1, "{}", r.json);
+    assert!(
+        r.json["findings"][0]["why"]
+            .as_str()
+            .unwrap()
+            .contains("PostgreSQL port"),
+        "{}",
+        r.json
+    );
+}
+
 // ---------------------------------------------------------------- proxy client tests
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -646,4 +783,60 @@ async fn check_upstream_reports_status() {
     let s = check_upstream("up", &cfg).await;
     assert_eq!(s.status, "failing");
     assert_eq!(s.findings[0].code.as_str(), "upstream_refused");
+}
+
+// ---------------------------------------------------------------- insecure_skip_verify, served
+
+/// `insecure_skip_verify: true` in front of a self-signed upstream: requests succeed, and the
+/// binary warns at startup and once per new upstream connection (not per request: the pooled
+/// connection is reused).
+#[test]
+fn insecure_skip_verify_warns_at_startup_and_per_connection() {
+    let selfsigned = leaf(&["localhost", "127.0.0.1"], None, LeafOpts::default());
+    let up = support::MockUpstream::start_tls(&support::TestLeaf {
+        cert_pem: selfsigned.cert_pem.clone(),
+        cert_der: selfsigned.der.clone(),
+        key_pem: selfsigned.key_pem.clone(),
+        chain_pem: selfsigned.cert_pem.clone(),
+    });
+    let mut cfg = support::GateConfig::plain(up.url());
+    cfg.upstream_extra = "    tls:\n      insecure_skip_verify: true\n".to_string();
+    let gate = support::Tlsgate::start(&cfg);
+
+    let startup = gate
+        .wait_for_log(std::time::Duration::from_secs(10), |l| {
+            l["event"] == "upstream_check" && l["code"] == "upstream_verification_disabled"
+        })
+        .unwrap_or_else(|| panic!("no startup warning:\n{}", gate.output()));
+    assert_eq!(startup["level"], "WARN", "{startup}");
+    assert_eq!(startup["upstream"], "mock", "{startup}");
+
+    for _ in 0..3 {
+        let r = support::curl_http(&[&gate.url("/v1/models")]);
+        assert_eq!(r.status, 200, "{}\n{}", r.body, gate.output());
+    }
+    assert_eq!(up.count("/v1/models"), 3);
+    let ev = gate
+        .wait_for_log(std::time::Duration::from_secs(10), |l| {
+            l["event"] == "upstream_verification_disabled"
+        })
+        .unwrap_or_else(|| panic!("no per-connection warning:\n{}", gate.output()));
+    assert_eq!(ev["level"], "WARN", "{ev}");
+    assert_eq!(ev["upstream"], "mock", "{ev}");
+    assert_eq!(ev["code"], "upstream_verification_disabled", "{ev}");
+    assert_eq!(ev["address"], format!("localhost:{}", up.port()), "{ev}");
+    assert!(
+        ev["why"].as_str().unwrap().contains("insecure_skip_verify"),
+        "{ev}"
+    );
+    assert!(
+        ev["fix"]
+            .as_str()
+            .unwrap()
+            .contains("upstreams.mock.tls.ca_bundle"),
+        "{ev}"
+    );
+    // One connection, reused by the pool: one warning for three requests.
+    let n = gate.events("upstream_verification_disabled").len();
+    assert_eq!(n, 1, "{}", gate.output());
 }

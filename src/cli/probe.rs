@@ -139,6 +139,16 @@ fn tcp_finding(target: &str, ce: &ConnectError) -> Finding {
     Finding::new(ce.code, summary, format!("{target}: {}", ce.why), fix)
 }
 
+/// The ALPN protocols offered. PostgreSQL 17 and later reject a client that offers ALPN
+/// without `postgresql` (a fatal `no_application_protocol` alert), and libpq offers exactly
+/// that, so the PostgreSQL probe does too; older servers ignore ALPN.
+fn alpn_for(starttls: Option<StartTlsArg>) -> Vec<Vec<u8>> {
+    match starttls {
+        Some(StartTlsArg::Postgres) => vec![b"postgresql".to_vec()],
+        None => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+    }
+}
+
 /// Runs the subcommand.
 pub fn run(args: ProbeArgs) -> ExitCode {
     let target = match parse_target(&args.target) {
@@ -176,7 +186,7 @@ pub fn run(args: ProbeArgs) -> ExitCode {
         tls: target.tls,
         stores,
         client_key,
-        alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        alpn: alpn_for(args.starttls),
         connect_timeout: timeout,
         tls_timeout: timeout,
         context: FixContext::Probe,
@@ -348,6 +358,15 @@ mod tests {
         assert!(parse_target("h:x").is_err());
         assert!(parse_target("").is_err());
         assert!(parse_target("[::1").is_err());
+    }
+
+    #[test]
+    fn postgres_probe_offers_the_postgresql_alpn() {
+        assert_eq!(
+            alpn_for(Some(StartTlsArg::Postgres)),
+            vec![b"postgresql".to_vec()]
+        );
+        assert_eq!(alpn_for(None), vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
     }
 
     #[test]

@@ -134,8 +134,9 @@ pub async fn probe(
                 Err(_) => Err(ConnectError::new(
                     Code::EgressProxyFailed,
                     format!(
-                        "the egress proxy {}:{} did not establish a tunnel to {host}:{port} within {:?}",
-                        proxy.host, proxy.port, target.connect_timeout
+                        "the egress proxy {} did not establish a tunnel to {host}:{port} within {:?}",
+                        proxy.display(),
+                        target.connect_timeout
                     ),
                 )),
             }

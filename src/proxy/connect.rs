@@ -21,8 +21,8 @@ use tokio::net::TcpStream;
 
 use crate::certs::CertInfo;
 use crate::diagnose::upstream::{
-    chain_summary, classify_tls_failure, looks_like_tls, verdicts, webpki_store, FixContext,
-    TrustStore, UpstreamEvidence,
+    chain_summary, classify_tls_failure, looks_like_tls, printable_prefix, verdicts, webpki_store,
+    FixContext, TrustStore, UpstreamEvidence,
 };
 use crate::diagnose::{Code, Finding};
 
@@ -381,8 +381,8 @@ impl Connector {
                         ConnectError::new(
                             Code::EgressProxyFailed,
                             format!(
-                                "the egress proxy {}:{} did not establish a tunnel to {host}:{port} within {:?}",
-                                proxy.host, proxy.port, self.connect_timeout
+                                "the egress proxy {} did not establish a tunnel to {host}:{port} within {:?}",
+                                proxy.display(), self.connect_timeout
                             ),
                         )
                     })??
@@ -426,12 +426,37 @@ impl Connector {
                 Err(err)
             }
             Ok(Err(e)) => Err(self.diagnose_tls_error(e, &address, &name_text, first_bytes())),
-            Ok(Ok(stream)) => Ok(UpstreamStream::Tls(Box::new(TokioIo::new(stream)))),
+            Ok(Ok(stream)) => {
+                if self.diag.verification_disabled {
+                    self.warn_verification_disabled(&address, &name_text);
+                }
+                Ok(UpstreamStream::Tls(Box::new(TokioIo::new(stream))))
+            }
         }
     }
 }
 
 impl Connector {
+    /// Logged once per new upstream TLS connection (the pool reuses it for later requests)
+    /// while `insecure_skip_verify` is on: nothing checked the certificate just accepted.
+    fn warn_verification_disabled(&self, address: &str, server_name: &str) {
+        let upstream = match &self.diag.context {
+            FixContext::Upstream(name) => name.as_str(),
+            FixContext::Probe => "",
+        };
+        tracing::warn!(
+            event = "upstream_verification_disabled",
+            upstream,
+            address,
+            server_name,
+            code = Code::UpstreamVerificationDisabled.as_str(),
+            severity = "warning",
+            summary = "connected to the upstream WITHOUT verifying its certificate",
+            why = format!("upstreams.{upstream}.tls.insecure_skip_verify is true: the certificate {address} presented was accepted unchecked, so anyone on the path could impersonate the upstream and read the API key"),
+            fix = format!("remove insecure_skip_verify and trust the upstream's CA with upstreams.{upstream}.tls.ca_bundle"),
+        );
+    }
+
     /// The full diagnosis of a failed handshake: the original rustls error, the chain the
     /// recording verifier kept, the first bytes the server sent, the trust stores.
     fn diagnose_tls_error(
@@ -558,46 +583,272 @@ pub fn code_for_tls_error(err: &rustls::Error) -> Code {
     }
 }
 
-/// Opens a tunnel through an HTTP CONNECT proxy.
+/// Opens a tunnel through an HTTP CONNECT proxy. Every failure is `egress_proxy_failed`, and
+/// the `why` tells the steps apart: the proxy itself cannot be reached ("cannot reach the
+/// egress proxy ADDR"), the proxy closed or spoke something else than HTTP, the proxy refused
+/// the tunnel (403, 407), or the proxy could not reach the upstream behind it (502, 503, 504:
+/// "could not reach the upstream HOST:PORT behind it").
 pub(crate) async fn connect_via_proxy(
     proxy: &EgressProxy,
     host: &str,
     port: u16,
 ) -> Result<TcpStream, ConnectError> {
     let fail = |why: String| ConnectError::new(Code::EgressProxyFailed, why);
+    let proxy_addr = proxy.display();
+    // The caller bounds the whole tunnel setup with its connect timeout.
     let mut tcp = connect_tcp(&proxy.host, proxy.port, Duration::from_secs(3600))
         .await
-        .map_err(|e| fail(format!("cannot reach the egress proxy: {}", e.why)))?;
+        .map_err(|e| {
+            fail(format!(
+                "cannot reach the egress proxy {proxy_addr} itself: {}",
+                e.why
+            ))
+        })?;
     let authority = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
     };
     let request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
-    tcp.write_all(request.as_bytes())
-        .await
-        .map_err(|e| fail(format!("writing CONNECT to the egress proxy: {e}")))?;
+    tcp.write_all(request.as_bytes()).await.map_err(|e| {
+        fail(format!(
+            "sending CONNECT {authority} to the egress proxy {proxy_addr} failed: {e}"
+        ))
+    })?;
     // Read the proxy's reply head byte by byte so no tunnelled byte is consumed.
     let mut head = Vec::with_capacity(256);
     while !head.ends_with(b"\r\n\r\n") {
-        if head.len() > 16 * 1024 {
-            return Err(fail("the egress proxy's reply head exceeds 16 KiB".into()));
+        if head.len() > PROXY_HEAD_LIMIT {
+            return Err(fail(format!(
+                "the egress proxy {proxy_addr}'s reply to CONNECT {authority} has a head larger than 16 KiB"
+            )));
         }
-        let b = tcp
-            .read_u8()
-            .await
-            .map_err(|e| fail(format!("reading the egress proxy's reply: {e}")))?;
-        head.push(b);
+        match tcp.read_u8().await {
+            Ok(b) => head.push(b),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err(fail(if head.is_empty() {
+                    format!(
+                        "the egress proxy {proxy_addr} closed the connection without answering CONNECT {authority}"
+                    )
+                } else {
+                    format!(
+                        "the egress proxy {proxy_addr} closed the connection in the middle of its reply to CONNECT {authority}: {:?}",
+                        printable_prefix(&head, 120)
+                    )
+                }));
+            }
+            Err(e) => {
+                return Err(fail(format!(
+                "reading the egress proxy {proxy_addr}'s reply to CONNECT {authority} failed: {e}"
+            )))
+            }
+        }
     }
-    let status_line =
-        String::from_utf8_lossy(head.split(|&b| b == b'\r').next().unwrap_or(&[])).into_owned();
-    let status = status_line.split_whitespace().nth(1).unwrap_or("");
-    if status.starts_with('2') {
-        Ok(tcp)
-    } else {
-        Err(fail(format!(
-            "the egress proxy {}:{} refused CONNECT {authority}: {status_line}",
-            proxy.host, proxy.port
-        )))
+    match judge_proxy_reply(&head, &proxy_addr, &authority) {
+        Ok(()) => Ok(tcp),
+        Err(why) => Err(fail(why)),
+    }
+}
+
+/// The most of a proxy's reply head that is read.
+const PROXY_HEAD_LIMIT: usize = 16 * 1024;
+
+impl EgressProxy {
+    /// `host:port` (`[v6]:port`), as named in messages.
+    pub fn display(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Judges the head of a proxy's reply to `CONNECT authority`: `Ok` for a 2xx, else the `why`.
+/// The status line is the proxy's own words, quoted escaped and shortened.
+fn judge_proxy_reply(head: &[u8], proxy_addr: &str, authority: &str) -> Result<(), String> {
+    let line_end = head
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .unwrap_or(head.len());
+    let line = &head[..line_end];
+    let quoted = printable_prefix(line, 120);
+    let mut parts = line.split(|&b| b == b' ').filter(|p| !p.is_empty());
+    let version = parts.next().unwrap_or(&[]);
+    let status = parts
+        .next()
+        .and_then(|s| std::str::from_utf8(s).ok())
+        .filter(|s| s.len() == 3)
+        .and_then(|s| s.parse::<u16>().ok());
+    let status = match status {
+        Some(s) if version.starts_with(b"HTTP/") => s,
+        _ => {
+            return Err(format!(
+                "the egress proxy {proxy_addr} did not answer CONNECT {authority} in HTTP: it sent {quoted:?}; is it an HTTP proxy?"
+            ))
+        }
+    };
+    match status {
+        200..=299 => Ok(()),
+        407 => Err(format!(
+            "the egress proxy {proxy_addr} requires authentication for CONNECT {authority}: it answered {quoted:?}"
+        )),
+        502..=504 => Err(format!(
+            "the egress proxy {proxy_addr} is reachable but could not reach the upstream {authority} behind it: it answered {quoted:?} (the upstream refused, timed out or does not resolve from the proxy)"
+        )),
+        _ => Err(format!(
+            "the egress proxy {proxy_addr} refused CONNECT {authority}: it answered {quoted:?}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    #[test]
+    fn proxy_replies_are_told_apart() {
+        let j = |head: &[u8]| judge_proxy_reply(head, "10.0.0.9:3128", "api.example:443");
+        assert!(j(b"HTTP/1.1 200 Connection established\r\n\r\n").is_ok());
+        assert!(j(b"HTTP/1.0 200 OK\r\nProxy-Agent: x\r\n\r\n").is_ok());
+        let forbidden = j(b"HTTP/1.1 403 Forbidden\r\n\r\n").unwrap_err();
+        assert!(
+            forbidden.contains("refused CONNECT api.example:443")
+                && forbidden.contains("\"HTTP/1.1 403 Forbidden\"")
+                && forbidden.contains("10.0.0.9:3128"),
+            "{forbidden}"
+        );
+        let auth = j(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n").unwrap_err();
+        assert!(auth.contains("requires authentication"), "{auth}");
+        for s in [
+            "502 Bad Gateway",
+            "503 Service Unavailable",
+            "504 Gateway Timeout",
+        ] {
+            let why = j(format!("HTTP/1.1 {s}\r\n\r\n").as_bytes()).unwrap_err();
+            assert!(
+                why.contains("could not reach the upstream api.example:443 behind it")
+                    && why.contains(s),
+                "{why}"
+            );
+        }
+        let garbage = j(b"\x16\x03\x01\x00\x02\r\n\r\n").unwrap_err();
+        assert!(
+            garbage.contains("did not answer CONNECT api.example:443 in HTTP")
+                && garbage.contains("\\x16"),
+            "{garbage}"
+        );
+        assert!(j(b"HTTP/1.1 2000 x\r\n\r\n").is_err());
+        assert!(j(b"HTTP/1.1\r\n\r\n").is_err());
+        assert!(j(b"").is_err());
+        // A hostile status line is escaped and shortened.
+        let long = format!("HTTP/1.1 403 {}\x1b[2J\r\n\r\n", "A".repeat(500));
+        let why = j(long.as_bytes()).unwrap_err();
+        assert!(!why.contains('\x1b') && why.len() < 400, "{why}");
+    }
+
+    #[test]
+    fn proxy_display_brackets_ipv6() {
+        let p = |host: &str| EgressProxy {
+            host: host.into(),
+            port: 3128,
+        };
+        assert_eq!(p("::1").display(), "[::1]:3128");
+        assert_eq!(p("proxy.corp").display(), "proxy.corp:3128");
+    }
+
+    /// A one-shot proxy: records the request head, sends `reply`, then closes.
+    async fn one_shot_proxy(
+        reply: &'static [u8],
+    ) -> (EgressProxy, tokio::task::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                match tcp.read_u8().await {
+                    Ok(b) => head.push(b),
+                    Err(_) => break,
+                }
+            }
+            let _ = tcp.write_all(reply).await;
+            let _ = tcp.shutdown().await;
+            String::from_utf8_lossy(&head).into_owned()
+        });
+        let proxy = EgressProxy {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        (proxy, task)
+    }
+
+    #[tokio::test]
+    async fn connect_via_proxy_sends_connect_and_keeps_tunnelled_bytes() {
+        let (proxy, task) =
+            one_shot_proxy(b"HTTP/1.1 200 Connection established\r\n\r\nTUNNEL").await;
+        let mut tcp = connect_via_proxy(&proxy, "upstream.test", 8443)
+            .await
+            .unwrap();
+        let mut rest = String::new();
+        tcp.read_to_string(&mut rest).await.unwrap();
+        assert_eq!(rest, "TUNNEL");
+        let head = task.await.unwrap();
+        assert!(
+            head.starts_with("CONNECT upstream.test:8443 HTTP/1.1\r\n")
+                && head.contains("Host: upstream.test:8443\r\n"),
+            "{head}"
+        );
+        let (proxy, task) = one_shot_proxy(b"HTTP/1.1 200 OK\r\n\r\n").await;
+        connect_via_proxy(&proxy, "::1", 443).await.unwrap();
+        assert!(task.await.unwrap().starts_with("CONNECT [::1]:443 "));
+    }
+
+    #[tokio::test]
+    async fn connect_via_proxy_failures_name_the_step() {
+        let (proxy, _t) = one_shot_proxy(b"HTTP/1.1 403 Forbidden\r\n\r\n").await;
+        let e = connect_via_proxy(&proxy, "upstream.test", 443)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, Code::EgressProxyFailed);
+        assert!(e.why.contains("\"HTTP/1.1 403 Forbidden\""), "{}", e.why);
+
+        let (proxy, _t) = one_shot_proxy(b"").await;
+        let e = connect_via_proxy(&proxy, "upstream.test", 443)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, Code::EgressProxyFailed);
+        assert!(
+            e.why
+                .contains("closed the connection without answering CONNECT"),
+            "{}",
+            e.why
+        );
+
+        let (proxy, _t) = one_shot_proxy(b"HTTP/1.1 200 Conn").await;
+        let e = connect_via_proxy(&proxy, "upstream.test", 443)
+            .await
+            .unwrap_err();
+        assert!(e.why.contains("in the middle of its reply"), "{}", e.why);
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let proxy = EgressProxy {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let e = connect_via_proxy(&proxy, "upstream.test", 443)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, Code::EgressProxyFailed);
+        assert!(
+            e.why.contains(&format!(
+                "cannot reach the egress proxy 127.0.0.1:{port} itself"
+            )) && e.why.contains("refused"),
+            "{}",
+            e.why
+        );
     }
 }
