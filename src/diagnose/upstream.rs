@@ -725,6 +725,21 @@ fn inspection_fix(ctx: &FixContext) -> String {
 
 fn fallback_finding(ev: &UpstreamEvidence) -> Option<Finding> {
     let addr = &ev.address;
+    if let Some(rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol)) =
+        &ev.tls_error
+    {
+        return Some(Finding::new(
+            Code::UpstreamTlsFailed,
+            "the upstream accepts none of the application protocols we offered (ALPN)",
+            format!("{addr}: the upstream sent the alert no_application_protocol to our ALPN offer"),
+            match &ev.context {
+                FixContext::Upstream(name) => format!(
+                    "set upstreams.{name}.http_version to the protocol the upstream speaks (http1 or http2)"
+                ),
+                FixContext::Probe => "the server speaks neither h2 nor http/1.1 over TLS on this port (for PostgreSQL use --starttls postgres)".to_string(),
+            },
+        ));
+    }
     if let Some(err) = &ev.tls_error {
         let code = match err {
             rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
@@ -1490,5 +1505,25 @@ mod tests {
         assert_eq!(name_contents(&[0x30]), &[0x30]);
         assert!(chain_top(&[]).is_none());
         assert_eq!(chain_summary(&[]), "no certificate presented");
+    }
+
+    #[test]
+    fn no_application_protocol_names_http_version() {
+        let mut ev = UpstreamEvidence::new(
+            FixContext::Upstream("llm".into()),
+            "10.0.0.1:443",
+            "llm.internal",
+        );
+        ev.tls_error = Some(rustls::Error::AlertReceived(
+            rustls::AlertDescription::NoApplicationProtocol,
+        ));
+        let f = classify_tls_failure(&ev);
+        assert_eq!(f[0].code, Code::UpstreamTlsFailed);
+        assert!(f[0].summary.contains("ALPN"), "{}", f[0].summary);
+        assert!(
+            f[0].fix.contains("upstreams.llm.http_version"),
+            "{}",
+            f[0].fix
+        );
     }
 }
