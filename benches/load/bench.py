@@ -112,7 +112,7 @@ def make_pki(d):
         sh(["openssl", *args], cwd=d)
 
     run("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key")
-    run("req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "2",
+    run("req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "365",
         "-subj", "/CN=tlsgate bench CA", "-out", "ca.pem",
         "-addext", "basicConstraints=critical,CA:TRUE",
         "-addext", "keyUsage=critical,keyCertSign,cRLSign")
@@ -125,7 +125,7 @@ def make_pki(d):
         run("pkcs8", "-topk8", "-nocrypt", "-in", f"{name}.ec.key", "-out", f"{name}.key")
         run("req", "-new", "-key", f"{name}.key", "-subj", "/CN=localhost", "-out", f"{name}.csr")
         run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "2", "-sha256", "-extfile", "leaf.ext",
+            "-CAcreateserial", "-days", "365", "-sha256", "-extfile", "leaf.ext",
             "-out", f"{name}.pem")
     return {
         "ca": os.path.join(d, "ca.pem"),
@@ -282,11 +282,30 @@ def descendants(pid):
     return out
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_s(pids):
+    """utime + stime of these processes, in seconds."""
+    t = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            t += int(fields[11]) + int(fields[12])
+        except (FileNotFoundError, IndexError):
+            pass
+    return t / CLK_TCK
+
+
 class Target:
     def __init__(self, name, url_base, pids_fn):
         self.name = name
         self.url_base = url_base  # e.g. https://127.0.0.1:1234
         self.pids_fn = pids_fn
+
+    def cpu_s(self):
+        return proc_cpu_s(self.pids_fn())
 
     def rss_kib(self):
         return sum(proc_rss_kib(p) for p in self.pids_fn())
@@ -487,6 +506,17 @@ def reload_nginx(port, pki, conf, rounds=3):
 # ------------------------------------------------------------------------------------------
 
 
+def measured(target, fn):
+    """Runs fn() (a wrk/h2load call returning rps) and adds the proxy's CPU time per request."""
+    pids = target.pids_fn() if target else []
+    c0, t0 = proc_cpu_s(pids), time.monotonic()
+    r = fn()
+    c1, el = proc_cpu_s(pids), time.monotonic() - t0
+    if target and r.get("rps"):
+        r["cpu_us_per_req"] = round((c1 - c0) / (r["rps"] * el) * 1e6, 1)
+    return r
+
+
 def median_of(runs, key):
     vals = [r[key] for r in runs if r.get(key) is not None]
     return statistics.median(vals) if vals else None
@@ -506,8 +536,8 @@ def main():
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if hard < 22000 and "idle" in only:
-        log(f"warning: RLIMIT_NOFILE hard limit {hard}; 10 000 idle connections need ~21 000")
+    if hard < 11000 and "idle" in only:
+        log(f"warning: RLIMIT_NOFILE hard limit {hard}; 10 000 idle connections need ~10 100")
 
     work = tempfile.mkdtemp(prefix="tlsgate-bench-")
     pki = make_pki(work)
@@ -557,7 +587,15 @@ def main():
         out = sh(["curl", "-sS", "--cacert", pki["ca"], f"https://localhost:{ports[name]}/"]).stdout
         assert out == "ok", f"{name} answered {out!r}"
 
+    negotiated = {}
+    for name in targets:
+        with socket.create_connection(("127.0.0.1", ports[name])) as raw:
+            with client_ctx(pki["ca"]).wrap_socket(raw, server_hostname="localhost") as s:
+                negotiated[name] = f"{s.version()} {s.cipher()[0]}"
+    log(f"negotiated: {negotiated}")
+
     res = {
+        "negotiated": negotiated,
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{os.cpu_count()} cores, {os.uname().sysname} {os.uname().release}",
         "nginx_version": subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip(),
@@ -574,12 +612,13 @@ def main():
         for r in range(args.rounds):
             seq = order if r % 2 == 0 else order[::-1]
             for name in seq:
-                runs[name].append(wrk(targets[name].url_base + "/", args.conns, args.secs))
+                runs[name].append(measured(targets[name], lambda: wrk(targets[name].url_base + "/", args.conns, args.secs)))
                 log(f"  {name}: {runs[name][-1]}")
         runs["upstream"].append(wrk(f"http://127.0.0.1:{up_port}/", args.conns, args.secs))
         log(f"  upstream: {runs['upstream'][-1]}")
         res["keepalive"] = {k: {"rps": median_of(v, "rps"), "p50_ms": median_of(v, "p50_ms"),
-                                "p99_ms": median_of(v, "p99_ms"), "errors": sum(x["errors"] for x in v),
+                                "p99_ms": median_of(v, "p99_ms"), "cpu_us_per_req": median_of(v, "cpu_us_per_req"),
+                                "errors": sum(x["errors"] for x in v),
                                 "runs": v} for k, v in runs.items()}
 
     if "handshakes" in only:
@@ -588,10 +627,10 @@ def main():
         for r in range(args.rounds):
             seq = order if r % 2 == 0 else order[::-1]
             for name in seq:
-                runs[name].append(wrk(targets[name].url_base + "/", args.conns, args.secs,
-                                      ["-H", "Connection: close"]))
+                runs[name].append(measured(targets[name], lambda: wrk(
+                    targets[name].url_base + "/", args.conns, args.secs, ["-H", "Connection: close"])))
                 log(f"  {name}: {runs[name][-1]}")
-        res["handshakes"] = {k: {"per_s": median_of(v, "rps"), "errors": sum(x["errors"] for x in v),
+        res["handshakes"] = {k: {"per_s": median_of(v, "rps"), "cpu_us_per_req": median_of(v, "cpu_us_per_req"), "errors": sum(x["errors"] for x in v),
                                  "runs": v} for k, v in runs.items()}
 
     if "h2" in only:
@@ -600,9 +639,9 @@ def main():
         for r in range(args.rounds):
             seq = order if r % 2 == 0 else order[::-1]
             for name in seq:
-                runs[name].append(h2load(targets[name].url_base + "/", args.conns, 10, args.secs))
+                runs[name].append(measured(targets[name], lambda: h2load(targets[name].url_base + "/", args.conns, 10, args.secs)))
                 log(f"  {name}: {runs[name][-1]}")
-        res["h2"] = {k: {"rps": median_of(v, "rps"), "errors": sum(x["errors"] for x in v),
+        res["h2"] = {k: {"rps": median_of(v, "rps"), "cpu_us_per_req": median_of(v, "cpu_us_per_req"), "errors": sum(x["errors"] for x in v),
                          "runs": v} for k, v in runs.items()}
 
     if "sse" in only:
@@ -652,13 +691,16 @@ def markdown(r):
         n, t, u = k["nginx"], k["tlsgate"], k["upstream"]
         rows.append(f"| keep-alive HTTPS req/s ({r['settings']['conns']} conns) | {fmt(n['rps'])} | {fmt(t['rps'])} | {ratio(t['rps'], n['rps'])} | {fmt(u['rps'])} (plain HTTP) |")
         rows.append(f"| keep-alive p50 latency ms | {fmt(n['p50_ms'], 2)} | {fmt(t['p50_ms'], 2)} | {ratio(t['p50_ms'], n['p50_ms'])} | {fmt(u['p50_ms'], 2)} |")
+        rows.append(f"| keep-alive proxy CPU µs/request | {fmt(n['cpu_us_per_req'], 1)} | {fmt(t['cpu_us_per_req'], 1)} | {ratio(t['cpu_us_per_req'], n['cpu_us_per_req'])} | |")
         rows.append(f"| keep-alive p99 latency ms | {fmt(n['p99_ms'], 2)} | {fmt(t['p99_ms'], 2)} | {ratio(t['p99_ms'], n['p99_ms'])} | {fmt(u['p99_ms'], 2)} |")
     if "handshakes" in r:
         h = r["handshakes"]
         rows.append(f"| full handshakes/s (1 request per connection) | {fmt(h['nginx']['per_s'])} | {fmt(h['tlsgate']['per_s'])} | {ratio(h['tlsgate']['per_s'], h['nginx']['per_s'])} | |")
+        rows.append(f"| full handshake proxy CPU µs/connection | {fmt(h['nginx']['cpu_us_per_req'], 1)} | {fmt(h['tlsgate']['cpu_us_per_req'], 1)} | {ratio(h['tlsgate']['cpu_us_per_req'], h['nginx']['cpu_us_per_req'])} | |")
     if "h2" in r:
         h = r["h2"]
         rows.append(f"| HTTP/2 req/s ({r['settings']['conns']} conns × 10 streams) | {fmt(h['nginx']['rps'])} | {fmt(h['tlsgate']['rps'])} | {ratio(h['tlsgate']['rps'], h['nginx']['rps'])} | |")
+        rows.append(f"| HTTP/2 proxy CPU µs/request | {fmt(h['nginx']['cpu_us_per_req'], 1)} | {fmt(h['tlsgate']['cpu_us_per_req'], 1)} | {ratio(h['tlsgate']['cpu_us_per_req'], h['nginx']['cpu_us_per_req'])} | |")
     if "sse" in r:
         s = r["sse"]
         rows.append(f"| SSE chunk delay median ms | {fmt(s['nginx']['median_ms'], 3)} | {fmt(s['tlsgate']['median_ms'], 3)} | {ratio(s['tlsgate']['median_ms'], s['nginx']['median_ms'])} | {fmt(s['upstream']['median_ms'], 3)} |")
