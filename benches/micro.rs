@@ -129,7 +129,8 @@ fn our_side() -> (OurChain, OurTls) {
             "*.api.example.com".into(),
             "127.0.0.1".into(),
         ],
-        fingerprint: "sha256:3f9a0c1d5e7b2a4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e2f4a6b8c0d2e4f6a8b0c".into(),
+        fingerprint: "sha256:3f9a0c1d5e7b2a4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e2f4a6b8c0d2e4f6a8b0c"
+            .into(),
         issued_recently: false,
         local_findings: Vec::new(),
     };
@@ -170,12 +171,14 @@ fn bench_classify(c: &mut Criterion) {
     // Node.js / curl >= 8.17: silent close after our certificate flight.
     let eof = base(FailureKind::EofAfterCertificate, "api.example.com", true);
     // A name we do not serve.
-    let no_cert = base(FailureKind::NoCertificateResolved, "other.example.org", false);
+    let no_cert = base(
+        FailureKind::NoCertificateResolved,
+        "other.example.org",
+        false,
+    );
     // A TLS 1.0-only client.
     let mut legacy = base(
-        FailureKind::Incompatible(
-            Incompatibility::NoSignatureAlgorithmsExtension,
-        ),
+        FailureKind::Incompatible(Incompatibility::NoSignatureAlgorithmsExtension),
         "api.example.com",
         false,
     );
