@@ -192,9 +192,9 @@ http {{
 """
 
 
-def nginx_conf_proxy(d, port, up_port, sse_port, pki):
+def nginx_conf_proxy(d, port, up_port, sse_port, pki, workers):
     return f"""
-worker_processes 2;
+worker_processes {workers};
 worker_rlimit_nofile 30000;
 pid {d}/proxy.pid;
 error_log {d}/proxy-error.log warn;
@@ -527,8 +527,10 @@ def main():
     ap.add_argument("--tlsgate", default=os.path.join(ROOT, "target", "release", "tlsgate"))
     ap.add_argument("--json", default=os.path.join(ROOT, "target", "bench-load.json"))
     ap.add_argument("--secs", type=int, default=6, help="duration of each wrk/h2load run")
-    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds per measurement")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per measurement")
     ap.add_argument("--conns", type=int, default=64, help="keep-alive/h2 connections")
+    ap.add_argument("--workers", type=int, default=2,
+                    help="nginx worker_processes and tlsgate's tokio worker threads (TOKIO_WORKER_THREADS)")
     ap.add_argument("--only", default="keepalive,handshakes,h2,sse,idle,reload")
     ap.add_argument("--idle-levels", default="1000,10000")
     args = ap.parse_args()
@@ -564,13 +566,13 @@ def main():
     # nginx proxy.
     ng_pki = dict(pki, cert=pki["ng_cert"], key=pki["ng_key"])
     ng_conf = os.path.join(work, "proxy.conf")
-    open(ng_conf, "w").write(nginx_conf_proxy(work, ng_port, up_port, sse_port, ng_pki))
+    open(ng_conf, "w").write(nginx_conf_proxy(work, ng_port, up_port, sse_port, ng_pki, args.workers))
     ng = spawn(["nginx", "-c", ng_conf, "-g", "daemon off;"])
     # tlsgate.
     tg_pki = dict(pki, cert=pki["tg_cert"], key=pki["tg_key"])
     tg_conf = os.path.join(work, "tlsgate.yaml")
     open(tg_conf, "w").write(tlsgate_conf(tg_port, tg_admin, up_port, sse_port, tg_pki))
-    env = dict(os.environ, RUST_LOG="warn")
+    env = dict(os.environ, RUST_LOG="warn", TOKIO_WORKER_THREADS=str(args.workers))
     tg_log = open(os.path.join(work, "tlsgate.log"), "w")
     tg = spawn([args.tlsgate, "serve", "-c", tg_conf], env=env, stdout=tg_log, stderr=tg_log)
     for p in (up_port, sse_port, ng_port, tg_port):
@@ -600,7 +602,7 @@ def main():
         "machine": f"{os.cpu_count()} cores, {os.uname().sysname} {os.uname().release}",
         "nginx_version": subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip(),
         "settings": {"secs": args.secs, "rounds": args.rounds, "conns": args.conns,
-                     "cert": "ECDSA P-256", "wrk_threads": 2},
+                     "cert": "ECDSA P-256", "wrk_threads": 2, "workers": args.workers},
     }
     order = ["nginx", "tlsgate"]
 
