@@ -21,8 +21,7 @@ use super::listener::{ListenerContext, TlsSide};
 use super::sni::Selection;
 use super::sniff::{self, Sniffed};
 use crate::diagnose::handshake::{
-    classify, from_io_error, severity_for_log, FailureKind, HandshakeEvidence, OurChain, Phase,
-    ServedInfo,
+    classify, from_io_error, severity_for_log, FailureKind, HandshakeEvidence, Phase, ServedInfo,
 };
 use crate::diagnose::Finding;
 use crate::telemetry::ratelimit::Admit;
@@ -318,7 +317,7 @@ fn report(
     });
     let our_chain = index
         .and_then(|i| chains.get(i).cloned())
-        .unwrap_or_else(OurChain::default);
+        .unwrap_or_default();
     let evidence = HandshakeEvidence {
         sniffed: failure.sniffed.clone(),
         hello: hello.clone(),
