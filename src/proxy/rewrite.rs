@@ -23,41 +23,26 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 /// too unless `keep_upgrade` (a WebSocket handshake must carry `Connection: upgrade` and
 /// `Upgrade` to the next hop).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // One pass over the names present instead of eight hashed removals of names that are
-    // mostly absent (HTTP/2 requests carry none, HTTP/1.1 at most `Connection`).
-    let mut found = [false; 8];
-    let mut upgrade_present = false;
-    for name in headers.keys() {
-        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
-            found[i] = true;
-        } else if name == header::UPGRADE {
-            upgrade_present = true;
-        }
-    }
     // Names listed in Connection are hop-by-hop for this message only.
-    if found[0] {
-        let listed: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-            .collect();
-        for name in listed {
-            if keep_upgrade && name == header::UPGRADE {
-                continue;
-            }
-            headers.remove(&name);
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in listed {
+        if keep_upgrade && name == header::UPGRADE {
+            continue;
         }
+        headers.remove(&name);
     }
-    for (name, present) in HOP_BY_HOP.iter().zip(found) {
-        if present {
-            headers.remove(name);
-        }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
     }
     if keep_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    } else if upgrade_present {
+    } else {
         headers.remove(header::UPGRADE);
     }
 }
