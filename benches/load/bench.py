@@ -40,6 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 
 CHILDREN = []  # Popen objects, each the leader of its own process group
+WORKDIRS = []  # temp dirs to remove on exit
 
 
 def log(*a):
@@ -85,6 +86,9 @@ def stop_all():
             except ProcessLookupError:
                 pass
     CHILDREN.clear()
+    import shutil
+    for d in WORKDIRS:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def wait_port(port, timeout=15):
@@ -542,6 +546,7 @@ def main():
         log(f"warning: RLIMIT_NOFILE hard limit {hard}; 10 000 idle connections need ~10 100")
 
     work = tempfile.mkdtemp(prefix="tlsgate-bench-")
+    WORKDIRS.append(work)
     pki = make_pki(work)
     # nginx and tlsgate read separate copies so the reload tests do not interfere.
     for who in ("tg", "ng"):
