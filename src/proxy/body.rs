@@ -58,6 +58,19 @@ impl Body for CountingBody {
     }
 }
 
+/// A request's id, `<start time>-<counter>` in hex; formatted only when logged or returned.
+#[derive(Debug, Clone)]
+pub struct RequestId {
+    pub prefix: Arc<str>,
+    pub n: u64,
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{:x}", self.prefix, self.n)
+    }
+}
+
 /// Everything the access log needs; emitted once, when the response body ends or is dropped.
 pub struct RequestLog {
     pub method: Method,
@@ -68,7 +81,7 @@ pub struct RequestLog {
     pub bytes_out: u64,
     pub start: Instant,
     pub ttfb: Option<Duration>,
-    pub request_id: String,
+    pub request_id: RequestId,
     /// The finding code when tlsgate answered for the upstream or the stream failed.
     pub code: Option<Code>,
     pub completed: bool,
@@ -123,6 +136,10 @@ pin_project! {
         #[pin]
         timer: Sleep,
         idle: Option<Duration>,
+        // When the last frame arrived. The timer is not re-armed per frame (that takes the
+        // timer wheel's lock every time); when it fires early, it is moved to
+        // `last_activity + idle` instead.
+        last_activity: tokio::time::Instant,
         total_deadline: Option<tokio::time::Instant>,
         sse: bool,
         detail: ClientErrorDetail,
@@ -151,6 +168,7 @@ impl ProxyBody {
             kind: Kind::Full(Some(bytes)),
             timer: tokio::time::sleep(Duration::from_secs(0)),
             idle: None,
+            last_activity: tokio::time::Instant::now(),
             total_deadline: None,
             sse: false,
             detail: ClientErrorDetail::Summary,
@@ -177,11 +195,13 @@ impl ProxyBody {
         upstream_name: Arc<str>,
         log: Option<RequestLog>,
     ) -> Self {
-        let first = next_deadline(Some(idle), total_deadline);
+        let now = tokio::time::Instant::now();
+        let first = next_deadline(now, Some(idle), total_deadline);
         ProxyBody {
             kind: Kind::Upstream(body),
             timer: tokio::time::sleep_until(first),
             idle: Some(idle),
+            last_activity: now,
             total_deadline,
             sse,
             detail,
@@ -192,17 +212,36 @@ impl ProxyBody {
 }
 
 fn next_deadline(
+    last_activity: tokio::time::Instant,
     idle: Option<Duration>,
     total: Option<tokio::time::Instant>,
 ) -> tokio::time::Instant {
-    let now = tokio::time::Instant::now();
-    let idle_at = idle.map(|d| now + d);
+    let idle_at = idle.map(|d| last_activity + d);
     match (idle_at, total) {
         (Some(a), Some(b)) => a.min(b),
         (Some(a), None) => a,
         (None, Some(b)) => b,
         // Far enough to never fire; tokio caps it internally.
-        (None, None) => now + Duration::from_secs(86400 * 365),
+        (None, None) => last_activity + Duration::from_secs(86400 * 365),
+    }
+}
+
+/// Polls the idle/total timer; when it fires before the real deadline (frames arrived since it
+/// was armed), moves it to that deadline and keeps waiting.
+fn poll_deadline(
+    mut timer: Pin<&mut Sleep>,
+    last_activity: tokio::time::Instant,
+    idle: Option<Duration>,
+    total: Option<tokio::time::Instant>,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    loop {
+        std::task::ready!(timer.as_mut().poll(cx));
+        let deadline = next_deadline(last_activity, idle, total);
+        if tokio::time::Instant::now() >= deadline {
+            return Poll::Ready(());
+        }
+        timer.as_mut().reset(deadline);
     }
 }
 
@@ -251,8 +290,7 @@ impl Body for ProxyBody {
                             log.completed = true;
                         }
                     }
-                    let next = next_deadline(*this.idle, *this.total_deadline);
-                    this.timer.as_mut().reset(next);
+                    *this.last_activity = tokio::time::Instant::now();
                     return Poll::Ready(Some(Ok(frame)));
                 }
                 Poll::Ready(None) => {
@@ -271,7 +309,13 @@ impl Body for ProxyBody {
                         "check the upstream's logs; the request may be retried by the client",
                     )
                 }
-                Poll::Pending => match this.timer.as_mut().poll(cx) {
+                Poll::Pending => match poll_deadline(
+                    this.timer.as_mut(),
+                    *this.last_activity,
+                    *this.idle,
+                    *this.total_deadline,
+                    cx,
+                ) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(()) => {
                         let name = this.upstream_name.as_deref().unwrap_or("-");

@@ -25,7 +25,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
-use self::body::{CountingBody, ProxyBody, RequestLog};
+use self::body::{CountingBody, ProxyBody, RequestId, RequestLog};
 use self::rewrite::ClientSide;
 use self::upstream::UpstreamClient;
 use crate::config::{ClientErrorDetail, Config};
@@ -56,7 +56,7 @@ pub struct Proxy {
     detail: ClientErrorDetail,
     observer: Option<RequestObserver>,
     next_id: AtomicU64,
-    id_prefix: String,
+    id_prefix: Arc<str>,
     /// Rate limit of `upstream_error` / `upstream_tls_failed` events, per upstream and code.
     limiter: Arc<RateLimiter>,
 }
@@ -94,7 +94,7 @@ impl Proxy {
             detail: cfg.diagnostics.client_error_detail,
             observer,
             next_id: AtomicU64::new(1),
-            id_prefix: format!("{:x}", started & 0xffff_ffff),
+            id_prefix: Arc::from(format!("{:x}", started & 0xffff_ffff)),
             limiter: Arc::new(RateLimiter::default()),
         })
     }
@@ -128,11 +128,10 @@ impl Proxy {
     /// Handles one request. Never fails: every problem becomes an HTTP response.
     pub async fn handle(&self, mut req: Request<Incoming>, meta: &ConnMeta) -> Response<ProxyBody> {
         let start = Instant::now();
-        let request_id = format!(
-            "{}-{:x}",
-            self.id_prefix,
-            self.next_id.fetch_add(1, Ordering::Relaxed)
-        );
+        let request_id = RequestId {
+            prefix: self.id_prefix.clone(),
+            n: self.next_id.fetch_add(1, Ordering::Relaxed),
+        };
         let bytes_in = Arc::new(AtomicU64::new(0));
         let mut log = RequestLog {
             method: req.method().clone(),
@@ -168,16 +167,10 @@ impl Proxy {
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
 
         let (mut parts, body) = req.into_parts();
-        let host = parts
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_string)
-            .or_else(|| parts.uri.authority().map(|a| a.to_string()));
         let client = ClientSide {
             peer_ip: meta.peer.ip(),
             proto: if meta.tls { "https" } else { "http" },
-            host: host.as_deref(),
+            host: parts.uri.authority().map(|a| a.as_str()),
         };
         rewrite::rewrite_request_headers(
             &mut parts.headers,
@@ -290,7 +283,7 @@ impl Proxy {
         log.status = resp.status().as_u16();
         log.code = Some(finding.code);
         let (mut parts, bytes) = resp.into_parts();
-        if let Ok(v) = HeaderValue::from_str(&log.request_id) {
+        if let Ok(v) = HeaderValue::from_str(&log.request_id.to_string()) {
             parts.headers.insert("x-tlsgate-request-id", v);
         }
         Response::from_parts(parts, ProxyBody::full(bytes, Some(log)))

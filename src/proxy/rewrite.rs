@@ -64,7 +64,8 @@ pub struct ClientSide<'a> {
     pub peer_ip: IpAddr,
     /// `https` on a TLS listener, `http` otherwise.
     pub proto: &'static str,
-    /// The Host (HTTP/1) or :authority (HTTP/2) the client asked for.
+    /// The :authority (HTTP/2) the client asked for, used when the request has no `Host`
+    /// header (an HTTP/1 `Host` header is taken from the headers themselves).
     pub host: Option<&'a str>,
 }
 
@@ -82,22 +83,30 @@ pub fn rewrite_request_headers(
     upgrade: bool,
 ) {
     strip_hop_by_hop(headers, upgrade);
-    headers.remove(header::HOST);
+    // The client's Host moves to X-Forwarded-Host as is (no copy); the upstream client sets
+    // Host from the upstream URL.
+    let host = headers.remove(header::HOST);
 
     // Append to an existing chain: an earlier proxy may have added its client.
-    let peer = client.peer_ip.to_string();
-    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.trim().is_empty() => format!("{prev}, {peer}"),
-        _ => peer,
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    use std::fmt::Write as _;
+    let mut xff = String::with_capacity(48);
+    if let Some(prev) = headers
+        .get(&X_FORWARDED_FOR)
+        .and_then(|v| v.to_str().ok())
+        .filter(|p| !p.trim().is_empty())
+    {
+        xff.push_str(prev);
+        xff.push_str(", ");
+    }
+    let _ = write!(xff, "{}", client.peer_ip);
+    if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(xff)) {
         headers.insert(X_FORWARDED_FOR.clone(), v);
     }
     headers.insert(
         X_FORWARDED_PROTO.clone(),
         HeaderValue::from_static(client.proto),
     );
-    match client.host.and_then(|h| HeaderValue::from_str(h).ok()) {
+    match host.or_else(|| client.host.and_then(|h| HeaderValue::from_str(h).ok())) {
         Some(v) => {
             headers.insert(X_FORWARDED_HOST.clone(), v);
         }
@@ -169,6 +178,7 @@ mod tests {
 
     #[test]
     fn forwarded_headers_are_added_and_chained() {
+        // HTTP/1: the Host header is what the client asked for.
         let mut h = map(&[
             ("host", "gw.example.com"),
             ("x-forwarded-for", "203.0.113.1"),
@@ -177,7 +187,12 @@ mod tests {
         assert!(!h.contains_key("host"));
         assert_eq!(h["x-forwarded-for"], "203.0.113.1, 192.0.2.7");
         assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "gw.example.com");
+        // HTTP/2: no Host header, the :authority is used.
+        let mut h = map(&[]);
+        rewrite_request_headers(&mut h, &client(), &[], false);
         assert_eq!(h["x-forwarded-host"], "gw.example.com:8443");
+        assert_eq!(h["x-forwarded-for"], "192.0.2.7");
     }
 
     #[test]

@@ -166,17 +166,20 @@ impl UpstreamClient {
 
     /// The absolute upstream URI for a client's path and query.
     pub fn target_uri(&self, path_and_query: Option<&PathAndQuery>) -> Result<Uri, http::Error> {
-        let pq = path_and_query.map(PathAndQuery::as_str).unwrap_or("/");
-        let full = if self.url.path_prefix.is_empty() {
-            pq.to_string()
-        } else {
-            format!("{}{}", self.url.path_prefix, pq)
+        // Without a path prefix the client's path is reused as is (a cheap clone, no re-parse).
+        let pq = match (path_and_query, self.url.path_prefix.is_empty()) {
+            (Some(pq), true) => pq.clone(),
+            (None, true) => PathAndQuery::from_static("/"),
+            (pq, false) => {
+                let pq = pq.map(PathAndQuery::as_str).unwrap_or("/");
+                PathAndQuery::try_from(format!("{}{}", self.url.path_prefix, pq))?
+            }
         };
-        Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(full)
-            .build()
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(pq);
+        Ok(Uri::from_parts(parts)?)
     }
 
     /// Sends a request and waits for the response head, within the first-byte timeout.
