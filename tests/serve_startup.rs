@@ -84,3 +84,33 @@ fn incomplete_chain_serves_and_logs_the_finding() {
     ]);
     assert!(out.ok(), "{}", out.describe());
 }
+
+#[test]
+fn a_port_in_use_is_refused_with_the_reason() {
+    // Worker sockets use SO_REUSEPORT; the port must still be reported as taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tlsgate.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listeners:\n  - name: main\n    bind: 127.0.0.1:{port}\nupstreams:\n  u: {{url: \"http://127.0.0.1:1\"}}\nadmin: {{bind: \"127.0.0.1:{}\"}}\n",
+            support::free_port()
+        ),
+    )
+    .unwrap();
+    let (status, out) = run_tlsgate(
+        &["serve", "-c", cfg.to_str().unwrap()],
+        dir.path(),
+        &[],
+        Duration::from_secs(20),
+    );
+    assert_eq!(status.code(), Some(1), "{}", out.all());
+    assert!(
+        out.stderr().contains("another process uses this port"),
+        "{}",
+        out.all()
+    );
+    drop(taken);
+}

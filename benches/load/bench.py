@@ -534,7 +534,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per measurement")
     ap.add_argument("--conns", type=int, default=64, help="keep-alive/h2 connections")
     ap.add_argument("--workers", type=int, default=2,
-                    help="nginx worker_processes and tlsgate's tokio worker threads (TOKIO_WORKER_THREADS)")
+                    help="nginx worker_processes and tlsgate's serving threads (TLSGATE_WORKERS)")
     ap.add_argument("--only", default="keepalive,handshakes,h2,sse,idle,reload")
     ap.add_argument("--idle-levels", default="1000,10000")
     args = ap.parse_args()
@@ -577,7 +577,7 @@ def main():
     tg_pki = dict(pki, cert=pki["tg_cert"], key=pki["tg_key"])
     tg_conf = os.path.join(work, "tlsgate.yaml")
     open(tg_conf, "w").write(tlsgate_conf(tg_port, tg_admin, up_port, sse_port, tg_pki))
-    env = dict(os.environ, RUST_LOG="warn", TOKIO_WORKER_THREADS=str(args.workers))
+    env = dict(os.environ, RUST_LOG="warn", TLSGATE_WORKERS=str(args.workers))
     tg_log = open(os.path.join(work, "tlsgate.log"), "w")
     tg = spawn([args.tlsgate, "serve", "-c", tg_conf], env=env, stdout=tg_log, stderr=tg_log)
     for p in (up_port, sse_port, ng_port, tg_port):

@@ -22,7 +22,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
         return fail(&[e.to_finding()]);
     }
     crate::telemetry::init(cfg.diagnostics.log_format);
+    // The main runtime runs the admin API, reloads and upstream checks; requests are served by
+    // the worker threads `server::serve` starts (one single-threaded runtime per CPU).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
     {

@@ -99,6 +99,12 @@ impl Proxy {
         })
     }
 
+    /// Shares one limiter of upstream failure events between proxies (one per worker).
+    pub fn with_limiter(mut self, limiter: Arc<RateLimiter>) -> Self {
+        self.limiter = limiter;
+        self
+    }
+
     /// The limiter of upstream failure events (its summaries are logged by `serve`).
     pub fn limiter(&self) -> &Arc<RateLimiter> {
         &self.limiter

@@ -42,6 +42,7 @@ pub fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
 }
 
 /// Everything a listener's connections share.
+#[derive(Clone)]
 pub struct ListenerContext {
     pub name: Arc<str>,
     pub bind: SocketAddr,

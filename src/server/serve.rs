@@ -141,8 +141,28 @@ pub fn certificate_statuses(set: &LoadedSet) -> Vec<CertificateStatus> {
 
 /// A listener ready to accept: its socket and context.
 struct Bound {
-    tcp: TcpListener,
-    ctx: Arc<ListenerContext>,
+    /// One listening socket per worker.
+    tcp: Vec<std::net::TcpListener>,
+    /// The listener's context; each worker gets a copy with its own proxy.
+    ctx: ListenerContext,
+}
+
+/// How many serving threads: `TLSGATE_WORKERS`, else one per CPU.
+///
+/// Each worker is a single-threaded runtime with its own upstream pool, accepting from the
+/// same sockets: a request is handled start to finish on one thread (no work stealing, no
+/// cross-thread wake-ups between the client and upstream connection tasks), the way nginx's
+/// workers do.
+pub fn worker_count() -> usize {
+    std::env::var("TLSGATE_WORKERS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
 }
 
 /// What a running instance exposes to its caller (tests, the CLI banner).
@@ -164,14 +184,27 @@ pub async fn run(
         let upstream = log.upstream.as_deref().unwrap_or("-");
         observer_state.record_request(upstream, log.status, log.start.elapsed().as_secs_f64());
     });
-    let proxy = Arc::new(Proxy::new(&cfg, Some(observer)).map_err(|e| {
-        StartError(vec![Finding::new(
-            Code::ConfigInvalid,
-            "an upstream cannot be set up",
-            e,
-            "correct the upstream settings named",
-        )])
-    })?);
+    let upstream_limiter = Arc::new(RateLimiter::default());
+    let make_proxy = {
+        let cfg = cfg.clone();
+        let upstream_limiter = upstream_limiter.clone();
+        move || {
+            Proxy::new(&cfg, Some(observer.clone()))
+                .map(|p| Arc::new(p.with_limiter(upstream_limiter.clone())))
+                .map_err(|e| {
+                    StartError(vec![Finding::new(
+                        Code::ConfigInvalid,
+                        "an upstream cannot be set up",
+                        e,
+                        "correct the upstream settings named",
+                    )])
+                })
+        }
+    };
+    let workers = worker_count();
+    let proxies = (0..workers)
+        .map(|_| make_proxy())
+        .collect::<Result<Vec<_>, _>>()?;
     for (name, up) in &cfg.upstreams {
         if up.tls.insecure_skip_verify {
             tracing::warn!(
@@ -242,7 +275,7 @@ pub async fn run(
         if l.tls.is_none() {
             state.add_listener(&l.name, l.bind, false);
         }
-        let tcp = TcpListener::bind(l.bind).await.map_err(|e| {
+        let tcp = bind_for_workers(l.bind, workers).map_err(|e| {
             StartError(vec![Finding::new(
                 Code::ConfigInvalid,
                 format!("listener {} cannot listen on {}", l.name, l.bind),
@@ -254,18 +287,21 @@ pub async fn run(
                 },
             )])
         })?;
-        let bind = tcp.local_addr().unwrap_or(l.bind);
+        let bind = tcp
+            .first()
+            .and_then(|t| t.local_addr().ok())
+            .unwrap_or(l.bind);
         bound.push(Bound {
             tcp,
-            ctx: Arc::new(ListenerContext {
+            ctx: ListenerContext {
                 name: Arc::from(l.name.as_str()),
                 bind,
                 tls,
-                proxy: proxy.clone(),
+                proxy: proxies[0].clone(),
                 http: http.clone(),
                 handshake_timeout: cfg.limits.handshake_timeout.get(),
                 state: state.clone(),
-            }),
+            },
         });
     }
     if !fatal.is_empty() {
@@ -369,7 +405,7 @@ pub async fn run(
     // Summaries of suppressed handshake and upstream failure events, once their window ends.
     {
         let limiter = limiter.clone();
-        let upstream_limiter = proxy.limiter().clone();
+        let upstream_limiter = upstream_limiter.clone();
         let mut shutdown = shutdown_rx.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -410,21 +446,46 @@ pub async fn run(
         });
     }
 
-    let graceful = Arc::new(GracefulShutdown::new());
     let conn_limit = Arc::new(Semaphore::new(cfg.limits.max_connections.max(1)));
-    let mut accept_loops = Vec::new();
     let mut summary = Vec::new();
-    for b in bound {
+    for b in &bound {
         summary.push((b.ctx.name.to_string(), b.ctx.bind, b.ctx.tls.is_some()));
-        tracing::info!(event = "listening", listener = %b.ctx.name, bind = %b.ctx.bind, tls = b.ctx.tls.is_some());
-        accept_loops.push(tokio::spawn(listener::run(
-            b.tcp,
-            b.ctx,
-            conn_limit.clone(),
-            graceful.clone(),
-            shutdown_rx.clone(),
-        )));
+        tracing::info!(event = "listening", listener = %b.ctx.name, bind = %b.ctx.bind, tls = b.ctx.tls.is_some(), workers);
     }
+    // Every worker accepts from its own socket of each listener.
+    let mut worker_threads = Vec::new();
+    let mut sockets: Vec<_> = bound
+        .iter_mut()
+        .map(|b| std::mem::take(&mut b.tcp).into_iter())
+        .collect();
+    for proxy in proxies {
+        let mut items = Vec::new();
+        for (b, socks) in bound.iter().zip(sockets.iter_mut()) {
+            // `bind_for_workers` made exactly one socket per worker.
+            let Some(tcp) = socks.next() else { continue };
+            let ctx = ListenerContext {
+                proxy: proxy.clone(),
+                ..b.ctx.clone()
+            };
+            items.push((tcp, Arc::new(ctx)));
+        }
+        let worker = spawn_worker(
+            worker_threads.len(),
+            items,
+            conn_limit.clone(),
+            shutdown_rx.clone(),
+        )
+        .map_err(|e| {
+            StartError(vec![Finding::new(
+                Code::ConfigInvalid,
+                "a serving thread cannot be started",
+                format!("spawning a worker thread: {e}"),
+                "lower TLSGATE_WORKERS, or check the process and thread limits (ulimit -u)",
+            )])
+        })?;
+        worker_threads.push(worker);
+    }
+    drop(bound);
     state.set_ready(true);
     on_started(&Running {
         listeners: summary,
@@ -439,25 +500,112 @@ pub async fn run(
     );
     state.set_ready(false);
     let _ = shutdown_tx.send(true);
-    for l in accept_loops {
-        let _ = l.await;
-    }
-    match Arc::try_unwrap(graceful) {
-        Ok(g) => {
-            if tokio::time::timeout(DRAIN_TIMEOUT, g.shutdown())
-                .await
-                .is_err()
-            {
-                tracing::warn!(
-                    event = "drain_timeout",
-                    "connections still open after the drain timeout were closed"
-                );
-            }
-        }
-        Err(_) => tracing::warn!(event = "drain_skipped", "connections could not be drained"),
+    for t in worker_threads {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
     tracing::info!(event = "stopped");
     Ok(())
+}
+
+/// Binds `n` listening sockets on `addr` for `n` workers.
+///
+/// With SO_REUSEPORT the kernel spreads new connections evenly over the workers' sockets (one
+/// shared socket lets whichever thread wakes first take a burst of connections and leaves the
+/// other idle). Because SO_REUSEPORT would also let a second process share the port silently,
+/// the address is first bound once without it, so "address in use" is still reported.
+fn bind_for_workers(addr: SocketAddr, n: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let probe = std::net::TcpListener::bind(addr)?;
+    if n <= 1 {
+        return Ok(vec![probe]);
+    }
+    #[cfg(unix)]
+    {
+        let addr = probe.local_addr()?;
+        drop(probe);
+        (0..n)
+            .map(|_| {
+                let s = if addr.is_ipv4() {
+                    tokio::net::TcpSocket::new_v4()?
+                } else {
+                    tokio::net::TcpSocket::new_v6()?
+                };
+                s.set_reuseaddr(true)?;
+                s.set_reuseport(true)?;
+                s.bind(addr)?;
+                s.listen(1024)?.into_std()
+            })
+            .collect()
+    }
+    #[cfg(not(unix))]
+    {
+        (1..n).try_fold(vec![probe], |mut v, _| {
+            v.push(v[0].try_clone()?);
+            Ok(v)
+        })
+    }
+}
+
+/// Starts one serving thread: a single-threaded runtime running the accept loops of every
+/// listener, then draining its connections on shutdown.
+fn spawn_worker(
+    index: usize,
+    items: Vec<(std::net::TcpListener, Arc<ListenerContext>)>,
+    conn_limit: Arc<Semaphore>,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let run = move || {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!(event = "worker_failed", worker = index, error = %e);
+                return;
+            }
+        };
+        rt.block_on(async move {
+            let graceful = Arc::new(GracefulShutdown::new());
+            let mut loops = Vec::new();
+            for (tcp, ctx) in items {
+                let tcp = match tcp.set_nonblocking(true).and_then(|()| TcpListener::from_std(tcp)) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        tracing::error!(event = "worker_failed", worker = index, listener = %ctx.name, error = %e);
+                        continue;
+                    }
+                };
+                loops.push(tokio::spawn(listener::run(
+                    tcp,
+                    ctx,
+                    conn_limit.clone(),
+                    graceful.clone(),
+                    shutdown.clone(),
+                )));
+            }
+            for l in loops {
+                let _ = l.await;
+            }
+            match Arc::try_unwrap(graceful) {
+                Ok(g) => {
+                    if tokio::time::timeout(DRAIN_TIMEOUT, g.shutdown())
+                        .await
+                        .is_err()
+                    {
+                        tracing::warn!(
+                            event = "drain_timeout",
+                            worker = index,
+                            "connections still open after the drain timeout were closed"
+                        );
+                    }
+                }
+                Err(_) => tracing::warn!(event = "drain_skipped", worker = index, "connections could not be drained"),
+            }
+        });
+    };
+    std::thread::Builder::new()
+        .name(format!("tlsgate-worker-{index}"))
+        .spawn(run)
 }
 
 /// Logs one `upstream_check` result: a warning when anything is wrong, never fatal.
