@@ -801,6 +801,8 @@ fn insecure_skip_verify_warns_at_startup_and_per_connection() {
     });
     let mut cfg = support::GateConfig::plain(up.url());
     cfg.upstream_extra = "    tls:\n      insecure_skip_verify: true\n".to_string();
+    // One serving thread, so one upstream pool: the three requests share one connection.
+    cfg.env = vec![("TLSGATE_WORKERS".into(), "1".into())];
     let gate = support::Tlsgate::start(&cfg);
 
     let startup = gate
