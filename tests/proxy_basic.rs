@@ -620,3 +620,31 @@ fn sse_response_headers_survive() {
     );
     assert!(r.body.ends_with("data: [DONE]\n\n"), "{}", r.body);
 }
+
+#[test]
+fn upstream_connections_are_pooled_and_counted() {
+    let up = MockUpstream::start();
+    let mut cfg = GateConfig::plain(up.url());
+    // One serving thread, so one pool: every request after the first reuses its connection.
+    cfg.env = vec![("TLSGATE_WORKERS".into(), "1".into())];
+    let gate = Tlsgate::start(&cfg);
+    for _ in 0..20 {
+        let r = curl_http(&[&gate.url("/v1/models")]);
+        assert_eq!(r.status, 200, "{}", r.raw.describe());
+    }
+    let (_, metrics) = support::raw_http_get(
+        ([127, 0, 0, 1], gate.admin_port).into(),
+        "/metrics",
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("tlsgate_upstream_connections_total{upstream=\"mock\"}"))
+        .unwrap_or_else(|| panic!("no connection counter in\n{metrics}"));
+    let opened: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert_eq!(
+        opened, 1,
+        "20 sequential requests should share one pooled connection: {line}"
+    );
+}

@@ -170,7 +170,19 @@ async def handle(r, w):
         pass
     finally:
         w.close()
-async def main():
+async def tlsgate_pool_reuse(admin_port):
+    """Share of tlsgate's forwarded requests that reused a pooled upstream connection so far."""
+    import urllib.request
+    text = urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=10).read().decode()
+    def total(prefix):
+        return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith(prefix))
+    requests = total("tlsgate_requests_total{")
+    opened = total("tlsgate_upstream_connections_total{")
+    share = 1 - opened / requests if requests else None
+    return {"requests": int(requests), "connections_opened": int(opened), "reuse_share": share}
+
+
+def main():
     s = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]))
     async with s:
         await s.serve_forever()
@@ -627,6 +639,10 @@ def main():
                                 "p99_ms": median_of(v, "p99_ms"), "cpu_us_per_req": median_of(v, "cpu_us_per_req"),
                                 "errors": sum(x["errors"] for x in v),
                                 "runs": v} for k, v in runs.items()}
+        # Upstream pooling: tlsgate counts the connections it opened and the requests it
+        # forwarded; every other request reused a pooled connection.
+        res["pool_reuse"] = tlsgate_pool_reuse(tg_admin)
+        log(f"  tlsgate upstream pool: {res['pool_reuse']}")
 
     if "handshakes" in only:
         log("full handshakes (wrk, Connection: close)")
@@ -700,6 +716,9 @@ def markdown(r):
         rows.append(f"| keep-alive p50 latency ms | {fmt(n['p50_ms'], 2)} | {fmt(t['p50_ms'], 2)} | {ratio(t['p50_ms'], n['p50_ms'])} | {fmt(u['p50_ms'], 2)} |")
         rows.append(f"| keep-alive proxy CPU µs/request | {fmt(n['cpu_us_per_req'], 1)} | {fmt(t['cpu_us_per_req'], 1)} | {ratio(t['cpu_us_per_req'], n['cpu_us_per_req'])} | |")
         rows.append(f"| keep-alive p99 latency ms | {fmt(n['p99_ms'], 2)} | {fmt(t['p99_ms'], 2)} | {ratio(t['p99_ms'], n['p99_ms'])} | {fmt(u['p99_ms'], 2)} |")
+        pr = r.get("pool_reuse") or {}
+        if pr.get("reuse_share") is not None:
+            rows.append(f"| tlsgate upstream requests on a reused pooled connection | | {pr['reuse_share'] * 100:.3f} % ({pr['connections_opened']:,} connections for {pr['requests']:,} requests) | | |")
     if "handshakes" in r:
         h = r["handshakes"]
         rows.append(f"| full handshakes/s (1 request per connection) | {fmt(h['nginx']['per_s'])} | {fmt(h['tlsgate']['per_s'])} | {ratio(h['tlsgate']['per_s'], h['nginx']['per_s'])} | |")

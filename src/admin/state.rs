@@ -65,6 +65,7 @@ pub struct Metrics {
     pub cert_not_after: Family<CertLabels, Gauge>,
     pub upstream_up: Family<UpstreamLabel, Gauge>,
     pub open_connections: Family<ListenerLabel, Gauge>,
+    pub upstream_connections: Family<UpstreamLabel, Counter>,
 }
 
 impl Metrics {
@@ -118,8 +119,15 @@ impl Metrics {
             "Client connections currently open, by listener",
             open_connections.clone(),
         );
+        let upstream_connections = Family::<UpstreamLabel, Counter>::default();
+        registry.register(
+            "upstream_connections",
+            "Connections opened to each upstream (requests minus these reused a pooled connection)",
+            upstream_connections.clone(),
+        );
         Metrics {
             registry,
+            upstream_connections,
             requests,
             request_duration,
             handshake_failures,
@@ -408,6 +416,16 @@ impl State {
             }
             s.recent.push_back(event);
         }
+    }
+
+    /// The counter of connections opened to `upstream` (shared by every worker's pool).
+    pub fn upstream_connections_counter(&self, upstream: &str) -> Counter {
+        self.metrics
+            .upstream_connections
+            .get_or_create(&UpstreamLabel {
+                upstream: upstream.to_string(),
+            })
+            .clone()
     }
 
     /// Counts one finished request. On the hot path: after the first request of an upstream,

@@ -232,6 +232,8 @@ pub struct Connector {
     pub(crate) tls_timeout: Duration,
     pub(crate) egress: Option<EgressProxy>,
     pub(crate) diag: Arc<ConnectDiag>,
+    /// Connections opened (pool misses): `tlsgate_upstream_connections_total`.
+    pub(crate) opened: prometheus_client::metrics::counter::Counter,
 }
 
 /// A connection to an upstream, plain or TLS.
@@ -356,7 +358,13 @@ impl tower_service::Service<Uri> for Connector {
 
     fn call(&mut self, uri: Uri) -> Self::Future {
         let this = self.clone();
-        Box::pin(async move { this.connect(&uri).await })
+        Box::pin(async move {
+            let conn = this.connect(&uri).await;
+            if conn.is_ok() {
+                this.opened.inc();
+            }
+            conn
+        })
     }
 }
 

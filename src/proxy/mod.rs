@@ -64,11 +64,24 @@ pub struct Proxy {
 impl Proxy {
     /// Builds the clients for every upstream. Errors name the configuration key.
     pub fn new(cfg: &Config, observer: Option<RequestObserver>) -> Result<Proxy, String> {
+        Self::with_counters(cfg, observer, &|_| Default::default())
+    }
+
+    /// As [`new`](Self::new), with the counter of connections opened to each upstream.
+    pub fn with_counters(
+        cfg: &Config,
+        observer: Option<RequestObserver>,
+        connections: &dyn Fn(&str) -> prometheus_client::metrics::counter::Counter,
+    ) -> Result<Proxy, String> {
         let mut names = Vec::new();
         let mut upstreams = Vec::new();
         for (name, up) in &cfg.upstreams {
             names.push(name.clone());
-            upstreams.push(Arc::new(UpstreamClient::new(name, up)?));
+            upstreams.push(Arc::new(UpstreamClient::with_connection_counter(
+                name,
+                up,
+                connections(name),
+            )?));
         }
         let routes = cfg
             .effective_routes()

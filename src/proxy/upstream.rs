@@ -42,6 +42,16 @@ pub struct UpstreamClient {
 impl UpstreamClient {
     /// Builds the client for a configured upstream. Errors are plain sentences naming the key.
     pub fn new(name: &str, cfg: &Upstream) -> Result<Self, String> {
+        Self::with_connection_counter(name, cfg, Default::default())
+    }
+
+    /// As [`new`](Self::new), counting every connection opened to the upstream in `opened`
+    /// (shared by all workers: `tlsgate_upstream_connections_total`).
+    pub fn with_connection_counter(
+        name: &str,
+        cfg: &Upstream,
+        opened: prometheus_client::metrics::counter::Counter,
+    ) -> Result<Self, String> {
         let url = cfg
             .parsed_url()
             .map_err(|e| format!("upstreams.{name}.url: {e}"))?;
@@ -126,6 +136,7 @@ impl UpstreamClient {
                 tls_timeout: cfg.timeouts.tls_handshake.get(),
                 egress: egress.clone(),
                 diag: diag.clone(),
+                opened: opened.clone(),
             })
         };
 

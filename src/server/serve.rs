@@ -188,8 +188,10 @@ pub async fn run(
     let make_proxy = {
         let cfg = cfg.clone();
         let upstream_limiter = upstream_limiter.clone();
+        let state = state.clone();
         move || {
-            Proxy::new(&cfg, Some(observer.clone()))
+            let counter = |name: &str| state.upstream_connections_counter(name);
+            Proxy::with_counters(&cfg, Some(observer.clone()), &counter)
                 .map(|p| Arc::new(p.with_limiter(upstream_limiter.clone())))
                 .map_err(|e| {
                     StartError(vec![Finding::new(
