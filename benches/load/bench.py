@@ -170,19 +170,7 @@ async def handle(r, w):
         pass
     finally:
         w.close()
-async def tlsgate_pool_reuse(admin_port):
-    """Share of tlsgate's forwarded requests that reused a pooled upstream connection so far."""
-    import urllib.request
-    text = urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=10).read().decode()
-    def total(prefix):
-        return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith(prefix))
-    requests = total("tlsgate_requests_total{")
-    opened = total("tlsgate_upstream_connections_total{")
-    share = 1 - opened / requests if requests else None
-    return {"requests": int(requests), "connections_opened": int(opened), "reuse_share": share}
-
-
-def main():
+async def main():
     s = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]))
     async with s:
         await s.serve_forever()
@@ -538,6 +526,18 @@ def median_of(runs, key):
     return statistics.median(vals) if vals else None
 
 
+def tlsgate_pool_reuse(admin_port):
+    """Share of tlsgate's forwarded requests that reused a pooled upstream connection so far."""
+    import urllib.request
+    text = urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=10).read().decode()
+    def total(prefix):
+        return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith(prefix))
+    requests = total("tlsgate_requests_total{")
+    opened = total("tlsgate_upstream_connections_total{")
+    share = 1 - opened / requests if requests else None
+    return {"requests": int(requests), "connections_opened": int(opened), "reuse_share": share}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tlsgate", default=os.path.join(ROOT, "target", "release", "tlsgate"))
@@ -592,8 +592,13 @@ def main():
     env = dict(os.environ, RUST_LOG="warn", TLSGATE_WORKERS=str(args.workers))
     tg_log = open(os.path.join(work, "tlsgate.log"), "w")
     tg = spawn([args.tlsgate, "serve", "-c", tg_conf], env=env, stdout=tg_log, stderr=tg_log)
-    for p in (up_port, sse_port, ng_port, tg_port):
-        wait_port(p)
+    for name, p in (("upstream", up_port), ("sse upstream", sse_port), ("nginx", ng_port), ("tlsgate", tg_port)):
+        try:
+            wait_port(p)
+        except RuntimeError:
+            tg_log.flush()
+            log(f"{name} did not start; tlsgate log:\n" + open(os.path.join(work, "tlsgate.log")).read())
+            raise
     time.sleep(0.5)
 
     targets = {
