@@ -315,9 +315,8 @@ fn expired_certificate_rejected_by_client_is_expired() {
     failed_event(&gate, "client_rejected_expired_cert");
 }
 
-#[test]
-fn mutual_tls_without_a_client_certificate_is_client_cert_missing() {
-    let pki = TestPki::new();
+/// A listener requiring client certificates from `pki`'s CA (mutual TLS).
+fn start_mtls(pki: &TestPki) -> (Tlsgate, MockUpstream) {
     let up = MockUpstream::start();
     let (cert, key, ca) = (
         pki.cert_path.clone(),
@@ -336,6 +335,13 @@ fn mutual_tls_without_a_client_certificate_is_client_cert_missing() {
         },
         true,
     );
+    (gate, up)
+}
+
+#[test]
+fn mutual_tls_without_a_client_certificate_is_client_cert_missing() {
+    let pki = TestPki::new();
+    let (gate, _up) = start_mtls(&pki);
     let out = curl(&[
         "-sS",
         "--max-time",
@@ -496,24 +502,7 @@ fn mutual_tls_with_a_certificate_from_another_ca_is_client_cert_untrusted() {
     let pki = TestPki::new();
     let foreign = TestPki::with_ca_name("Some Other CA");
     let (client_cert, client_key) = client_certificate(&foreign, "client");
-    let up = MockUpstream::start();
-    let (cert, key, ca) = (
-        pki.cert_path.clone(),
-        pki.key_path.clone(),
-        pki.ca_path.clone(),
-    );
-    let url = up.url();
-    let gate = Tlsgate::start_yaml(
-        move |port, admin| {
-            format!(
-                "listeners:\n  - name: mtls\n    bind: 127.0.0.1:{port}\n    tls:\n      certificates:\n        - {{cert: \"{}\", key: \"{}\"}}\n      client_auth: {{ca: \"{}\", mode: require}}\nupstreams:\n  u: {{url: \"{url}\"}}\nadmin: {{bind: \"127.0.0.1:{admin}\"}}\ndiagnostics: {{log_format: json}}\n",
-                cert.display(),
-                key.display(),
-                ca.display()
-            )
-        },
-        true,
-    );
+    let (gate, _up) = start_mtls(&pki);
     let out = curl(&[
         "-sS",
         "--max-time",
