@@ -77,16 +77,11 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
-        // Wait for capacity before accepting, so excess connections queue in the kernel's
-        // backlog instead of being accepted and starved.
-        let permit = tokio::select! {
-            biased;
-            _ = shutdown.changed() => break,
-            p = conn_limit.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
+        // Accept, then wait for capacity before serving. With one socket per worker a permit
+        // must not be held by an accept loop whose socket is quiet while another worker's
+        // backlog fills: so each worker holds at most one accepted connection waiting for a
+        // slot (served first when one frees: the semaphore is fair), and stops accepting
+        // meanwhile, leaving the rest in the kernel's backlog.
         let (stream, peer) = tokio::select! {
             biased;
             _ = shutdown.changed() => break,
@@ -98,6 +93,14 @@ pub async fn run(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
+            },
+        };
+        let permit = tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
+            p = conn_limit.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
             },
         };
         let ctx = ctx.clone();
