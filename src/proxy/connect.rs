@@ -526,8 +526,13 @@ pub(crate) async fn connect_tcp(
                 Err(e) => last = Some((addr, e)),
             }
         }
-        let (addr, e) = last.expect("at least one address was tried");
-        Err(classify_connect_io_error(&e, *addr))
+        match last {
+            Some((addr, e)) => Err(classify_connect_io_error(&e, *addr)),
+            None => Err(ConnectError::new(
+                Code::UpstreamDnsFailed,
+                format!("{host:?} resolved to no address"),
+            )),
+        }
     };
     tokio::time::timeout(timeout, attempt).await.map_err(|_| {
         ConnectError::new(
