@@ -657,6 +657,19 @@ limits:
     }
 
     #[test]
+    fn total_timeout_none_or_a_duration() {
+        let t = |v: &str| {
+            parse(&format!(
+                "upstreams:\n  a:\n    url: http://x\n    timeouts: {{ total: {v} }}\n"
+            ))
+            .map(|c| c.upstreams["a"].timeouts.total)
+        };
+        assert_eq!(t("none").unwrap(), None);
+        assert_eq!(t("30m").unwrap().map(|d| d.get().as_secs()), Some(1800));
+        assert!(t("soon").is_err());
+    }
+
+    #[test]
     fn missing_env_names_the_variable() {
         let text = "upstreams:\n  a:\n    url: ${UPSTREAM_URL}\n";
         let e = parse(text).unwrap_err();

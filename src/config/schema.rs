@@ -197,7 +197,7 @@ pub struct UpstreamTimeouts {
     #[serde(default = "d_5m")]
     pub idle: Duration,
     /// `none` (the default) means no total limit.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::units::optional_duration")]
     pub total: Option<Duration>,
 }
 

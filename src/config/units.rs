@@ -82,6 +82,15 @@ impl<'de> Deserialize<'de> for Duration {
     }
 }
 
+/// An optional duration: `none` (or YAML null) for no limit, else a duration.
+pub fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(t) if t.trim() == "none" => Ok(None),
+        Some(t) => parse_duration(&t).map(Some).map_err(de::Error::custom),
+    }
+}
+
 /// A size in bytes: `512`, `64KiB`, `1MiB`, `2GiB`, `64KB` (decimal), `64k` (binary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ByteSize(pub u64);
