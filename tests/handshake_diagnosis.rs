@@ -91,20 +91,29 @@ fn intermediate(root: &TestCa, name: &str) -> TestCa {
 /// A single-certificate listener whose private root is named by `ca:` (as the dev default and
 /// `certs init` set it).
 fn start_with_ca(pki: &TestPki) -> (Tlsgate, MockUpstream) {
+    let ca = pki.ca_path.display();
+    start_listener(pki, "main", &format!(", ca: \"{ca}\""), "")
+}
+
+/// One TLS listener serving `pki`'s leaf: `cert_extra` goes inside the certificate's mapping,
+/// `tls_extra` lines inside `tls:`.
+fn start_listener(
+    pki: &TestPki,
+    name: &str,
+    cert_extra: &str,
+    tls_extra: &str,
+) -> (Tlsgate, MockUpstream) {
     let up = MockUpstream::start();
-    let (cert, key, ca) = (
-        pki.cert_path.clone(),
-        pki.key_path.clone(),
-        pki.ca_path.clone(),
+    let certificate = format!(
+        "{{cert: \"{}\", key: \"{}\"{cert_extra}}}",
+        pki.cert_path.display(),
+        pki.key_path.display()
     );
-    let url = up.url();
+    let (name, tls_extra, url) = (name.to_string(), tls_extra.to_string(), up.url());
     let gate = Tlsgate::start_yaml(
         move |port, admin| {
             format!(
-                "listeners:\n  - name: main\n    bind: 127.0.0.1:{port}\n    tls:\n      certificates:\n        - {{cert: \"{}\", key: \"{}\", ca: \"{}\"}}\nupstreams:\n  u: {{url: \"{url}\"}}\nadmin: {{bind: \"127.0.0.1:{admin}\"}}\ndiagnostics: {{log_format: json}}\n",
-                cert.display(),
-                key.display(),
-                ca.display()
+                "listeners:\n  - name: {name}\n    bind: 127.0.0.1:{port}\n    tls:\n      certificates:\n        - {certificate}\n{tls_extra}upstreams:\n  u: {{url: \"{url}\"}}\nadmin: {{bind: \"127.0.0.1:{admin}\"}}\ndiagnostics: {{log_format: json}}\n"
             )
         },
         true,
@@ -317,25 +326,13 @@ fn expired_certificate_rejected_by_client_is_expired() {
 
 /// A listener requiring client certificates from `pki`'s CA (mutual TLS).
 fn start_mtls(pki: &TestPki) -> (Tlsgate, MockUpstream) {
-    let up = MockUpstream::start();
-    let (cert, key, ca) = (
-        pki.cert_path.clone(),
-        pki.key_path.clone(),
-        pki.ca_path.clone(),
-    );
-    let url = up.url();
-    let gate = Tlsgate::start_yaml(
-        move |port, admin| {
-            format!(
-                "listeners:\n  - name: mtls\n    bind: 127.0.0.1:{port}\n    tls:\n      certificates:\n        - {{cert: \"{}\", key: \"{}\"}}\n      client_auth: {{ca: \"{}\", mode: require}}\nupstreams:\n  u: {{url: \"{url}\"}}\nadmin: {{bind: \"127.0.0.1:{admin}\"}}\ndiagnostics: {{log_format: json}}\n",
-                cert.display(),
-                key.display(),
-                ca.display()
-            )
-        },
-        true,
-    );
-    (gate, up)
+    let ca = pki.ca_path.display();
+    start_listener(
+        pki,
+        "mtls",
+        "",
+        &format!("      client_auth: {{ca: \"{ca}\", mode: require}}\n"),
+    )
 }
 
 #[test]

@@ -1255,39 +1255,16 @@ pub fn run_tlsgate(
 ) -> (ExitStatus, Captured) {
     let mut cmd = Command::new(tlsgate_bin());
     scrub(&mut cmd);
-    cmd.args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(args).current_dir(cwd);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("spawn tlsgate");
-    let cap = Captured::default();
-    let threads = cap.attach(&mut child);
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Ok(Some(s)) = child.try_wait() {
-            break s;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            for t in threads {
-                let _ = t.join();
-            }
-            panic!(
-                "tlsgate {args:?} did not exit within {timeout:?} (killed). Output:\n{}",
-                cap.all()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    for t in threads {
-        let _ = t.join();
-    }
-    (status, cap)
+    run_bounded(cmd, timeout).unwrap_or_else(|cap| {
+        panic!(
+            "tlsgate {args:?} did not exit within {timeout:?} (killed). Output:\n{}",
+            cap.all()
+        )
+    })
 }
 
 /// A minimal blocking HTTP/1.1 GET (for the admin API): `Some((status, body))`.
@@ -1466,7 +1443,15 @@ pub fn python_has_openai() -> bool {
 
 /// Runs a child command with a timeout; returns (status, stdout, stderr). Kills it at timeout.
 /// (Call [`scrub`] on `cmd` *before* setting its own variables if hermeticity matters.)
-pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> (ExitStatus, String, String) {
+pub fn run_with_timeout(cmd: Command, timeout: Duration) -> (ExitStatus, String, String) {
+    let (status, cap) = run_bounded(cmd, timeout)
+        .unwrap_or_else(|cap| panic!("command timed out after {timeout:?}:\n{}", cap.all()));
+    (status, cap.stdout(), cap.stderr())
+}
+
+/// Runs `cmd` to completion with its output captured; `Err` with what it printed when it had to
+/// be killed after `timeout`.
+fn run_bounded(mut cmd: Command, timeout: Duration) -> Result<(ExitStatus, Captured), Captured> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -1476,22 +1461,19 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> (ExitStatus, Str
     let deadline = Instant::now() + timeout;
     let status = loop {
         if let Ok(Some(s)) = child.try_wait() {
-            break s;
+            break Some(s);
         }
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            for t in threads {
-                let _ = t.join();
-            }
-            panic!("command timed out after {timeout:?}:\n{}", cap.all());
+            break None;
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     for t in threads {
         let _ = t.join();
     }
-    (status, cap.stdout(), cap.stderr())
+    status.map(|s| (s, cap.clone())).ok_or(cap)
 }
 
 // ---------------------------------------------------------------------------------------------
