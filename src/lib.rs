@@ -21,6 +21,7 @@ pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod diagnose;
+mod locks;
 pub mod proxy;
 pub mod reload;
 pub mod server;

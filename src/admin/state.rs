@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 use crate::certs::info::format_time;
 use crate::certs::LoadedCertificate;
 use crate::diagnose::{Code, Finding};
+use crate::locks::{lock, read, write};
 
 /// How many recent handshake failure events `/status` keeps per listener.
 const RECENT_EVENTS: usize = 20;
@@ -275,8 +276,6 @@ pub struct State {
     reload: Mutex<ReloadStatus>,
     upstreams: Mutex<Vec<UpstreamStatus>>,
     pub metrics: Metrics,
-    /// Gauges per listener, cached so opening a connection does not touch the family's lock.
-    conn_gauges: RwLock<HashMap<String, Gauge>>,
     /// Wakes the upstream checker after a certificate reload (`startup_and_reload`).
     pub upstream_recheck: tokio::sync::Notify,
     /// The `tlsgate_cert_not_after_timestamp_seconds` series each listener has set, so a reload
@@ -308,7 +307,6 @@ impl State {
             }),
             upstreams: Mutex::new(Vec::new()),
             metrics: Metrics::new(),
-            conn_gauges: RwLock::new(HashMap::new()),
             upstream_recheck: tokio::sync::Notify::new(),
             request_handles: RwLock::new(HashMap::new()),
             cert_series: Mutex::new(HashMap::new()),
@@ -324,8 +322,9 @@ impl State {
         self.ready.load(Ordering::Acquire)
     }
 
-    /// Registers a listener (before it accepts).
-    pub fn add_listener(&self, name: &str, bind: std::net::SocketAddr, tls: bool) {
+    /// Registers a listener (before it accepts); returns its open-connections gauge, which
+    /// the listener keeps so a connection updates it without a lookup.
+    pub fn add_listener(&self, name: &str, bind: std::net::SocketAddr, tls: bool) -> Gauge {
         let gauge = self
             .metrics
             .open_connections
@@ -333,7 +332,6 @@ impl State {
                 listener: name.to_string(),
             })
             .clone();
-        write(&self.conn_gauges).insert(name.to_string(), gauge);
         write(&self.listeners).push(ListenerStatus {
             name: name.to_string(),
             bind: bind.to_string(),
@@ -341,6 +339,7 @@ impl State {
             certificates: Vec::new(),
             handshake_failures: HandshakeStats::default(),
         });
+        gauge
     }
 
     /// Publishes the certificates a listener now serves.
@@ -380,18 +379,6 @@ impl State {
             .find(|l| l.name == listener)
         {
             l.certificates = certs;
-        }
-    }
-
-    pub fn connection_opened(&self, listener: &str) {
-        if let Some(g) = read(&self.conn_gauges).get(listener) {
-            g.inc();
-        }
-    }
-
-    pub fn connection_closed(&self, listener: &str) {
-        if let Some(g) = read(&self.conn_gauges).get(listener) {
-            g.dec();
         }
     }
 
@@ -535,18 +522,6 @@ impl State {
     }
 }
 
-// A poisoned lock only means a panic elsewhere while holding it; the data (counters, status
-// documents) is still the best we have, so keep serving it.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    m.read().unwrap_or_else(|e| e.into_inner())
-}
-fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    m.write().unwrap_or_else(|e| e.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,8 +529,8 @@ mod tests {
     #[test]
     fn metrics_use_the_contract_names() {
         let s = State::new();
-        s.add_listener("public", "127.0.0.1:8443".parse().unwrap(), true);
-        s.connection_opened("public");
+        s.add_listener("public", "127.0.0.1:8443".parse().unwrap(), true)
+            .inc();
         s.record_request("openai", 200, 0.02);
         s.record_handshake_failure(
             "public",

@@ -255,13 +255,9 @@ impl CertInfo {
         }
     }
 
-    /// A root-like certificate: self-issued and, when it says, a CA.
+    /// Its own issuer, by name and (when both are present) key identifier.
     pub fn is_self_signed(&self) -> bool {
-        self.self_issued
-            && match (&self.authority_key_id, &self.subject_key_id) {
-                (Some(aki), Some(ski)) => aki == ski,
-                _ => true,
-            }
+        self.issued(self)
     }
 
     /// Whole days from `now` until `not_after` (negative once expired).

@@ -43,11 +43,6 @@ impl LoadedCertificate {
     pub fn fingerprint(&self) -> &str {
         &self.leaf().fingerprint_sha256
     }
-
-    /// The DER chain as sent.
-    pub fn chain_der(&self) -> Vec<CertificateDer<'static>> {
-        self.chain.iter().map(|c| c.der.clone()).collect()
-    }
 }
 
 /// Reads, parses and pairs a configured certificate and key.

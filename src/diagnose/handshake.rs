@@ -286,17 +286,9 @@ pub fn alert_name(a: AlertDescription) -> String {
 
 /// Whether `name` is covered by one of `names` (exact, or a `*.` wildcard for one label).
 pub fn name_covered(name: &str, names: &[String]) -> bool {
-    let name = name.trim_end_matches('.').to_ascii_lowercase();
-    names.iter().any(|n| {
-        let n = n.trim_end_matches('.').to_ascii_lowercase();
-        if n == name {
-            return true;
-        }
-        match (n.strip_prefix("*."), name.split_once('.')) {
-            (Some(suffix), Some((label, rest))) => !label.is_empty() && rest == suffix,
-            _ => false,
-        }
-    })
+    names
+        .iter()
+        .any(|n| crate::certs::checks::san_covers(n, name))
 }
 
 /// Turns the evidence into one finding.

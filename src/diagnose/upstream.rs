@@ -802,27 +802,8 @@ pub fn chain_top(chain: &[CertInfo]) -> Option<&CertInfo> {
 /// Whether `expected` (a DNS name or IP address) is covered by the SANs: exact names, or a
 /// wildcard `*.rest` covering exactly one label; IP addresses only by IP SANs.
 pub fn name_matches(expected: &str, sans: &[String]) -> bool {
-    if let Ok(ip) = expected
-        .trim_matches(|c| c == '[' || c == ']')
-        .parse::<IpAddr>()
-    {
-        return sans
-            .iter()
-            .any(|s| s.parse::<IpAddr>().is_ok_and(|s| s == ip));
-    }
-    let want = expected.trim_end_matches('.').to_ascii_lowercase();
-    sans.iter().any(|san| {
-        if san.parse::<IpAddr>().is_ok() {
-            return false;
-        }
-        let san = san.trim_end_matches('.').to_ascii_lowercase();
-        match san.strip_prefix("*.") {
-            Some(rest) => want
-                .split_once('.')
-                .is_some_and(|(label, tail)| !label.is_empty() && tail == rest),
-            None => san == want,
-        }
-    })
+    sans.iter()
+        .any(|san| crate::certs::checks::san_covers(san, expected))
 }
 
 /// Known TLS-inspection products, matched on whole words of the subject and issuer names.

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use rustls::sign::CertifiedKey;
-use rustls::RootCertStore;
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -199,10 +198,7 @@ pub async fn probe(
     };
     let slot: CaptureSlot = Arc::new(Mutex::new(None));
     let asked = Arc::new(AtomicBool::new(false));
-    let mut all_roots = RootCertStore::empty();
-    for s in &target.stores {
-        all_roots.roots.extend(s.roots.roots.iter().cloned());
-    }
+    let all_roots = tls_client::merged_roots(&target.stores);
     let config = match tls_client::capturing_config(
         Some(Arc::new(all_roots)),
         target.client_key.clone(),

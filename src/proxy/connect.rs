@@ -242,34 +242,6 @@ pub enum UpstreamStream {
     Tls(Box<TokioIo<tokio_rustls::client::TlsStream<Recorded<TcpStream>>>>),
 }
 
-/// What was negotiated with the upstream, attached to the connection's metadata.
-#[derive(Debug, Clone, Default)]
-pub struct TlsInfo {
-    pub version: Option<String>,
-    pub cipher: Option<String>,
-    pub alpn: Option<String>,
-}
-
-impl UpstreamStream {
-    pub fn tls_info(&self) -> Option<TlsInfo> {
-        match self {
-            UpstreamStream::Plain(_) => None,
-            UpstreamStream::Tls(s) => {
-                let (_, conn) = s.inner().get_ref();
-                Some(TlsInfo {
-                    version: conn.protocol_version().map(|v| format!("{v:?}")),
-                    cipher: conn
-                        .negotiated_cipher_suite()
-                        .map(|c| format!("{:?}", c.suite())),
-                    alpn: conn
-                        .alpn_protocol()
-                        .map(|p| String::from_utf8_lossy(p).into_owned()),
-                })
-            }
-        }
-    }
-}
-
 impl Connection for UpstreamStream {
     fn connected(&self) -> Connected {
         let connected = Connected::new();

@@ -221,7 +221,7 @@ impl Proxy {
                 if self.limiter.admit(
                     &upstream.name,
                     finding.code,
-                    &meta.peer.to_string(),
+                    &crate::telemetry::redact::peer(meta.peer),
                     Instant::now(),
                 ) == Admit::Log
                 {

@@ -32,11 +32,16 @@ pub fn system_roots() -> &'static [CertificateDer<'static>] {
 
 /// Builds the root store an upstream is verified against.
 pub fn root_store(tls: &UpstreamTls) -> Result<RootCertStore, String> {
+    Ok(merged_roots(&trust_stores(tls)?))
+}
+
+/// One root store holding the anchors of every store given.
+pub fn merged_roots(stores: &[TrustStore]) -> RootCertStore {
     let mut roots = RootCertStore::empty();
-    for store in trust_stores(tls)? {
+    for store in stores {
         roots.roots.extend(store.roots.roots.iter().cloned());
     }
-    Ok(roots)
+    roots
 }
 
 /// The trust stores an upstream is verified against, each on its own (`webpki`, `system`,
@@ -55,12 +60,17 @@ pub fn trust_stores(tls: &UpstreamTls) -> Result<Vec<TrustStore>, String> {
     Ok(out)
 }
 
-/// The system roots as a store.
+/// The system roots as a store, built once (every upstream and every periodic check uses it).
 pub fn system_store() -> TrustStore {
-    let mut roots = RootCertStore::empty();
-    // Certificates the parser cannot use are skipped, as every OS bundle has some.
-    let _ = roots.add_parsable_certificates(system_roots().iter().cloned());
-    TrustStore::new("system", roots)
+    static STORE: OnceLock<TrustStore> = OnceLock::new();
+    STORE
+        .get_or_init(|| {
+            let mut roots = RootCertStore::empty();
+            // Certificates the parser cannot use are skipped, as every OS bundle has some.
+            let _ = roots.add_parsable_certificates(system_roots().iter().cloned());
+            TrustStore::new("system", roots)
+        })
+        .clone()
 }
 
 /// A PEM file of CA certificates as a store named `name`. Errors start with the path.

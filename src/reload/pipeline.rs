@@ -17,6 +17,7 @@ use crate::certs::LoadedCertificate;
 use crate::config::{CertificateSource, Config};
 use crate::diagnose::handshake::OurChain;
 use crate::diagnose::{sort_by_importance, Code, Finding, Severity};
+use crate::locks::lock;
 use crate::server::serve::{certificate_statuses, LoadedSet};
 use crate::server::sni::CertSet;
 
@@ -150,10 +151,6 @@ impl Reloader {
         v.sort();
         v.dedup();
         v
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.cfg
     }
 
     /// Whether the files differ from what is served (cheap: one read, no settling).
@@ -398,8 +395,4 @@ pub fn status_of(outcome: &Outcome) -> ReloadStatus {
         result: result.to_string(),
         findings,
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -86,7 +86,8 @@ impl Snapshot {
     }
 
     /// The raw bytes of a file, when it was readable.
-    pub fn bytes(&self, path: &Path) -> Option<&[u8]> {
+    #[cfg(test)]
+    fn bytes(&self, path: &Path) -> Option<&[u8]> {
         match self.files.get(path) {
             Some(Ok((b, _))) => Some(b),
             _ => None,

@@ -81,7 +81,7 @@ pub fn watch_dirs(paths: &[PathBuf]) -> WatchSet {
 /// (Re-)adds a watch on every directory that exists. inotify drops a watch when its directory
 /// is deleted, so this runs again after every event.
 fn arm(watcher: &Mutex<RecommendedWatcher>, paths: &[PathBuf]) {
-    let mut w = watcher.lock().unwrap_or_else(|e| e.into_inner());
+    let mut w = crate::locks::lock(watcher);
     for dir in watch_dirs(paths).all() {
         if dir.is_dir() {
             if let Err(e) = w.watch(dir, RecursiveMode::NonRecursive) {

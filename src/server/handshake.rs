@@ -2,8 +2,8 @@
 //! within `limits.handshake_timeout`, and on failure gather the evidence, classify it
 //! (`diagnose::handshake::classify`) and log a rate-limited `tls_handshake_failed` event.
 //!
-//! The success path pays one peek and keeps the peeked ClientHello bytes on the task's stack;
-//! parsing them happens only on failure.
+//! The success path pays one peek and one copy of the ClientHello record (kept to recognise a
+//! client that leaves without a request); parsing it happens only on failure.
 
 use std::io;
 use std::net::SocketAddr;
@@ -39,7 +39,6 @@ pub enum HandshakeOutcome {
 /// client that closes without sending a request (Node, curl ≥ 8.17 reject certificates this
 /// way: the handshake completes, then the connection closes without an alert).
 pub struct AfterHandshake {
-    sni: Option<String>,
     cert_index: Option<usize>,
     /// Requests served on the connection, counted by the HTTP service.
     pub requests: Arc<AtomicU64>,
@@ -64,7 +63,6 @@ impl AfterHandshake {
             }),
             cert_index: self.cert_index,
         };
-        let _ = &self.sni;
         report(ctx, tls, peer, &failure, &self.hello, started);
     }
 }
@@ -135,10 +133,9 @@ pub async fn accept(
             // a ClientHello is a timeout; anything else (a slow plain-HTTP request) is not TLS.
             let got = &peeked[..seen];
             let failure = match sniff::sniff_final(got) {
-                Sniffed::Tls | Sniffed::Unknown { .. } if got.is_empty() => {
+                s if got.is_empty() || s == Sniffed::Tls => {
                     Failure::simple(FailureKind::TimeoutBeforeClientHello)
                 }
-                Sniffed::Tls => Failure::simple(FailureKind::TimeoutBeforeClientHello),
                 other => Failure {
                     sniffed: Some(other),
                     ..Failure::simple(FailureKind::NotTls)
@@ -189,8 +186,11 @@ pub async fn accept(
         }
         Ok(Ok(start)) => start,
     };
-    let sni = start.client_hello().server_name().map(str::to_string);
-    let selection = tls.resolver.current().select(sni.as_deref());
+    // One atomic load, no reference-count traffic: the same lookup rustls' resolver does next.
+    let selection = tls
+        .resolver
+        .load()
+        .select(start.client_hello().server_name());
     let cert_index = selection.index();
     // With a certificate chosen, rustls sends our whole first flight (ServerHello …
     // Certificate) before it reads anything else: a failure from here on happened after the
@@ -232,7 +232,6 @@ pub async fn accept(
             HandshakeOutcome::Established(
                 Box::new(stream),
                 AfterHandshake {
-                    sni,
                     cert_index,
                     requests: Arc::new(AtomicU64::new(0)),
                     hello: peeked[..n].to_vec(),
@@ -320,7 +319,7 @@ fn report(
         .unwrap_or_default();
     let evidence = HandshakeEvidence {
         sniffed: failure.sniffed.clone(),
-        hello: hello.clone(),
+        hello,
         failure: failure.kind.clone(),
         served: failure.served.clone(),
         our_chain,

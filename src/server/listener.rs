@@ -51,6 +51,8 @@ pub struct ListenerContext {
     pub http: auto::Builder<TokioExecutor>,
     pub handshake_timeout: Duration,
     pub state: Arc<State>,
+    /// `tlsgate_open_connections{listener}`.
+    pub open_connections: prometheus_client::metrics::gauge::Gauge,
 }
 
 /// The TLS side of a listener: the acceptor and the resolver its certificates are swapped in.
@@ -106,9 +108,9 @@ pub async fn run(
         let ctx = ctx.clone();
         let graceful = graceful.watcher();
         tokio::spawn(async move {
-            ctx.state.connection_opened(&ctx.name);
+            ctx.open_connections.inc();
             serve_connection(stream, peer, &ctx, graceful).await;
-            ctx.state.connection_closed(&ctx.name);
+            ctx.open_connections.dec();
             drop(permit);
         });
     }

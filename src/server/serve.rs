@@ -227,6 +227,7 @@ pub async fn run(
     let mut bound = Vec::new();
     let mut fatal = Vec::new();
     for l in &cfg.listeners {
+        let open_connections = state.add_listener(&l.name, l.bind, l.tls.is_some());
         let tls = match &l.tls {
             None => None,
             Some(tls_cfg) => {
@@ -261,7 +262,6 @@ pub async fn run(
                                         "correct the listener's tls settings",
                                     )])
                                 })?;
-                        state.add_listener(&l.name, l.bind, true);
                         state.set_certificates(&l.name, statuses);
                         Some(TlsSide {
                             acceptor: TlsAcceptor::from(Arc::new(server_config)),
@@ -274,9 +274,6 @@ pub async fn run(
                 }
             }
         };
-        if l.tls.is_none() {
-            state.add_listener(&l.name, l.bind, false);
-        }
         let tcp = bind_for_workers(l.bind, workers).map_err(|e| {
             StartError(vec![Finding::new(
                 Code::ConfigInvalid,
@@ -303,6 +300,7 @@ pub async fn run(
                 http: http.clone(),
                 handshake_timeout: cfg.limits.handshake_timeout.get(),
                 state: state.clone(),
+                open_connections,
             },
         });
     }

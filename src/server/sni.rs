@@ -88,10 +88,6 @@ impl CertSet {
         self.entries.iter().flat_map(|e| e.names.clone()).collect()
     }
 
-    pub fn has_default(&self) -> bool {
-        self.entries.len() == 1 || self.default.is_some()
-    }
-
     /// Picks the certificate for a ClientHello's SNI.
     pub fn select(&self, sni: Option<&str>) -> Selection {
         if self.entries.len() == 1 {
@@ -138,6 +134,11 @@ impl SniResolver {
     /// The handle a reload publishes through.
     pub fn handle(&self) -> Arc<ArcSwap<CertSet>> {
         self.current.clone()
+    }
+
+    /// The current set for a short look (no reference-count change).
+    pub fn load(&self) -> arc_swap::Guard<Arc<CertSet>> {
+        self.current.load()
     }
 
     pub fn current(&self) -> Arc<CertSet> {

@@ -94,7 +94,7 @@ impl RateLimiter {
 
     /// Decides for one event at `now`.
     pub fn admit(&self, listener: &Arc<str>, code: Code, peer: &str, now: Instant) -> Admit {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = crate::locks::lock(&self.inner);
         let Inner { windows, pending } = &mut *inner;
         let w = windows
             .entry((listener.clone(), code))
@@ -119,7 +119,7 @@ impl RateLimiter {
     /// Summaries of every window that has ended by `now` with suppressed events; those windows
     /// are closed.
     pub fn flush(&self, now: Instant) -> Vec<Summary> {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = crate::locks::lock(&self.inner);
         let mut out = std::mem::take(&mut inner.pending);
         let window = self.window;
         inner.windows.retain(|(listener, code), w| {
