@@ -210,8 +210,10 @@ pub fn run(args: ProbeArgs) -> ExitCode {
     let outcome = runtime.block_on(probe(&probe_target, |ce| tcp_finding(&display, ce)));
     let has_ca = args.ca.is_some();
     match args.format {
-        Format::Json => println!("{}", to_json(&args.target, &outcome, has_ca)),
-        Format::Text => print!("{}", to_text(&args.target, &outcome, has_ca)),
+        Format::Json => {
+            super::report::emit(&format!("{}\n", to_json(&args.target, &outcome, has_ca)))
+        }
+        Format::Text => super::report::emit(&to_text(&args.target, &outcome, has_ca)),
     }
     exit_code(&outcome)
 }
