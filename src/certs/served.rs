@@ -74,13 +74,7 @@ pub fn load_with(
     check_key_matches(&chain, signing_key.as_ref(), src)?;
 
     let ca = match &src.ca {
-        Some(path) => {
-            let f = read(path).map_err(|f| vec![f])?;
-            if f.certs.is_empty() {
-                return Err(vec![f.no_certificate_finding()]);
-            }
-            parse_chain(&f.certs, path)?
-        }
+        Some(path) => read_certificates(path, read)?,
         None => Vec::new(),
     };
 
@@ -105,6 +99,19 @@ pub fn load_with(
         key_mode: key_file.mode,
         loaded_at: OffsetDateTime::now_utc(),
     })
+}
+
+/// Reads a file that must hold certificates (a CA file): unreadable, empty or unparsable is a
+/// finding.
+pub fn read_certificates(
+    path: &Path,
+    read: &dyn Fn(&Path) -> Result<PemFile, Finding>,
+) -> Result<Vec<CertInfo>, Vec<Finding>> {
+    let f = read(path).map_err(|f| vec![f])?;
+    if f.certs.is_empty() {
+        return Err(vec![f.no_certificate_finding()]);
+    }
+    parse_chain(&f.certs, path)
 }
 
 /// Parses every certificate of a file; a block that is not X.509 makes the file unusable.

@@ -126,11 +126,9 @@ pub fn local_sections(cfg: &Config) -> Vec<Section> {
 
 /// A file that must hold at least one certificate.
 fn cert_file_findings(path: &std::path::Path) -> Vec<Finding> {
-    match PemFile::read(path) {
-        Err(f) => vec![f],
-        Ok(f) if f.certs.is_empty() => vec![f.no_certificate_finding()],
-        Ok(_) => Vec::new(),
-    }
+    crate::certs::served::read_certificates(path, &PemFile::read)
+        .err()
+        .unwrap_or_default()
 }
 
 /// Connects to every upstream once and validates what it presents.

@@ -13,7 +13,7 @@ use super::report;
 use super::{Format, InspectArgs};
 use crate::certs::checks::{chain_summary, check_bundle, load_bundle, Bundle, CheckContext};
 use crate::certs::pem::PemFile;
-use crate::certs::served::parse_chain;
+use crate::certs::served::read_certificates;
 use crate::certs::CertInfo;
 use crate::diagnose::{sort_by_importance, Finding};
 
@@ -28,13 +28,9 @@ fn load_ca(args: &InspectArgs) -> (Vec<CertInfo>, Vec<Finding>) {
     let Some(path) = &args.ca else {
         return (Vec::new(), Vec::new());
     };
-    match PemFile::read(path) {
-        Err(f) => (Vec::new(), vec![f]),
-        Ok(file) if file.certs.is_empty() => (Vec::new(), vec![file.no_certificate_finding()]),
-        Ok(file) => match parse_chain(&file.certs, path) {
-            Ok(c) => (c, Vec::new()),
-            Err(f) => (Vec::new(), f),
-        },
+    match read_certificates(path, &PemFile::read) {
+        Ok(c) => (c, Vec::new()),
+        Err(f) => (Vec::new(), f),
     }
 }
 
