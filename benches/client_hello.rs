@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use tlsgate::server::{client_hello, sniff};
+use tlsgate::wire::{client_hello, sniff};
 
 /// A real ClientHello as rustls sends it (SNI and ALPN included).
 fn rustls_hello() -> Vec<u8> {

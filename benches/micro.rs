@@ -18,7 +18,7 @@ use tlsgate::diagnose::handshake::{
     classify, FailureKind, HandshakeEvidence, Incompatibility, OurChain, OurTls, ServedInfo,
 };
 use tlsgate::proxy::rewrite::{rewrite_request_headers, ClientSide};
-use tlsgate::server::client_hello::{self, ClientHelloSummary};
+use tlsgate::wire::client_hello::{self, ClientHelloSummary};
 
 /// What the OpenAI Python SDK sends (through one earlier proxy), as the listener hands it over.
 fn sdk_request_headers() -> HeaderMap {

@@ -17,12 +17,17 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod app;
 pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod diagnose;
+pub mod findings;
 mod locks;
 pub mod proxy;
 pub mod reload;
 pub mod server;
+pub mod status;
 pub mod telemetry;
+pub mod tls;
+pub mod wire;

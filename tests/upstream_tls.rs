@@ -265,7 +265,7 @@ fn upstream_cfg(url: &str, tls_yaml: &str) -> tlsgate::config::Upstream {
     cfg.upstreams["up"].clone()
 }
 
-async fn send_code(client: &UpstreamClient) -> Result<u16, tlsgate::diagnose::Finding> {
+async fn send_code(client: &UpstreamClient) -> Result<u16, tlsgate::findings::Finding> {
     let body = Empty::<Bytes>::new()
         .map_err(|never| match never {})
         .boxed();

@@ -3,7 +3,6 @@
 
 mod http;
 mod page;
-pub mod state;
 
+pub use crate::status::State;
 pub use http::serve;
-pub use state::State;

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::state::RequestCounts;
+use crate::status::RequestCounts;
 
 /// Below this many days a certificate is shown red.
 const CRITICAL_DAYS: i64 = 7;

@@ -27,7 +27,7 @@ use x509_parser::x509::SubjectPublicKeyInfo;
 use super::info::{format_time, CertInfo};
 use super::pem::PemFile;
 use super::served::{parse_chain, LoadedCertificate};
-use crate::diagnose::{sort_by_importance, Code, Finding};
+use crate::findings::{sort_by_importance, Code, Finding};
 
 /// What is checked: certificates in the order they are sent and, if known, the private key.
 #[derive(Debug, Clone, Default)]
@@ -182,7 +182,7 @@ pub fn load_bundle(cert_files: &[PathBuf], key_file: Option<&Path>) -> Bundle {
         if b.key_file.is_none() {
             b.key_file = Some(path.clone());
         }
-        match crate::proxy::tls_client::provider()
+        match crate::tls::provider()
             .key_provider
             .load_private_key(der)
         {
@@ -522,7 +522,7 @@ fn der_sequence(contents: &[u8]) -> Vec<u8> {
 fn system_store() -> &'static [CertInfo] {
     static ROOTS: OnceLock<Vec<CertInfo>> = OnceLock::new();
     ROOTS.get_or_init(|| {
-        crate::proxy::tls_client::system_roots()
+        crate::tls::roots::system_roots()
             .iter()
             .filter_map(|der| CertInfo::parse(der).ok())
             .collect()
@@ -1065,7 +1065,7 @@ fn check_key_permissions(b: &Bundle, out: &mut Vec<Finding>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnose::Severity;
+    use crate::findings::Severity;
     use rcgen::{
         BasicConstraints, CertificateParams, CustomExtension, DnType, ExtendedKeyUsagePurpose,
         IsCa, Issuer, KeyPair, KeyUsagePurpose,

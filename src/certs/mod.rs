@@ -6,6 +6,7 @@ pub mod devca;
 pub mod info;
 pub mod pem;
 pub mod served;
+pub mod set;
 
 pub use info::CertInfo;
 pub use served::LoadedCertificate;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use rustls::pki_types::pem::{PemObject, SectionKind};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::diagnose::{Code, Finding};
+use crate::findings::{Code, Finding};
 
 /// The decoded content of one file.
 #[derive(Debug)]

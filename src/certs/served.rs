@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use super::info::CertInfo;
 use super::pem::PemFile;
 use crate::config::CertificateSource;
-use crate::diagnose::{Code, Finding};
+use crate::findings::{Code, Finding};
 
 /// A certificate ready to serve, with what is known about it.
 #[derive(Debug, Clone)]
@@ -143,7 +143,7 @@ fn signing_key(
     key: &PrivateKeyDer<'static>,
     path: &Path,
 ) -> Result<Arc<dyn rustls::sign::SigningKey>, Vec<Finding>> {
-    crate::proxy::tls_client::provider()
+    crate::tls::provider()
         .key_provider
         .load_private_key(key.clone_key())
         .map_err(|e| {

@@ -13,7 +13,7 @@ use super::report;
 use super::{CheckArgs, Format, InspectArgs};
 use crate::certs::pem::PemFile;
 use crate::config::{self, Config};
-use crate::diagnose::Finding;
+use crate::findings::Finding;
 
 /// One titled group of findings in the report.
 #[derive(Debug, Serialize)]
@@ -106,7 +106,7 @@ pub fn local_sections(cfg: &Config) -> Vec<Section> {
         }
         if up.tls.insecure_skip_verify {
             findings.push(Finding::new(
-                crate::diagnose::Code::UpstreamVerificationDisabled,
+                crate::findings::Code::UpstreamVerificationDisabled,
                 format!("certificate verification of upstream {name} is disabled"),
                 format!("upstreams.{name}.tls.insecure_skip_verify is true"),
                 format!(

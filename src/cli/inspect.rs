@@ -15,7 +15,7 @@ use crate::certs::checks::{chain_summary, check_bundle, load_bundle, Bundle, Che
 use crate::certs::pem::PemFile;
 use crate::certs::served::read_certificates;
 use crate::certs::CertInfo;
-use crate::diagnose::{sort_by_importance, Finding};
+use crate::findings::{sort_by_importance, Finding};
 
 #[derive(Serialize)]
 struct JsonReport<'a> {

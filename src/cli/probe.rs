@@ -18,10 +18,9 @@ use serde_json::json;
 use super::Format;
 use crate::certs::info::format_time;
 use crate::diagnose::upstream::{webpki_store, FixContext};
-use crate::diagnose::{Code, Finding};
+use crate::findings::{Code, Finding};
 use crate::proxy::check::{probe, ProbeOutcome, ProbeTarget, StartTls};
 use crate::proxy::connect::ConnectError;
-use crate::proxy::tls_client;
 
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
@@ -158,9 +157,9 @@ pub fn run(args: ProbeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut stores = vec![tls_client::system_store(), webpki_store()];
+    let mut stores = vec![crate::tls::roots::system_store(), webpki_store()];
     if let Some(ca) = &args.ca {
-        match tls_client::ca_file_store("ca", ca) {
+        match crate::tls::roots::ca_file_store("ca", ca) {
             Ok(s) => stores.push(s),
             Err(e) => {
                 eprintln!("tlsgate probe: --ca {e}");
@@ -169,7 +168,7 @@ pub fn run(args: ProbeArgs) -> ExitCode {
         }
     }
     let client_key = match (&args.client_cert, &args.client_key) {
-        (Some(c), Some(k)) => match tls_client::load_client_key(c, k) {
+        (Some(c), Some(k)) => match crate::tls::client::load_client_key(c, k) {
             Ok(k) => Some(k),
             Err(e) => {
                 eprintln!("tlsgate probe: --{}", e.replacen('_', "-", 1));

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::certs::info::format_time;
 use crate::certs::CertInfo;
-use crate::diagnose::{Finding, Severity};
+use crate::findings::{Finding, Severity};
 
 /// Writes a report to stdout; a closed pipe (`| head`) is not an error worth a panic.
 pub fn emit(text: &str) {
@@ -120,7 +120,7 @@ pub fn render_summary(findings: &[Finding]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnose::Code;
+    use crate::findings::Code;
 
     #[test]
     fn text_has_mark_code_why_and_fix() {

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::ServeArgs;
+use crate::app::{self as runner, Running};
 use crate::certs::devca::{self, DevCerts};
 use crate::config::{self, Config};
-use crate::diagnose::Finding;
-use crate::server::serve::{self as runner, Running};
+use crate::findings::Finding;
 
 /// Where the built-in default keeps its dev CA and leaf.
 pub const DEV_CERT_DIR: &str = ".tlsgate/certs";
@@ -60,7 +60,7 @@ fn resolve(args: &ServeArgs) -> Result<(Config, Option<DevCerts>), Vec<Finding>>
     }
     let dev = devca::ensure_dev_certs(Path::new(DEV_CERT_DIR), &[], true).map_err(|e| {
         vec![Finding::new(
-            crate::diagnose::Code::CertFileUnreadable,
+            crate::findings::Code::CertFileUnreadable,
             "the local development certificate cannot be created",
             e.to_string(),
             "run tlsgate from a writable directory, or give a configuration with -c",

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::schema::*;
 use super::upstream_url::UpstreamUrl;
-use crate::diagnose::{Code, Finding};
+use crate::findings::{Code, Finding};
 
 /// Why a configuration cannot be used.
 #[derive(Debug)]

@@ -13,9 +13,9 @@ use std::io;
 
 use rustls::AlertDescription;
 
-use super::{Code, Finding};
-use crate::server::client_hello::{version_name, ClientFamily, ClientHelloSummary};
-use crate::server::sniff::Sniffed;
+use crate::findings::{Code, Finding};
+use crate::wire::client_hello::{version_name, ClientFamily, ClientHelloSummary};
+use crate::wire::sniff::Sniffed;
 
 /// Where in the handshake a failure happened; decides what the client had already seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1043,7 +1043,7 @@ fn evidence(e: &HandshakeEvidence, specific: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::client_hello::{TLS10, TLS12, TLS13};
+    use crate::wire::client_hello::{TLS10, TLS12, TLS13};
     use AlertDescription as A;
 
     fn hello(sni: Option<&str>) -> ClientHelloSummary {

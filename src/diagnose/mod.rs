@@ -1,14 +1,10 @@
-//! Diagnosis: the one `Finding` type, the catalogue of codes, and the pure classifiers that turn
-//! evidence (certificates, handshake signals, upstream errors) into findings.
+//! Diagnosis: the pure classifiers that turn evidence (certificates, handshake signals,
+//! upstream errors) into findings.
 //!
 //! Everything here is a pure function of its inputs so it can be tested exhaustively without
-//! sockets; the code that gathers evidence lives next to the sockets (`server`, `proxy`).
+//! sockets; the code that gathers evidence lives next to the sockets (`server`, `proxy`). The
+//! vocabulary it speaks — `Finding` and the catalogue of codes — is `crate::findings`.
 
-mod catalogue;
-mod finding;
-
-pub use catalogue::Code;
-pub use finding::{sort_by_importance, Finding, Severity};
-
+pub mod evidence;
 pub mod handshake;
 pub mod upstream;

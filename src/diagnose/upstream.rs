@@ -8,15 +8,15 @@
 //! Everything here is a pure function of the evidence.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use rustls::pki_types::UnixTime;
-use rustls::{AlertDescription, RootCertStore};
+use rustls::AlertDescription;
 use time::OffsetDateTime;
 
-use super::{Code, Finding, Severity};
 use crate::certs::info::format_time;
 use crate::certs::CertInfo;
+use crate::findings::{Code, Finding, Severity};
+pub use crate::tls::roots::{webpki_store, TrustStore};
 
 /// Where a fix should point: a configured upstream's keys, or the `probe` flags.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,72 +59,6 @@ impl FixContext {
     }
 }
 
-/// One trust store that was consulted, with its anchors.
-#[derive(Debug, Clone)]
-pub struct TrustStore {
-    /// `system`, `webpki` or `ca_bundle` (`ca` for `probe --ca`).
-    pub name: String,
-    pub roots: Arc<RootCertStore>,
-}
-
-impl TrustStore {
-    pub fn new(name: impl Into<String>, roots: RootCertStore) -> Self {
-        TrustStore {
-            name: name.into(),
-            roots: Arc::new(roots),
-        }
-    }
-
-    /// Whether an anchor of this store has the subject `name_raw` (a DER Name, with or without
-    /// its outer SEQUENCE header).
-    pub fn has_subject(&self, name_raw: &[u8]) -> bool {
-        let want = name_contents(name_raw);
-        self.roots
-            .roots
-            .iter()
-            .any(|a| name_contents(a.subject.as_ref()) == want)
-    }
-
-    /// Whether the presented chain verifies to an anchor of this store. Validity dates are
-    /// ignored here (they are reported separately): the check runs at an instant inside the
-    /// validity window of the certificates below the root when there is one.
-    pub fn anchors(&self, chain: &[CertInfo], now: OffsetDateTime) -> bool {
-        let Some(leaf) = chain.first() else {
-            return false;
-        };
-        if self.roots.is_empty() {
-            return false;
-        }
-        let Ok(parsed) = rustls::server::ParsedCertificate::try_from(&leaf.der) else {
-            return false;
-        };
-        let intermediates: Vec<_> = chain[1..].iter().map(|c| c.der.clone()).collect();
-        let at = instant_inside_validity(chain).unwrap_or(now);
-        let secs = at.unix_timestamp().max(0) as u64;
-        let provider = rustls::crypto::aws_lc_rs::default_provider();
-        rustls::client::verify_server_cert_signed_by_trust_anchor(
-            &parsed,
-            &self.roots,
-            &intermediates,
-            UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs)),
-            provider.signature_verification_algorithms.all,
-        )
-        .is_ok()
-    }
-}
-
-/// The bundled public roots (webpki-roots) as a store.
-pub fn webpki_store() -> TrustStore {
-    static STORE: std::sync::OnceLock<TrustStore> = std::sync::OnceLock::new();
-    STORE
-        .get_or_init(|| {
-            let mut roots = RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            TrustStore::new("webpki", roots)
-        })
-        .clone()
-}
-
 /// The verdict of one consulted store for the presented chain.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StoreVerdict {
@@ -146,7 +80,7 @@ pub fn verdicts(
         .iter()
         .map(|s| StoreVerdict {
             store: s.name.clone(),
-            trusted: s.anchors(chain, now),
+            trusted: anchors(s, chain, now),
             knows_top_issuer: top.is_some_and(|t| s.has_subject(&t.issuer_raw)),
         })
         .collect()
@@ -360,7 +294,7 @@ pub fn classify_tls_failure(ev: &UpstreamEvidence) -> Vec<Finding> {
             format!("remove insecure_skip_verify and trust the upstream's CA with {}", ctx.ca_bundle()),
         ));
     }
-    super::sort_by_importance(&mut out);
+    crate::findings::sort_by_importance(&mut out);
     out
 }
 
@@ -928,6 +862,23 @@ fn has_public_shape(name: &str) -> bool {
     tld.chars().all(|c| c.is_ascii_alphabetic()) && !PRIVATE.contains(&tld)
 }
 
+/// Whether the presented chain verifies to an anchor of `store`. Validity dates are ignored
+/// here (they are reported separately): the check runs at an instant inside the validity
+/// window of the certificates below the root when there is one.
+pub fn anchors(store: &TrustStore, chain: &[CertInfo], now: OffsetDateTime) -> bool {
+    let Some(leaf) = chain.first() else {
+        return false;
+    };
+    let intermediates: Vec<_> = chain[1..].iter().map(|c| c.der.clone()).collect();
+    let at = instant_inside_validity(chain).unwrap_or(now);
+    let secs = at.unix_timestamp().max(0) as u64;
+    store.verifies(
+        &leaf.der,
+        &intermediates,
+        UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs)),
+    )
+}
+
 /// An instant inside the validity of every certificate below the root, if one exists.
 fn instant_inside_validity(chain: &[CertInfo]) -> Option<OffsetDateTime> {
     let relevant: Vec<&CertInfo> = chain
@@ -939,24 +890,6 @@ fn instant_inside_validity(chain: &[CertInfo]) -> Option<OffsetDateTime> {
     let start = relevant.iter().map(|c| c.not_before).max()?;
     let end = relevant.iter().map(|c| c.not_after).min()?;
     (start <= end).then(|| start + (end - start) / 2)
-}
-
-/// The contents of a DER Name: strips the outer SEQUENCE header when present.
-fn name_contents(raw: &[u8]) -> &[u8] {
-    if raw.len() < 2 || raw[0] != 0x30 {
-        return raw;
-    }
-    let (len, hdr) = match raw[1] {
-        n if n < 0x80 => (n as usize, 2),
-        0x81 if raw.len() > 2 => (raw[2] as usize, 3),
-        0x82 if raw.len() > 3 => (((raw[2] as usize) << 8) | raw[3] as usize, 4),
-        _ => return raw,
-    };
-    if hdr + len == raw.len() {
-        &raw[hdr..]
-    } else {
-        raw
-    }
 }
 
 /// One line per presented certificate, for logs: `subject ← issuer (not_after …)`.
@@ -1059,7 +992,7 @@ mod tests {
     }
 
     fn store(name: &str, cas: &[&Ca]) -> TrustStore {
-        let mut roots = RootCertStore::empty();
+        let mut roots = rustls::RootCertStore::empty();
         for c in cas {
             roots.add(c.der.clone()).unwrap();
         }
@@ -1071,7 +1004,7 @@ mod tests {
     fn evidence(name: &str, chain: Vec<CertInfo>, stores: &[TrustStore]) -> UpstreamEvidence {
         let mut ev = UpstreamEvidence::new(FixContext::Upstream("up".into()), "h:443", name);
         ev.trust = verdicts(stores, &chain, ev.now);
-        ev.publicly_trusted = webpki_store().anchors(&chain, ev.now);
+        ev.publicly_trusted = anchors(&webpki_store(), &chain, ev.now);
         ev.chain = chain;
         ev
     }
@@ -1482,8 +1415,11 @@ mod tests {
         assert_eq!(printable_prefix(b"A\r\n\x00", 10), "A\\r\\n\\x00");
         assert_eq!(human_duration(Duration::minutes(5)), "5 minutes");
         assert_eq!(human_duration(Duration::days(-3)), "3 days");
-        assert_eq!(name_contents(&[0x30, 0x02, 0x31, 0x00]), &[0x31, 0x00]);
-        assert_eq!(name_contents(&[0x30]), &[0x30]);
+        assert_eq!(
+            crate::tls::roots::name_contents(&[0x30, 0x02, 0x31, 0x00]),
+            &[0x31, 0x00]
+        );
+        assert_eq!(crate::tls::roots::name_contents(&[0x30]), &[0x30]);
         assert!(chain_top(&[]).is_none());
         assert_eq!(chain_summary(&[]), "no certificate presented");
     }

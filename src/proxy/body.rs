@@ -18,7 +18,7 @@ use tokio::time::Sleep;
 
 use super::errors::error_sse_event;
 use crate::config::ClientErrorDetail;
-use crate::diagnose::{Code, Finding};
+use crate::findings::{Code, Finding};
 
 /// The client's request body, counting bytes as they pass.
 pub struct CountingBody {

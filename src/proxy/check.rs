@@ -18,9 +18,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::connect::{connect_tcp, connect_via_proxy, ConnectError, EgressProxy, Recorded};
-use super::tls_client;
-use super::verifier::CaptureSlot;
-use crate::admin::state::{ChainEntry, UpstreamStatus};
 use crate::certs::info::format_time;
 use crate::certs::CertInfo;
 use crate::config::{Scheme, Upstream, UpstreamUrl};
@@ -28,7 +25,10 @@ use crate::diagnose::upstream::{
     classify_tls_failure, looks_like_tls, printable_prefix, verdicts, webpki_store, FixContext,
     StoreVerdict, TrustStore, UpstreamEvidence,
 };
-use crate::diagnose::{sort_by_importance, Code, Finding, Severity};
+use crate::findings::{sort_by_importance, Code, Finding, Severity};
+use crate::status::{ChainEntry, UpstreamStatus};
+use crate::tls::client as tls_client;
+use crate::tls::verifier::CaptureSlot;
 
 /// A STARTTLS-style preamble before the TLS handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,7 +198,7 @@ pub async fn probe(
     };
     let slot: CaptureSlot = Arc::new(Mutex::new(None));
     let asked = Arc::new(AtomicBool::new(false));
-    let all_roots = tls_client::merged_roots(&target.stores);
+    let all_roots = crate::tls::roots::merged_roots(&target.stores);
     let config = match tls_client::capturing_config(
         Some(Arc::new(all_roots)),
         target.client_key.clone(),
@@ -273,7 +273,8 @@ pub async fn probe(
     }
     if !ev.chain.is_empty() {
         ev.trust = verdicts(&target.stores, &ev.chain, ev.now);
-        ev.publicly_trusted = webpki_store().anchors(&ev.chain, ev.now);
+        ev.publicly_trusted =
+            crate::diagnose::upstream::anchors(&webpki_store(), &ev.chain, ev.now);
     }
     out.chain = ev.chain.clone();
     out.trust = ev.trust.clone();
@@ -416,7 +417,7 @@ pub fn target_for_upstream(name: &str, cfg: &Upstream) -> Result<ProbeTarget, Fi
         .map_err(|e| config_finding(name, format!("upstreams.{name}.url: {e}")))?;
     let https = url.scheme == Scheme::Https;
     let stores = if https {
-        tls_client::trust_stores(&cfg.tls)
+        crate::tls::roots::trust_stores(&cfg.tls)
             .map_err(|e| config_finding(name, format!("upstreams.{name}.{e}")))?
     } else {
         Vec::new()

@@ -24,7 +24,7 @@ use crate::diagnose::upstream::{
     chain_summary, classify_tls_failure, looks_like_tls, printable_prefix, verdicts, webpki_store,
     FixContext, TrustStore, UpstreamEvidence,
 };
-use crate::diagnose::{Code, Finding};
+use crate::findings::{Code, Finding};
 
 /// Why connecting to an upstream failed: a finding code and the evidence.
 #[derive(Debug, Clone)]
@@ -99,7 +99,8 @@ impl ConnectDiag {
             .collect();
         if !ev.chain.is_empty() {
             ev.trust = verdicts(&self.stores, &ev.chain, ev.now);
-            ev.publicly_trusted = webpki_store().anchors(&ev.chain, ev.now);
+            ev.publicly_trusted =
+                crate::diagnose::upstream::anchors(&webpki_store(), &ev.chain, ev.now);
         }
     }
 }
@@ -452,7 +453,7 @@ impl Connector {
         let mut certs = Vec::new();
         match &coarse.tls_error {
             Some(err) => {
-                let (original, presented) = super::verifier::unwrap_presented(err);
+                let (original, presented) = crate::tls::verifier::unwrap_presented(err);
                 ev.tls_error = Some(original);
                 certs = presented;
             }

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::config::ClientErrorDetail;
-use crate::diagnose::{Code, Finding};
+use crate::findings::{Code, Finding};
 
 /// The HTTP status a finding maps to when tlsgate answers for the upstream.
 pub fn status_for(code: Code) -> StatusCode {

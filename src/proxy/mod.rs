@@ -10,9 +10,8 @@ pub mod check;
 pub mod connect;
 pub mod errors;
 pub mod rewrite;
-pub mod tls_client;
+
 pub mod upstream;
-pub mod verifier;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +28,7 @@ use self::body::{CountingBody, ProxyBody, RequestId, RequestLog};
 use self::rewrite::ClientSide;
 use self::upstream::UpstreamClient;
 use crate::config::{ClientErrorDetail, Config};
-use crate::diagnose::{Code, Finding};
+use crate::findings::{Code, Finding};
 use crate::telemetry::ratelimit::{Admit, RateLimiter};
 
 /// What the proxy knows about the connection a request came on.

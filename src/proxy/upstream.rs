@@ -16,10 +16,10 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::ServerName;
 
 use super::connect::{ConnectDiag, ConnectError, Connector, EgressProxy};
-use super::tls_client;
 use crate::config::{HttpVersion, Scheme, Upstream, UpstreamTimeouts, UpstreamUrl};
 use crate::diagnose::upstream::{classify_tls_failure, FixContext};
-use crate::diagnose::{Code, Finding};
+use crate::findings::{Code, Finding};
+use crate::tls::client as tls_client;
 
 /// The request body type sent upstream: the client's streamed body, type-erased so locally
 /// made bodies (health checks, upgrades) fit too.
@@ -113,7 +113,8 @@ impl UpstreamClient {
         let diag = Arc::new(ConnectDiag {
             context: FixContext::Upstream(name.to_string()),
             stores: if https && !cfg.tls.insecure_skip_verify {
-                tls_client::trust_stores(&cfg.tls).map_err(|e| format!("upstreams.{name}.{e}"))?
+                crate::tls::roots::trust_stores(&cfg.tls)
+                    .map_err(|e| format!("upstreams.{name}.{e}"))?
             } else {
                 Vec::new()
             },

@@ -11,15 +11,16 @@ use arc_swap::ArcSwap;
 use time::OffsetDateTime;
 
 use super::snapshot::Snapshot;
-use crate::admin::state::{ReloadStatus, State};
 use crate::certs::info::format_time;
+use crate::certs::set::CertSet;
+use crate::certs::set::LoadedSet;
 use crate::certs::LoadedCertificate;
 use crate::config::{CertificateSource, Config};
 use crate::diagnose::handshake::OurChain;
-use crate::diagnose::{sort_by_importance, Code, Finding, Severity};
+use crate::findings::{sort_by_importance, Code, Finding, Severity};
 use crate::locks::lock;
-use crate::server::serve::{certificate_statuses, LoadedSet};
-use crate::server::sni::CertSet;
+use crate::status::certificate_statuses;
+use crate::status::{ReloadStatus, State};
 
 /// What asked for a reload (logged with the result).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,7 +275,7 @@ impl Reloader {
         }
         Evaluation::Valid {
             hash,
-            set: crate::server::serve::diagnose_set(loaded, l.default, &self.cfg),
+            set: crate::certs::set::diagnose_set(loaded, l.default, &self.cfg),
         }
     }
 
@@ -321,7 +322,7 @@ impl Reloader {
         }
         // Publish: one atomic store each; handshakes from now on see the new set.
         l.chains
-            .store(Arc::new(crate::server::evidence::our_chains(&set)));
+            .store(Arc::new(crate::diagnose::evidence::our_chains(&set)));
         l.set.store(Arc::new(set.set));
         self.state.set_certificates(&l.name, statuses);
         current.hash = hash;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::certs::pem::{self, PemFile};
-use crate::diagnose::Finding;
+use crate::findings::Finding;
 
 /// How long to wait between the two reads that must agree.
 pub const SETTLE: Duration = Duration::from_millis(40);
@@ -125,7 +125,7 @@ mod tests {
         assert_ne!(s1.content_hash(), s2.content_hash());
         assert_eq!(s2.content_hash(), Snapshot::read(&paths).content_hash());
         let err = s2.pem(&dir.path().join("missing.pem")).unwrap_err();
-        assert_eq!(err.code, crate::diagnose::Code::CertFileUnreadable);
+        assert_eq!(err.code, crate::findings::Code::CertFileUnreadable);
     }
 
     #[test]

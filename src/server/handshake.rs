@@ -16,15 +16,15 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::LazyConfigAcceptor;
 
-use super::client_hello;
-use super::listener::{ListenerContext, TlsSide};
-use super::sni::Selection;
-use super::sniff::{self, Sniffed};
+use super::context::{ListenerContext, TlsSide};
+use crate::certs::set::Selection;
 use crate::diagnose::handshake::{
     classify, from_io_error, severity_for_log, FailureKind, HandshakeEvidence, Phase, ServedInfo,
 };
-use crate::diagnose::Finding;
+use crate::findings::Finding;
 use crate::telemetry::ratelimit::Admit;
+use crate::wire::client_hello;
+use crate::wire::sniff::{self, Sniffed};
 
 /// How many bytes of the first flight are kept for diagnosis. A ClientHello with a
 /// post-quantum key share is about 1.9 KB; 4 KiB covers it with room to spare.

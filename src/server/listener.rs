@@ -12,15 +12,11 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
-use tokio_rustls::TlsAcceptor;
 
+pub use super::context::{ListenerContext, TlsSide};
 use super::handshake::{self, HandshakeOutcome};
-use super::sni::SniResolver;
-use crate::admin::State;
 use crate::config::Limits;
-use crate::diagnose::handshake::{OurChain, OurTls};
-use crate::proxy::{ConnMeta, Proxy};
-use crate::telemetry::ratelimit::RateLimiter;
+use crate::proxy::ConnMeta;
 
 /// The HTTP server settings shared by every connection of a listener.
 pub fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
@@ -39,34 +35,6 @@ pub fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .max_header_list_size(u32::try_from(limits.max_request_header_bytes.0).unwrap_or(u32::MAX))
         .keep_alive_interval(Some(Duration::from_secs(30)));
     builder
-}
-
-/// Everything a listener's connections share.
-#[derive(Clone)]
-pub struct ListenerContext {
-    pub name: Arc<str>,
-    pub bind: SocketAddr,
-    pub tls: Option<TlsSide>,
-    pub proxy: Arc<Proxy>,
-    pub http: auto::Builder<TokioExecutor>,
-    pub handshake_timeout: Duration,
-    pub state: Arc<State>,
-    /// `tlsgate_open_connections{listener}`.
-    pub open_connections: prometheus_client::metrics::gauge::Gauge,
-}
-
-/// The TLS side of a listener: the acceptor and the resolver its certificates are swapped in.
-#[derive(Clone)]
-pub struct TlsSide {
-    pub acceptor: TlsAcceptor,
-    pub resolver: SniResolver,
-    /// What we know of our own served chains, per certificate index (for attributing client
-    /// rejections). Swapped together with the certificates on reload.
-    pub chains: Arc<arc_swap::ArcSwap<Vec<OurChain>>>,
-    /// What this listener accepts (versions, suites, groups, ALPN), for "offered vs ours".
-    pub ours: Arc<OurTls>,
-    /// Rate limit of `tls_handshake_failed` events (shared by all listeners).
-    pub limiter: Arc<RateLimiter>,
 }
 
 /// Accepts connections until `shutdown` flips, then stops accepting; open connections are

@@ -1,11 +1,7 @@
-//! Listeners: accepting connections, first-byte sniffing, ClientHello parsing, the TLS acceptor
-//! and the SNI certificate resolver.
+//! Listeners: accepting connections, the TLS handshake (its failures handed to `diagnose`), and
+//! serving HTTP/1.1 and HTTP/2 on the result by handing each request to the `proxy`.
 
-pub mod client_hello;
-pub mod evidence;
+pub mod context;
 pub mod handshake;
 pub mod listener;
-pub mod serve;
-pub mod sni;
-pub mod sniff;
 pub mod tls;

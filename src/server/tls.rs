@@ -7,9 +7,9 @@ use rustls::pki_types::CertificateDer;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 
-use super::sni::SniResolver;
+use crate::certs::set::SniResolver;
 use crate::config::{ClientAuthMode, ListenerTls, TlsVersion};
-use crate::proxy::tls_client::provider;
+use crate::tls::provider;
 
 /// Builds the server config. The certificate itself comes from the resolver, so reloading a
 /// certificate never rebuilds this config (and session tickets survive reloads).

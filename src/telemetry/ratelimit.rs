@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::diagnose::Code;
+use crate::findings::Code;
 
 /// Events logged individually per key and window (PRODUCT.md: 5 per 60 s).
 pub const PER_WINDOW: u32 = 5;

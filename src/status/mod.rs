@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use crate::certs::info::format_time;
 use crate::certs::LoadedCertificate;
-use crate::diagnose::{Code, Finding};
+use crate::findings::{Code, Finding};
 use crate::locks::{lock, read, write};
 
 /// How many recent handshake failure events `/status` keeps per listener.
@@ -520,6 +520,15 @@ impl State {
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.metrics.registry);
         out
     }
+}
+
+/// The status entries for a loaded set.
+pub fn certificate_statuses(set: &crate::certs::set::LoadedSet) -> Vec<CertificateStatus> {
+    set.loaded
+        .iter()
+        .zip(&set.findings)
+        .map(|(l, f)| CertificateStatus::new(l, f.clone()))
+        .collect()
 }
 
 #[cfg(test)]

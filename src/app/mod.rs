@@ -10,15 +10,14 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
-use super::listener::{self, ListenerContext, TlsSide};
-use super::sni::{CertEntry, CertSet, SniResolver};
-use crate::admin::state::CertificateStatus;
-use crate::admin::State;
-use crate::certs::LoadedCertificate;
-use crate::config::{CertificateSource, Config, UpstreamChecks};
-use crate::diagnose::{sort_by_importance, Code, Finding, Severity};
+use crate::certs::set::{load_certificates, log_certificates, SniResolver};
+use crate::config::{Config, UpstreamChecks};
+use crate::findings::{sort_by_importance, Code, Finding};
 use crate::proxy::Proxy;
 use crate::reload::{ListenerCerts, Reloader, Trigger};
+use crate::server::listener::{self, ListenerContext, TlsSide};
+use crate::status::certificate_statuses;
+use crate::status::State;
 use crate::telemetry::ratelimit::RateLimiter;
 
 /// How long a shutdown waits for in-flight requests before closing what is left.
@@ -27,117 +26,6 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Why `serve` could not start: the findings to print.
 #[derive(Debug)]
 pub struct StartError(pub Vec<Finding>);
-
-/// A listener's certificates, loaded and diagnosed.
-pub struct LoadedSet {
-    pub set: CertSet,
-    pub loaded: Vec<LoadedCertificate>,
-    /// Non-fatal findings per certificate (same order as `loaded`).
-    pub findings: Vec<Vec<Finding>>,
-}
-
-/// Loads and checks every certificate of a listener. Fatal findings (material that cannot be
-/// served) come back as `Err`, all of them, not just the first.
-pub fn load_certificates(
-    sources: &[CertificateSource],
-    default: Option<usize>,
-    cfg: &Config,
-) -> Result<LoadedSet, Vec<Finding>> {
-    let mut loaded = Vec::new();
-    let mut fatal = Vec::new();
-    for src in sources {
-        match crate::certs::served::load(src) {
-            Ok(l) => loaded.push(l),
-            Err(mut f) => fatal.append(&mut f),
-        }
-    }
-    if !fatal.is_empty() {
-        sort_by_importance(&mut fatal);
-        return Err(fatal);
-    }
-    Ok(diagnose_set(loaded, default, cfg))
-}
-
-/// Runs the local checks on loaded certificates and indexes them for SNI.
-pub fn diagnose_set(
-    loaded: Vec<LoadedCertificate>,
-    default: Option<usize>,
-    cfg: &Config,
-) -> LoadedSet {
-    let ctx = crate::certs::checks::CheckContext::for_config(cfg);
-    let findings = loaded
-        .iter()
-        .map(|l| {
-            let mut f = crate::certs::checks::check_served(l, &ctx);
-            sort_by_importance(&mut f);
-            f
-        })
-        .collect();
-    let entries = loaded
-        .iter()
-        .map(|l| CertEntry {
-            names: l.names.clone(),
-            key: l.certified_key.clone(),
-        })
-        .collect();
-    LoadedSet {
-        set: CertSet::new(entries, default),
-        loaded,
-        findings,
-    }
-}
-
-/// Logs `cert_loaded` (or `cert_reloaded` when `old` is given) and each finding.
-pub fn log_certificates(listener: &str, set: &LoadedSet, event: &'static str) {
-    for (l, findings) in set.loaded.iter().zip(&set.findings) {
-        let leaf = l.leaf();
-        tracing::info!(
-            event,
-            listener,
-            cert_file = %l.source.cert.display(),
-            key_file = %l.source.key.display(),
-            subject = %leaf.subject,
-            sans = %leaf.sans.join(","),
-            not_after = %crate::certs::info::format_time(leaf.not_after),
-            fingerprint = %leaf.fingerprint_sha256,
-            findings = findings.len(),
-        );
-        for f in findings {
-            log_finding(listener, &l.source.cert.display().to_string(), f);
-        }
-    }
-}
-
-fn log_finding(listener: &str, file: &str, f: &Finding) {
-    macro_rules! emit {
-        ($lvl:ident) => {
-            tracing::$lvl!(
-                event = "cert_finding",
-                listener,
-                cert_file = file,
-                code = f.code.as_str(),
-                severity = f.severity.as_str(),
-                summary = %f.summary,
-                why = %f.why,
-                fix = %f.fix,
-            )
-        };
-    }
-    match f.severity {
-        Severity::Error => emit!(error),
-        Severity::Warning => emit!(warn),
-        Severity::Info => emit!(info),
-    }
-}
-
-/// The status entries for a loaded set.
-pub fn certificate_statuses(set: &LoadedSet) -> Vec<CertificateStatus> {
-    set.loaded
-        .iter()
-        .zip(&set.findings)
-        .map(|(l, f)| CertificateStatus::new(l, f.clone()))
-        .collect()
-}
 
 /// A listener ready to accept: its socket and context.
 struct Bound {
@@ -240,7 +128,7 @@ pub async fn run(
                         log_certificates(&l.name, &set, "cert_loaded");
                         let statuses = certificate_statuses(&set);
                         let chains = Arc::new(arc_swap::ArcSwap::from_pointee(
-                            super::evidence::our_chains(&set),
+                            crate::diagnose::evidence::our_chains(&set),
                         ));
                         let loaded = set.loaded;
                         let resolver = SniResolver::new(set.set);
@@ -253,7 +141,7 @@ pub async fn run(
                             loaded,
                         ));
                         let server_config =
-                            super::tls::server_config(tls_cfg, Arc::new(resolver.clone()))
+                            crate::server::tls::server_config(tls_cfg, Arc::new(resolver.clone()))
                                 .map_err(|e| {
                                     StartError(vec![Finding::new(
                                         Code::ConfigInvalid,
@@ -267,7 +155,7 @@ pub async fn run(
                             acceptor: TlsAcceptor::from(Arc::new(server_config)),
                             resolver,
                             chains,
-                            ours: Arc::new(super::evidence::our_tls(tls_cfg)),
+                            ours: Arc::new(crate::diagnose::evidence::our_tls(tls_cfg)),
                             limiter: limiter.clone(),
                         })
                     }
@@ -360,7 +248,7 @@ pub async fn run(
 
     // Upstream checks: at startup, after reloads, or periodically; never a reason to stop.
     for (name, up) in &cfg.upstreams {
-        state.set_upstream(crate::admin::state::UpstreamStatus {
+        state.set_upstream(crate::status::UpstreamStatus {
             name: name.clone(),
             url: up.url.clone(),
             status: "unchecked".into(),
@@ -609,7 +497,7 @@ fn spawn_worker(
 }
 
 /// Logs one `upstream_check` result: a warning when anything is wrong, never fatal.
-fn log_upstream_check(st: &crate::admin::state::UpstreamStatus) {
+fn log_upstream_check(st: &crate::status::UpstreamStatus) {
     let first = st.findings.first();
     let codes: Vec<&str> = st.findings.iter().map(|f| f.code.as_str()).collect();
     macro_rules! emit {

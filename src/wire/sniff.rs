@@ -6,7 +6,7 @@
 //! load balancer's PROXY header, an SSLv2-format hello) and, for plain HTTP, answer with a
 //! readable 400 instead. Everything here is pure: the caller peeks or reads the bytes.
 
-use crate::diagnose::Code;
+use crate::findings::Code;
 
 /// Longest string taken from the peer that we keep (after escaping): evidence, not a transcript.
 const MAX_PEER_STRING: usize = 64;

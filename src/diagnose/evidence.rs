@@ -4,11 +4,11 @@
 
 use time::OffsetDateTime;
 
-use super::serve::LoadedSet;
+use crate::certs::set::LoadedSet;
 use crate::certs::LoadedCertificate;
 use crate::config::{ListenerTls, TlsVersion};
 use crate::diagnose::handshake::{OurChain, OurTls};
-use crate::diagnose::{Code, Finding};
+use crate::findings::{Code, Finding};
 
 /// The classifier's view of one served certificate, from its load-time findings.
 pub fn our_chain(loaded: &LoadedCertificate, findings: &[Finding]) -> OurChain {
@@ -47,7 +47,7 @@ pub fn our_chains(set: &LoadedSet) -> Vec<OurChain> {
 
 /// What a listener accepts, from its settings and the crypto provider.
 pub fn our_tls(tls: &ListenerTls) -> OurTls {
-    let provider = crate::proxy::tls_client::provider();
+    let provider = crate::tls::provider();
     let versions = match tls.min_version {
         TlsVersion::Tls12 => vec![0x0304, 0x0303],
         TlsVersion::Tls13 => vec![0x0304],

@@ -10,6 +10,10 @@ use arc_swap::ArcSwap;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
+use crate::certs::LoadedCertificate;
+use crate::config::{CertificateSource, Config};
+use crate::findings::{sort_by_importance, Finding, Severity};
+
 /// One served certificate and the names it answers for.
 #[derive(Debug, Clone)]
 pub struct CertEntry {
@@ -152,6 +156,108 @@ impl ResolvesServerCert for SniResolver {
         set.select(hello.server_name())
             .index()
             .map(|i| set.entries[i].key.clone())
+    }
+}
+
+/// A listener's certificates, loaded and diagnosed.
+pub struct LoadedSet {
+    pub set: CertSet,
+    pub loaded: Vec<LoadedCertificate>,
+    /// Non-fatal findings per certificate (same order as `loaded`).
+    pub findings: Vec<Vec<Finding>>,
+}
+
+/// Loads and checks every certificate of a listener. Fatal findings (material that cannot be
+/// served) come back as `Err`, all of them, not just the first.
+pub fn load_certificates(
+    sources: &[CertificateSource],
+    default: Option<usize>,
+    cfg: &Config,
+) -> Result<LoadedSet, Vec<Finding>> {
+    let mut loaded = Vec::new();
+    let mut fatal = Vec::new();
+    for src in sources {
+        match crate::certs::served::load(src) {
+            Ok(l) => loaded.push(l),
+            Err(mut f) => fatal.append(&mut f),
+        }
+    }
+    if !fatal.is_empty() {
+        sort_by_importance(&mut fatal);
+        return Err(fatal);
+    }
+    Ok(diagnose_set(loaded, default, cfg))
+}
+
+/// Runs the local checks on loaded certificates and indexes them for SNI.
+pub fn diagnose_set(
+    loaded: Vec<LoadedCertificate>,
+    default: Option<usize>,
+    cfg: &Config,
+) -> LoadedSet {
+    let ctx = crate::certs::checks::CheckContext::for_config(cfg);
+    let findings = loaded
+        .iter()
+        .map(|l| {
+            let mut f = crate::certs::checks::check_served(l, &ctx);
+            sort_by_importance(&mut f);
+            f
+        })
+        .collect();
+    let entries = loaded
+        .iter()
+        .map(|l| CertEntry {
+            names: l.names.clone(),
+            key: l.certified_key.clone(),
+        })
+        .collect();
+    LoadedSet {
+        set: CertSet::new(entries, default),
+        loaded,
+        findings,
+    }
+}
+
+/// Logs `cert_loaded` (or `cert_reloaded` when `old` is given) and each finding.
+pub fn log_certificates(listener: &str, set: &LoadedSet, event: &'static str) {
+    for (l, findings) in set.loaded.iter().zip(&set.findings) {
+        let leaf = l.leaf();
+        tracing::info!(
+            event,
+            listener,
+            cert_file = %l.source.cert.display(),
+            key_file = %l.source.key.display(),
+            subject = %leaf.subject,
+            sans = %leaf.sans.join(","),
+            not_after = %crate::certs::info::format_time(leaf.not_after),
+            fingerprint = %leaf.fingerprint_sha256,
+            findings = findings.len(),
+        );
+        for f in findings {
+            log_finding(listener, &l.source.cert.display().to_string(), f);
+        }
+    }
+}
+
+fn log_finding(listener: &str, file: &str, f: &Finding) {
+    macro_rules! emit {
+        ($lvl:ident) => {
+            tracing::$lvl!(
+                event = "cert_finding",
+                listener,
+                cert_file = file,
+                code = f.code.as_str(),
+                severity = f.severity.as_str(),
+                summary = %f.summary,
+                why = %f.why,
+                fix = %f.fix,
+            )
+        };
+    }
+    match f.severity {
+        Severity::Error => emit!(error),
+        Severity::Warning => emit!(warn),
+        Severity::Info => emit!(info),
     }
 }
 

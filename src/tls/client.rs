@@ -3,98 +3,18 @@
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use rustls::client::danger::ServerCertVerifier;
-use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore};
 
+use super::provider;
+use super::roots::root_store;
 use super::verifier::{CaptureSlot, RecordingCertResolver, RecordingVerifier};
-use crate::config::{HttpVersion, RootStore, UpstreamTls};
-use crate::diagnose::upstream::TrustStore;
-
-/// The process's crypto provider (aws-lc-rs), shared by every config.
-pub fn provider() -> Arc<CryptoProvider> {
-    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    PROVIDER
-        .get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .clone()
-}
-
-/// The system trust store, loaded once (honours SSL_CERT_FILE / SSL_CERT_DIR).
-pub fn system_roots() -> &'static [CertificateDer<'static>] {
-    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
-    ROOTS.get_or_init(|| rustls_native_certs::load_native_certs().certs)
-}
-
-/// Builds the root store an upstream is verified against.
-pub fn root_store(tls: &UpstreamTls) -> Result<RootCertStore, String> {
-    Ok(merged_roots(&trust_stores(tls)?))
-}
-
-/// One root store holding the anchors of every store given.
-pub fn merged_roots(stores: &[TrustStore]) -> RootCertStore {
-    let mut roots = RootCertStore::empty();
-    for store in stores {
-        roots.roots.extend(store.roots.roots.iter().cloned());
-    }
-    roots
-}
-
-/// The trust stores an upstream is verified against, each on its own (`webpki`, `system`,
-/// `ca_bundle`), so a diagnosis can say which one trusts a chain.
-pub fn trust_stores(tls: &UpstreamTls) -> Result<Vec<TrustStore>, String> {
-    let mut out = Vec::new();
-    for store in &tls.roots {
-        match store {
-            RootStore::Webpki => out.push(crate::diagnose::upstream::webpki_store()),
-            RootStore::System => out.push(system_store()),
-        }
-    }
-    if let Some(path) = &tls.ca_bundle {
-        out.push(ca_file_store("ca_bundle", path).map_err(|e| format!("tls.ca_bundle {e}"))?);
-    }
-    Ok(out)
-}
-
-/// The system roots as a store, built once (every upstream and every periodic check uses it).
-pub fn system_store() -> TrustStore {
-    static STORE: OnceLock<TrustStore> = OnceLock::new();
-    STORE
-        .get_or_init(|| {
-            let mut roots = RootCertStore::empty();
-            // Certificates the parser cannot use are skipped, as every OS bundle has some.
-            let _ = roots.add_parsable_certificates(system_roots().iter().cloned());
-            TrustStore::new("system", roots)
-        })
-        .clone()
-}
-
-/// A PEM file of CA certificates as a store named `name`. Errors start with the path.
-pub fn ca_file_store(name: &str, path: &Path) -> Result<TrustStore, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "{}: no certificate found in the file",
-            path.display()
-        ));
-    }
-    let mut roots = RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(certs);
-    if added == 0 {
-        return Err(format!(
-            "{}: no usable CA certificate in the file",
-            path.display()
-        ));
-    }
-    Ok(TrustStore::new(name, roots))
-}
+use crate::config::{HttpVersion, UpstreamTls};
 
 /// Loads a client certificate chain and key for mutual TLS.
 pub fn load_client_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, String> {

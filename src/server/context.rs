@@ -1,0 +1,45 @@
+//! What the connections of one listener share: its name and address, the TLS side (acceptor,
+//! swappable certificate set, our own chains as evidence), the proxy, the HTTP settings and the
+//! state it reports into. Built by `app`, read by the accept loop and the handshake.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::TokioExecutor;
+use hyper_util::server::conn::auto;
+use tokio_rustls::TlsAcceptor;
+
+use crate::certs::set::SniResolver;
+use crate::diagnose::handshake::{OurChain, OurTls};
+use crate::proxy::Proxy;
+use crate::status::State;
+use crate::telemetry::ratelimit::RateLimiter;
+
+/// Everything a listener's connections share.
+#[derive(Clone)]
+pub struct ListenerContext {
+    pub name: Arc<str>,
+    pub bind: SocketAddr,
+    pub tls: Option<TlsSide>,
+    pub proxy: Arc<Proxy>,
+    pub http: auto::Builder<TokioExecutor>,
+    pub handshake_timeout: Duration,
+    pub state: Arc<State>,
+    /// `tlsgate_open_connections{listener}`.
+    pub open_connections: prometheus_client::metrics::gauge::Gauge,
+}
+
+/// The TLS side of a listener: the acceptor and the resolver its certificates are swapped in.
+#[derive(Clone)]
+pub struct TlsSide {
+    pub acceptor: TlsAcceptor,
+    pub resolver: SniResolver,
+    /// What we know of our own served chains, per certificate index (for attributing client
+    /// rejections). Swapped together with the certificates on reload.
+    pub chains: Arc<arc_swap::ArcSwap<Vec<OurChain>>>,
+    /// What this listener accepts (versions, suites, groups, ALPN), for "offered vs ours".
+    pub ours: Arc<OurTls>,
+    /// Rate limit of `tls_handshake_failed` events (shared by all listeners).
+    pub limiter: Arc<RateLimiter>,
+}

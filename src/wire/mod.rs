@@ -1,0 +1,8 @@
+//! Pure byte parsers for what a peer sends before any TLS library sees it: first-byte
+//! sniffing (TLS record, plain HTTP, SSH, h2c, PROXY header, …) and the ClientHello.
+//!
+//! No I/O and no allocation beyond the summaries they return; every parser is bounded and
+//! total (never panics on any input) and is property-tested.
+
+pub mod client_hello;
+pub mod sniff;
