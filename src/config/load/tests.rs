@@ -1,0 +1,161 @@
+use super::*;
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "KEY" => Some("sk-test".into()),
+        "EMPTY" => Some(String::new()),
+        _ => None,
+    }
+}
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    parse_with_env(text, "t.yaml", &env)
+}
+
+const FULL: &str = r#"
+listeners:
+  - name: public
+    bind: 127.0.0.1:8443
+    tls:
+      certificates:
+        - cert: /c.pem
+          key: /k.pem
+      min_version: tls1.3
+routes:
+  - path_prefix: /v1
+    upstream: openai
+upstreams:
+  openai:
+    url: https://api.openai.com
+    set_headers:
+      Authorization: "Bearer ${KEY}"   # ${NOT_SET} in a comment is fine
+    timeouts: { connect: 5s, first_byte: 2m }
+limits:
+  max_request_header_bytes: 16KiB
+"#;
+
+#[test]
+fn parses_the_documented_shape() {
+    let cfg = parse(FULL).unwrap();
+    assert_eq!(cfg.listeners[0].name, "public");
+    let tls = cfg.listeners[0].tls.as_ref().unwrap();
+    assert_eq!(tls.min_version, TlsVersion::Tls13);
+    assert_eq!(tls.alpn, vec!["h2", "http/1.1"]);
+    let up = &cfg.upstreams["openai"];
+    assert_eq!(up.set_headers["authorization"], "Bearer sk-test");
+    assert_eq!(up.timeouts.connect.get().as_secs(), 5);
+    assert_eq!(up.timeouts.first_byte.get().as_secs(), 120);
+    assert_eq!(up.timeouts.idle.get().as_secs(), 300);
+    assert_eq!(cfg.limits.max_request_header_bytes.0, 16 * 1024);
+    assert_eq!(cfg.admin.bind, Some("127.0.0.1:9901".parse().unwrap()));
+}
+
+#[test]
+fn unknown_key_names_key_line_and_column() {
+    let text = "listeners:\n  - bind: 127.0.0.1:1\n    tsl: {}\n";
+    let e = parse(text).unwrap_err();
+    let s = e.to_string();
+    assert!(s.contains("tsl"), "{s}");
+    assert!(s.starts_with("t.yaml:3:5"), "{s}");
+    assert_eq!(e.to_finding().code, Code::ConfigInvalid);
+}
+
+#[test]
+fn bad_value_names_the_position_and_key() {
+    let text = "limits:\n  handshake_timeout: soon\n";
+    let s = parse(text).unwrap_err().to_string();
+    assert!(s.starts_with("t.yaml:2:22: handshake_timeout: "), "{s}");
+    let text = "upstreams:\n  a:\n    url: http://x\n    timeouts: {first_byte: soonish}\n";
+    let s = parse(text).unwrap_err().to_string();
+    assert!(s.contains(":4:") && s.contains("first_byte"), "{s}");
+}
+
+#[test]
+fn total_timeout_none_or_a_duration() {
+    let t = |v: &str| {
+        parse(&format!(
+            "upstreams:\n  a:\n    url: http://x\n    timeouts: {{ total: {v} }}\n"
+        ))
+        .map(|c| c.upstreams["a"].timeouts.total)
+    };
+    assert_eq!(t("none").unwrap(), None);
+    assert_eq!(t("30m").unwrap().map(|d| d.get().as_secs()), Some(1800));
+    assert!(t("soon").is_err());
+}
+
+#[test]
+fn missing_env_names_the_variable() {
+    let text = "upstreams:\n  a:\n    url: ${UPSTREAM_URL}\n";
+    let e = parse(text).unwrap_err();
+    match &e {
+        ConfigError::EnvMissing {
+            name, line, column, ..
+        } => {
+            assert_eq!(name, "UPSTREAM_URL");
+            assert_eq!((*line, *column), (3, 10));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(e.to_finding().code, Code::ConfigEnvMissing);
+    assert!(e.to_string().contains("UPSTREAM_URL"));
+}
+
+#[test]
+fn defaults_and_escapes() {
+    let text = "upstreams:\n  a:\n    url: ${U:-http://127.0.0.1:1}\n    set_headers:\n      x-lit: \"$${KEY}\"\n";
+    let cfg = parse(text).unwrap();
+    assert_eq!(cfg.upstreams["a"].url, "http://127.0.0.1:1");
+    assert_eq!(cfg.upstreams["a"].set_headers["x-lit"], "${KEY}");
+}
+
+#[test]
+fn route_to_unknown_upstream_is_rejected() {
+    let text = "routes:\n  - upstream: nope\nupstreams:\n  a: { url: http://x }\n";
+    let s = parse(text).unwrap_err().to_string();
+    assert!(s.contains("routes[0].upstream"), "{s}");
+    assert!(s.contains("defined: a"), "{s}");
+    assert!(s.starts_with("t.yaml:2:"), "{s}");
+}
+
+#[test]
+fn public_admin_needs_opt_in() {
+    let s = parse("admin:\n  bind: 0.0.0.0:9901\n")
+        .unwrap_err()
+        .to_string();
+    assert!(s.contains("allow_public"), "{s}");
+    assert!(parse("admin:\n  bind: 0.0.0.0:9901\n  allow_public: true\n").is_ok());
+}
+
+#[test]
+fn bad_urls_are_rejected() {
+    for url in ["ftp://x", "api.openai.com", "https://", "https://x:99999"] {
+        let text = format!("upstreams:\n  a:\n    url: {url}\n");
+        assert!(parse(&text).is_err(), "{url} accepted");
+    }
+}
+
+#[test]
+fn default_route_and_overrides() {
+    let mut cfg = builtin_default("c".into(), "k".into(), "ca".into(), Some("sk-x".into()));
+    assert_eq!(cfg.effective_routes()[0].upstream, "openai");
+    cfg.apply_overrides(
+        Some("http://127.0.0.1:9000"),
+        Some("127.0.0.1:1234".parse().unwrap()),
+    )
+    .unwrap();
+    assert_eq!(cfg.listeners[0].bind.port(), 1234);
+    let up = &cfg.upstreams["default"];
+    assert_eq!(up.url, "http://127.0.0.1:9000");
+    assert!(
+        up.set_headers.is_empty(),
+        "the OpenAI key must not follow a new host"
+    );
+    assert_eq!(cfg.effective_routes()[0].upstream, "default");
+}
+
+#[test]
+fn empty_file_is_all_defaults() {
+    let cfg = parse("").unwrap();
+    assert!(cfg.listeners.is_empty());
+    assert_eq!(cfg.limits.max_connections, 10_000);
+}
