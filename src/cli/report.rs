@@ -54,11 +54,6 @@ pub fn render_finding(f: &Finding, out: &mut String) {
     }
 }
 
-/// The findings as a JSON array.
-pub fn render_json(findings: &[Finding]) -> String {
-    serde_json::to_string_pretty(findings).unwrap_or_else(|_| "[]".to_string())
-}
-
 /// A section header for one certificate: subject, issuer, SANs, validity with days left, key,
 /// signature and fingerprint.
 pub fn render_cert_header(heading: &str, cert: &CertInfo, now: OffsetDateTime, out: &mut String) {

@@ -105,11 +105,6 @@ impl Sniffed {
             | Sniffed::Unknown { .. } => Some(Code::NotTls),
         }
     }
-
-    /// True for the variants that deserve the readable HTTP 400 answer.
-    pub fn wants_http_answer(&self) -> bool {
-        matches!(self, Sniffed::PlainHttp { .. })
-    }
 }
 
 fn content_type_name(ct: u8) -> &'static str {
