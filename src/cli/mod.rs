@@ -1,7 +1,7 @@
 //! The command line: argument definitions (clap) and one module per subcommand.
 //!
 //! `main.rs` only calls [`main`]; each subcommand returns its process exit code so the exit
-//! status contract (PRODUCT.md, "Exit codes") lives next to the code that decides it.
+//! status contract (docs/spec.md, "Exit codes") lives next to the code that decides it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
