@@ -100,7 +100,7 @@ impl ConfigError {
                 Code::ConfigInvalid,
                 "the configuration is not valid",
                 self.to_string(),
-                "correct the key or value at the position shown; PRODUCT.md and config/*.yaml list every key",
+                "correct the key or value at the position shown; docs/spec.md and config/*.yaml list every key",
             ),
             ConfigError::Invalid { key, .. } => Finding::new(
                 Code::ConfigInvalid,

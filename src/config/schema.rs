@@ -1,6 +1,6 @@
 //! The YAML schema, as typed settings. Field names are the YAML keys; unknown keys are errors.
 //!
-//! Defaults follow PRODUCT.md. Values are already `${ENV}`-interpolated when they reach serde
+//! Defaults follow docs/spec.md. Values are already `${ENV}`-interpolated when they reach serde
 //! (see `interpolate`), and validated afterwards (see `validate`).
 
 use std::collections::BTreeMap;

@@ -311,8 +311,7 @@ impl Proxy {
 /// Logs a failed upstream request: `upstream_tls_failed` for handshake and certificate causes,
 /// `upstream_error` for the rest.
 fn log_upstream_failure(upstream: &UpstreamClient, finding: &Finding) {
-    let tls = is_tls_code(finding.code);
-    let event = if tls {
+    let event = if finding.code.is_tls_cause() {
         "upstream_tls_failed"
     } else {
         "upstream_error"
@@ -328,27 +327,6 @@ fn log_upstream_failure(upstream: &UpstreamClient, finding: &Finding) {
         fix = %finding.fix,
         verification_disabled = upstream.insecure,
     );
-}
-
-fn is_tls_code(code: Code) -> bool {
-    matches!(
-        code,
-        Code::UpstreamPlainHttp
-            | Code::UpstreamTlsOnHttpUrl
-            | Code::UpstreamCertExpired
-            | Code::UpstreamCertNotYetValid
-            | Code::UpstreamNameMismatch
-            | Code::UpstreamSelfSigned
-            | Code::UpstreamChainIncomplete
-            | Code::UpstreamUntrustedRoot
-            | Code::UpstreamTlsInspection
-            | Code::UpstreamLegacyTls
-            | Code::UpstreamNoSharedCipher
-            | Code::UpstreamClientCertRequired
-            | Code::UpstreamClientCertRejected
-            | Code::UpstreamHandshakeTimeout
-            | Code::UpstreamTlsFailed
-    )
 }
 
 #[cfg(test)]

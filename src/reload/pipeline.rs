@@ -354,6 +354,10 @@ impl Reloader {
     }
 }
 
+/// Whether a rejection may be a rotation caught half-way (the key of one renewal beside the
+/// certificate of the next, a file cut short mid-write), worth one more read. Not a column of
+/// the catalogue: the same findings at startup or in `check` are plain errors; what makes them
+/// possibly transient is how a watched reload reads files, which this pipeline owns.
 fn is_transient_rejection(e: &Evaluation) -> bool {
     match e {
         Evaluation::Rejected { findings, .. } => findings.iter().any(|f| {

@@ -19,9 +19,9 @@ use tokio_rustls::LazyConfigAcceptor;
 use super::context::{ListenerContext, TlsSide};
 use crate::certs::set::Selection;
 use crate::diagnose::handshake::{
-    classify, from_io_error, severity_for_log, FailureKind, HandshakeEvidence, Phase, ServedInfo,
+    classify, from_io_error, FailureKind, HandshakeEvidence, Phase, ServedInfo,
 };
-use crate::findings::Finding;
+use crate::findings::{Finding, Severity};
 use crate::telemetry::ratelimit::Admit;
 use crate::wire::client_hello;
 use crate::wire::sniff::{self, Sniffed};
@@ -399,7 +399,9 @@ fn log_failure(
             )
         };
     }
-    if severity_for_log(f.code) == tracing::Level::WARN {
+    // The level is the code's catalogue severity: warnings (our configuration, as clients see
+    // it) at WARN, client-side problems and scanner noise at INFO.
+    if f.code.default_severity() >= Severity::Warning {
         emit!(warn)
     } else {
         emit!(info)

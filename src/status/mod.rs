@@ -56,7 +56,7 @@ pub struct UpstreamLabel {
     pub upstream: String,
 }
 
-/// The Prometheus metrics (names and labels are PRODUCT.md's contract).
+/// The Prometheus metrics (names and labels are docs/spec.md's contract).
 pub struct Metrics {
     pub registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
