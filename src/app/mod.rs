@@ -1,5 +1,7 @@
 //! Running the proxy: load and check certificates, bind every listener and the admin API, serve
-//! until SIGTERM/SIGINT, then drain in-flight requests.
+//! until SIGTERM/SIGINT, then drain: `/readyz` 503 at once, keep accepting for
+//! `shutdown.drain_delay`, then stop accepting and give open connections up to
+//! `shutdown.drain_timeout` (HTTP/2 gets GOAWAY, HTTP/1.1 `Connection: close`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,17 +13,16 @@ use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::certs::set::{load_certificates, log_certificates, SniResolver};
+use crate::config::ProxyProtocol;
 use crate::config::{Config, UpstreamChecks};
 use crate::findings::{sort_by_importance, Code, Finding};
 use crate::proxy::Proxy;
-use crate::reload::{ListenerCerts, Reloader, Trigger};
+use crate::reload::{ListenerCerts, Reloader, TicketKeySource, Trigger};
+use crate::server::context::ProxyProtocolSide;
 use crate::server::listener::{self, ListenerContext, TlsSide};
 use crate::status::certificate_statuses;
 use crate::status::State;
 use crate::telemetry::ratelimit::RateLimiter;
-
-/// How long a shutdown waits for in-flight requests before closing what is left.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why `serve` could not start: the findings to print.
 #[derive(Debug)]
@@ -112,10 +113,51 @@ pub async fn run(
     let http = listener::http_builder(&cfg.limits);
     let mut reload_targets = Vec::new();
     let limiter = Arc::new(RateLimiter::default());
+    // Refused PROXY headers (`client_error`), per listener and code.
+    let client_limiter = Arc::new(RateLimiter::default());
+    let mut ticket_keys = Vec::new();
     let mut bound = Vec::new();
     let mut fatal = Vec::new();
     for l in &cfg.listeners {
         let open_connections = state.add_listener(&l.name, l.bind, l.tls.is_some());
+        let proxy_protocol = (l.proxy_protocol != ProxyProtocol::Off).then(|| {
+            Arc::new(ProxyProtocolSide {
+                mode: l.proxy_protocol,
+                trusted: l.trusted_proxies.clone(),
+                limiter: client_limiter.clone(),
+            })
+        });
+        // A shared ticket key: unusable is a reason not to start (every replica must share it).
+        let ticketer = match l.tls.as_ref().and_then(|t| t.session_tickets.as_ref()) {
+            None => None,
+            Some(st) => match crate::tls::tickets::load_key_file(&st.key_file) {
+                Err(mut f) => {
+                    fatal.append(&mut f);
+                    continue;
+                }
+                Ok((key, warnings)) => {
+                    tracing::info!(
+                        event = "ticket_key_loaded",
+                        listener = %l.name,
+                        key_file = %st.key_file.display(),
+                        key_name = %key.name_hex(),
+                        findings = warnings.len(),
+                    );
+                    crate::reload::pipeline::log_ticket_key_warnings(
+                        &l.name,
+                        &st.key_file,
+                        &warnings,
+                    );
+                    let ticketer = Arc::new(crate::tls::tickets::SharedTicketer::new(key));
+                    ticket_keys.push(TicketKeySource::new(
+                        &l.name,
+                        st.key_file.clone(),
+                        ticketer.clone(),
+                    ));
+                    Some(ticketer as Arc<dyn rustls::server::ProducesTickets>)
+                }
+            },
+        };
         let tls = match &l.tls {
             None => None,
             Some(tls_cfg) => {
@@ -140,16 +182,19 @@ pub async fn run(
                             chains.clone(),
                             loaded,
                         ));
-                        let server_config =
-                            crate::server::tls::server_config(tls_cfg, Arc::new(resolver.clone()))
-                                .map_err(|e| {
-                                    StartError(vec![Finding::new(
-                                        Code::ConfigInvalid,
-                                        format!("listener {} cannot set up TLS", l.name),
-                                        e,
-                                        "correct the listener's tls settings",
-                                    )])
-                                })?;
+                        let server_config = crate::server::tls::server_config(
+                            tls_cfg,
+                            Arc::new(resolver.clone()),
+                            ticketer,
+                        )
+                        .map_err(|e| {
+                            StartError(vec![Finding::new(
+                                Code::ConfigInvalid,
+                                format!("listener {} cannot set up TLS", l.name),
+                                e,
+                                "correct the listener's tls settings",
+                            )])
+                        })?;
                         state.set_certificates(&l.name, statuses);
                         Some(TlsSide {
                             acceptor: TlsAcceptor::from(Arc::new(server_config)),
@@ -184,6 +229,7 @@ pub async fn run(
                 name: Arc::from(l.name.as_str()),
                 bind,
                 tls,
+                proxy_protocol,
                 proxy: proxies[0].clone(),
                 http: http.clone(),
                 handshake_timeout: cfg.limits.handshake_timeout.get(),
@@ -206,6 +252,8 @@ pub async fn run(
     }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    // The admin API outlives the listeners: `/readyz` says 503 through the whole drain.
+    let (admin_stop_tx, admin_stop_rx) = watch::channel(false);
     let admin_addr = match cfg.admin.bind {
         Some(addr) => {
             let tcp = TcpListener::bind(addr).await.map_err(|e| {
@@ -217,21 +265,20 @@ pub async fn run(
                 )])
             })?;
             let local = tcp.local_addr().unwrap_or(addr);
-            tokio::spawn(crate::admin::serve(tcp, state.clone(), shutdown_rx.clone()));
+            tokio::spawn(crate::admin::serve(tcp, state.clone(), admin_stop_rx));
             Some(local)
         }
         None => None,
     };
 
     // Reloads: every trigger, and `POST /reload` through the admin state.
-    let _triggers = if reload_targets.is_empty() {
+    let _triggers = if reload_targets.is_empty() && ticket_keys.is_empty() {
         None
     } else {
-        let reloader = Arc::new(Reloader::new(
-            reload_targets,
-            Arc::new(cfg.clone()),
-            state.clone(),
-        ));
+        let reloader = Arc::new(
+            Reloader::new(reload_targets, Arc::new(cfg.clone()), state.clone())
+                .with_ticket_keys(ticket_keys),
+        );
         let api = reloader.clone();
         *state
             .reload_trigger
@@ -294,6 +341,7 @@ pub async fn run(
     {
         let limiter = limiter.clone();
         let upstream_limiter = upstream_limiter.clone();
+        let client_limiter = client_limiter.clone();
         let mut shutdown = shutdown_rx.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -305,6 +353,21 @@ pub async fn run(
                 for s in limiter.flush(std::time::Instant::now()) {
                     tracing::info!(
                         event = "tls_handshake_failures_suppressed",
+                        listener = %s.listener,
+                        code = s.code.as_str(),
+                        count = s.suppressed,
+                        first_peer = %s.first_peer,
+                        last_peer = %s.last_peer,
+                        window_s = s.window.as_secs(),
+                        "{} more {} in the last {} s",
+                        s.suppressed,
+                        s.code.as_str(),
+                        s.window.as_secs()
+                    );
+                }
+                for s in client_limiter.flush(std::time::Instant::now()) {
+                    tracing::info!(
+                        event = "client_errors_suppressed",
                         listener = %s.listener,
                         code = s.code.as_str(),
                         count = s.suppressed,
@@ -362,6 +425,7 @@ pub async fn run(
             items,
             conn_limit.clone(),
             shutdown_rx.clone(),
+            cfg.shutdown.drain_timeout.get(),
         )
         .map_err(|e| {
             StartError(vec![Finding::new(
@@ -382,15 +446,28 @@ pub async fn run(
     });
 
     stop.await;
+    let drain_delay = cfg.shutdown.drain_delay.get();
+    let drain_timeout = cfg.shutdown.drain_timeout.get();
+    // Not ready from now on, so the load balancer stops sending; until it has, keep serving
+    // (HTTP/1.1 responses now carry `Connection: close`).
+    state.start_draining();
     tracing::info!(
         event = "shutting_down",
-        drain_timeout_s = DRAIN_TIMEOUT.as_secs()
+        drain_delay_ms = drain_delay.as_millis() as u64,
+        drain_timeout_ms = drain_timeout.as_millis() as u64,
+        "not ready; accepting for the drain delay, then finishing open requests"
     );
-    state.set_ready(false);
+    tokio::time::sleep(drain_delay).await;
+    tracing::info!(
+        event = "draining",
+        open_connections = state.open_connections_total(),
+        "stopped accepting; open connections have up to the drain timeout to finish"
+    );
     let _ = shutdown_tx.send(true);
     for t in worker_threads {
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
+    let _ = admin_stop_tx.send(true);
     tracing::info!(event = "stopped");
     Ok(())
 }
@@ -440,6 +517,7 @@ fn spawn_worker(
     items: Vec<(std::net::TcpListener, Arc<ListenerContext>)>,
     conn_limit: Arc<Semaphore>,
     shutdown: watch::Receiver<bool>,
+    drain_timeout: Duration,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let run = move || {
         let rt = match tokio::runtime::Builder::new_current_thread()
@@ -476,7 +554,7 @@ fn spawn_worker(
             }
             match Arc::try_unwrap(graceful) {
                 Ok(g) => {
-                    if tokio::time::timeout(DRAIN_TIMEOUT, g.shutdown())
+                    if tokio::time::timeout(drain_timeout, g.shutdown())
                         .await
                         .is_err()
                     {
@@ -525,7 +603,9 @@ fn log_upstream_check(st: &crate::status::UpstreamStatus) {
     }
 }
 
-/// Resolves when SIGTERM or SIGINT arrives.
+/// Resolves when SIGTERM or SIGINT arrives, which starts the drain. A second one while
+/// draining exits at once, with status 128 + the signal's number (143 for SIGTERM, 130 for
+/// SIGINT), as a shell reports a process killed by that signal: in-flight requests are cut.
 pub async fn termination_signal() {
     #[cfg(unix)]
     {
@@ -542,6 +622,20 @@ pub async fn termination_signal() {
             _ = term.recv() => {},
             _ = int.recv() => {},
         }
+        // The same handlers, kept registered, watch for the second signal.
+        tokio::spawn(async move {
+            let (name, status) = tokio::select! {
+                _ = term.recv() => ("SIGTERM", 128 + 15),
+                _ = int.recv() => ("SIGINT", 128 + 2),
+            };
+            tracing::warn!(
+                event = "shutdown_forced",
+                signal = name,
+                exit_status = status,
+                "a second termination signal while draining: exiting now, open connections are cut"
+            );
+            std::process::exit(status);
+        });
     }
     #[cfg(not(unix))]
     {

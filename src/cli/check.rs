@@ -94,6 +94,20 @@ pub fn local_sections(cfg: &Config) -> Vec<Section> {
                 findings: cert_file_findings(&auth.ca),
             });
         }
+        if let Some(st) = &tls.session_tickets {
+            let findings = match crate::tls::tickets::load_key_file(&st.key_file) {
+                Ok((_, warnings)) => warnings,
+                Err(errors) => errors,
+            };
+            sections.push(Section {
+                title: format!(
+                    "listener {} session ticket key ({})",
+                    l.name,
+                    st.key_file.display()
+                ),
+                findings,
+            });
+        }
     }
     for (name, up) in &cfg.upstreams {
         let mut findings = Vec::new();

@@ -348,6 +348,23 @@ pub fn validate(cfg: &mut Config, text: &str, origin: &str) -> Result<(), Config
                 format!("{} is already used by another listener", l.bind),
             ));
         }
+        match (l.proxy_protocol, l.trusted_proxies.is_empty()) {
+            (ProxyProtocol::Off, false) => {
+                return Err(err(
+                    format!("listeners[{i}].trusted_proxies"),
+                    "trusted_proxies",
+                    "trusted_proxies has no effect while proxy_protocol is off: set proxy_protocol (v1, v2 or any) to what the load balancer sends, or remove trusted_proxies".into(),
+                ));
+            }
+            (ProxyProtocol::V1 | ProxyProtocol::V2 | ProxyProtocol::Any, true) => {
+                return Err(err(
+                    format!("listeners[{i}].proxy_protocol"),
+                    "proxy_protocol",
+                    "proxy_protocol needs trusted_proxies: list the load balancers' addresses or networks (e.g. [10.0.0.0/8]); anyone else could claim any client address. To accept the header from everywhere, say so: [0.0.0.0/0, \"::/0\"]".into(),
+                ));
+            }
+            _ => {}
+        }
         if let Some(tls) = &l.tls {
             if tls.certificates.is_empty() {
                 return Err(err(
@@ -522,6 +539,8 @@ impl Config {
                 None => self.listeners.push(Listener {
                     name: "listener0".into(),
                     bind: addr,
+                    proxy_protocol: ProxyProtocol::Off,
+                    trusted_proxies: Vec::new(),
                     tls: None,
                 }),
             }
@@ -560,6 +579,8 @@ pub fn builtin_default(
         listeners: vec![Listener {
             name: "dev".into(),
             bind: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            proxy_protocol: ProxyProtocol::Off,
+            trusted_proxies: Vec::new(),
             tls: Some(ListenerTls {
                 certificates: vec![CertificateSource {
                     cert,
@@ -571,6 +592,7 @@ pub fn builtin_default(
                 min_version: TlsVersion::Tls12,
                 alpn: vec!["h2".into(), "http/1.1".into()],
                 client_auth: None,
+                session_tickets: None,
             }),
         }],
         routes: Vec::new(),
@@ -579,6 +601,7 @@ pub fn builtin_default(
         reload: Reload::default(),
         diagnostics: Diagnostics::default(),
         limits: Limits::default(),
+        shutdown: Shutdown::default(),
     }
 }
 

@@ -1,10 +1,12 @@
 //! Configuration: the YAML schema, `${ENV}` interpolation, and validation into typed settings.
 
+mod cidr;
 mod load;
 mod schema;
 mod units;
 mod upstream_url;
 
+pub use cidr::Cidr;
 pub use load::{
     builtin_default, interpolate, load, parse_str, parse_with_env, validate, ConfigError,
 };

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::cidr::Cidr;
 use super::units::{ByteSize, Duration};
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -28,6 +29,8 @@ pub struct Config {
     pub diagnostics: Diagnostics,
     #[serde(default)]
     pub limits: Limits,
+    #[serde(default)]
+    pub shutdown: Shutdown,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -37,9 +40,27 @@ pub struct Listener {
     #[serde(default)]
     pub name: String,
     pub bind: SocketAddr,
+    /// Whether connections begin with a PROXY protocol header from an L4 load balancer.
+    #[serde(default)]
+    pub proxy_protocol: ProxyProtocol,
+    /// The sources allowed to connect when `proxy_protocol` is on (the load balancers); a
+    /// connection from anywhere else is closed (`proxy_protocol_invalid`).
+    #[serde(default)]
+    pub trusted_proxies: Vec<Cidr>,
     /// Omit for a plain-HTTP listener.
     #[serde(default)]
     pub tls: Option<ListenerTls>,
+}
+
+/// `off` | `v1` | `v2` | `any` (v1 or v2): the PROXY protocol a listener requires.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyProtocol {
+    #[default]
+    Off,
+    V1,
+    V2,
+    Any,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -56,6 +77,18 @@ pub struct ListenerTls {
     pub alpn: Vec<String>,
     #[serde(default)]
     pub client_auth: Option<ClientAuth>,
+    /// Resumption across replicas: a ticket key shared by every replica.
+    #[serde(default)]
+    pub session_tickets: Option<SessionTickets>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SessionTickets {
+    /// 80 random bytes (`openssl rand 80`), nginx's `ssl_session_ticket_key` layout: 16 bytes
+    /// key name, 32 bytes HMAC-SHA256 secret, 32 bytes AES-256 key. Re-read on every reload;
+    /// the previous key still decrypts.
+    pub key_file: PathBuf,
 }
 
 fn default_alpn() -> Vec<String> {
@@ -356,6 +389,31 @@ impl Default for Limits {
             header_read_timeout: d_30s(),
         }
     }
+}
+
+/// SIGTERM: `/readyz` answers 503 at once and listeners keep accepting for `drain_delay` (the
+/// time a load balancer needs to stop sending); then accepting stops and open connections get
+/// up to `drain_timeout` to finish.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Shutdown {
+    #[serde(default = "d_5s")]
+    pub drain_delay: Duration,
+    #[serde(default = "d_60s")]
+    pub drain_timeout: Duration,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown {
+            drain_delay: d_5s(),
+            drain_timeout: d_60s(),
+        }
+    }
+}
+
+fn d_5s() -> Duration {
+    Duration::from_secs(5)
 }
 
 fn d_max_conn() -> usize {

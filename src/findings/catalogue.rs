@@ -187,6 +187,8 @@ catalogue! {
         SelfSignedLeaf = "self_signed_leaf", Warning, -, -, -, "the leaf certificate is its own issuer", "use a certificate from a CA (`tlsgate certs init` for local development), or make every client trust this certificate";
         KeyFilePermissions = "key_file_permissions", Warning, -, -, -, "the private key file is readable by group or others", "`chmod 600 KEY` (owner only)";
         ValidityTooLong = "validity_too_long", Info, -, -, -, "the certificate is valid for more than 398 days (public CAs and browsers refuse it)", "fine for a private PKI; public clients need ≤ 398 days";
+        TicketKeyInvalid = "ticket_key_invalid", Error, -, -, -, "the session ticket key file is missing, unreadable, or not 80 bytes", "create it with `openssl rand 80 > ticket.key` (the same file on every replica) and point `session_tickets.key_file` at it";
+        TicketKeyPermissions = "ticket_key_permissions", Warning, -, -, -, "the session ticket key file is readable by group or others (whoever reads it can decrypt resumed sessions)", "`chmod 600 KEY_FILE` (owner only)";
     }
     "inbound" "Inbound handshakes (clients → tlsgate; logged per failure, counted per cause)" => {
         PlainHttpOnTlsPort = "plain_http_on_tls_port", Info, 400, -, -, "a plain HTTP request arrived on a TLS port", "the client should use https:// (the 400 answer says so)";

@@ -73,6 +73,8 @@ impl std::fmt::Display for RequestId {
 
 /// Everything the access log needs; emitted once, when the response body ends or is dropped.
 pub struct RequestLog {
+    /// The client's address (from the PROXY header behind a load balancer).
+    pub peer: std::net::SocketAddr,
     pub method: Method,
     pub uri: Uri,
     pub upstream: Option<Arc<str>>,
@@ -105,6 +107,7 @@ impl Drop for RequestLog {
         let ttfb_ms = self.ttfb.map(|d| d.as_secs_f64() * 1000.0);
         tracing::info!(
             event = "request",
+            peer = %crate::telemetry::redact::peer(self.peer),
             method = %self.method,
             path = %path,
             status = self.status,

@@ -152,6 +152,7 @@ impl Proxy {
         };
         let bytes_in = Arc::new(AtomicU64::new(0));
         let mut log = RequestLog {
+            peer: meta.peer,
             method: req.method().clone(),
             uri: req.uri().clone(),
             upstream: None,

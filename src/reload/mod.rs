@@ -1,4 +1,5 @@
-//! Certificate hot reload: trigger → stable snapshot → validate → swap → report.
+//! Certificate (and session ticket key) hot reload: trigger → stable snapshot → validate → swap
+//! → report.
 //!
 //! - [`watch`]: the triggers (directory watcher, content-hash poll, SIGHUP, daily expiry notice).
 //! - [`snapshot`]: reading the files until two reads agree.
@@ -9,4 +10,4 @@ pub mod pipeline;
 pub mod snapshot;
 pub mod watch;
 
-pub use pipeline::{ListenerCerts, Outcome, Reloader, Trigger};
+pub use pipeline::{ListenerCerts, Outcome, Reloader, TicketKeySource, Trigger};

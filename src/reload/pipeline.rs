@@ -21,6 +21,7 @@ use crate::findings::{sort_by_importance, Code, Finding, Severity};
 use crate::locks::lock;
 use crate::status::certificate_statuses;
 use crate::status::{ReloadStatus, State};
+use crate::tls::tickets::{self, SharedTicketer};
 
 /// What asked for a reload (logged with the result).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +104,41 @@ fn paths_of(sources: &[CertificateSource]) -> Vec<PathBuf> {
     v
 }
 
+/// One listener's session ticket key file (`session_tickets.key_file`) and the ticketer a
+/// reload rotates: a new valid key seals new tickets at once, the one before still opens old
+/// ones; an invalid file is refused and the current key keeps serving.
+pub struct TicketKeySource {
+    pub listener: String,
+    pub path: PathBuf,
+    pub ticketer: Arc<SharedTicketer>,
+    /// The content hash in use, and the one last refused.
+    current: Mutex<(String, Option<String>)>,
+}
+
+impl TicketKeySource {
+    /// Registers a key file with the key loaded from it at startup.
+    pub fn new(listener: &str, path: PathBuf, ticketer: Arc<SharedTicketer>) -> Self {
+        let hash = Snapshot::read(std::slice::from_ref(&path)).content_hash();
+        TicketKeySource {
+            listener: listener.to_string(),
+            path,
+            ticketer,
+            current: Mutex::new((hash, None)),
+        }
+    }
+
+    fn changed_on_disk(&self) -> bool {
+        Snapshot::read(std::slice::from_ref(&self.path)).content_hash() != lock(&self.current).0
+    }
+}
+
+/// What a reload did with one ticket key file.
+enum TicketEvaluation {
+    Unchanged,
+    Rotated,
+    Rejected(Vec<Finding>),
+}
+
 /// The outcome of evaluating one listener's files (no side effects yet).
 enum Evaluation {
     Unchanged,
@@ -130,6 +166,7 @@ pub enum Outcome {
 /// Reloads the certificates of every TLS listener.
 pub struct Reloader {
     listeners: Vec<ListenerCerts>,
+    tickets: Vec<TicketKeySource>,
     cfg: Arc<Config>,
     state: Arc<State>,
     /// One reload at a time: triggers arriving together must not interleave their swaps.
@@ -140,15 +177,23 @@ impl Reloader {
     pub fn new(listeners: Vec<ListenerCerts>, cfg: Arc<Config>, state: Arc<State>) -> Self {
         Reloader {
             listeners,
+            tickets: Vec::new(),
             cfg,
             state,
             running: Mutex::new(()),
         }
     }
 
-    /// Every certificate, key and CA file watched.
+    /// Adds the session ticket key files to re-read on every reload.
+    pub fn with_ticket_keys(mut self, tickets: Vec<TicketKeySource>) -> Self {
+        self.tickets = tickets;
+        self
+    }
+
+    /// Every certificate, key, CA and ticket key file watched.
     pub fn paths(&self) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = self.listeners.iter().flat_map(|l| l.paths()).collect();
+        v.extend(self.tickets.iter().map(|t| t.path.clone()));
         v.sort();
         v.dedup();
         v
@@ -159,7 +204,7 @@ impl Reloader {
         self.listeners.iter().any(|l| {
             let hash = Snapshot::read(&l.paths()).content_hash();
             lock(&l.current).hash != hash
-        })
+        }) || self.tickets.iter().any(TicketKeySource::changed_on_disk)
     }
 
     /// Runs the pipeline once. `retry_transient` re-evaluates once after `retry_after` when a
@@ -204,6 +249,13 @@ impl Reloader {
                     log_rejection(&l.name, trigger, &findings);
                     rejected.extend(findings);
                 }
+            }
+        }
+        for t in &self.tickets {
+            match reload_ticket_key(t, trigger, repeat) {
+                TicketEvaluation::Unchanged => {}
+                TicketEvaluation::Rotated => reloaded = true,
+                TicketEvaluation::Rejected(findings) => rejected.extend(findings),
             }
         }
         let outcome = if !rejected.is_empty() {
@@ -351,6 +403,77 @@ impl Reloader {
                 }
             }
         }
+    }
+}
+
+/// Re-reads one ticket key file: rotates the ticketer to a new valid key, refuses an invalid one
+/// (the current key keeps serving), and logs either.
+fn reload_ticket_key(t: &TicketKeySource, trigger: Trigger, repeat: bool) -> TicketEvaluation {
+    let snapshot = Snapshot::read_stable(std::slice::from_ref(&t.path));
+    let hash = snapshot.content_hash();
+    let mut current = lock(&t.current);
+    if hash == current.0 || (!repeat && current.1.as_deref() == Some(hash.as_str())) {
+        return TicketEvaluation::Unchanged;
+    }
+    let judged = match snapshot.raw(&t.path) {
+        Some(Ok((bytes, mode))) => tickets::key_from_file(&t.path, bytes, *mode),
+        Some(Err(e)) => Err(vec![tickets::unreadable(&t.path, e)]),
+        None => tickets::load_key_file(&t.path),
+    };
+    match judged {
+        Err(findings) => {
+            current.1 = Some(hash);
+            let first = findings.first();
+            tracing::error!(
+                event = "ticket_key_rejected",
+                listener = %t.listener,
+                trigger = trigger.as_str(),
+                key_file = %t.path.display(),
+                key_name = %t.ticketer.current_name(),
+                code = first.map(|f| f.code.as_str()).unwrap_or("-"),
+                summary = first.map(|f| f.summary.as_str()).unwrap_or("-"),
+                why = first.map(|f| f.why.as_str()).unwrap_or("-"),
+                fix = first.map(|f| f.fix.as_str()).unwrap_or("-"),
+                "the new session ticket key was rejected; the current key keeps sealing tickets",
+            );
+            TicketEvaluation::Rejected(findings)
+        }
+        Ok((key, warnings)) => {
+            *current = (hash, None);
+            log_ticket_key_warnings(&t.listener, &t.path, &warnings);
+            let new_name = key.name_hex();
+            match t.ticketer.rotate(key) {
+                None => TicketEvaluation::Unchanged,
+                Some(old_name) => {
+                    tracing::info!(
+                        event = "ticket_key_rotated",
+                        listener = %t.listener,
+                        trigger = trigger.as_str(),
+                        key_file = %t.path.display(),
+                        key_name_old = %old_name,
+                        key_name_new = %new_name,
+                        "new tickets are sealed with the new key; the previous key still opens the tickets it sealed",
+                    );
+                    TicketEvaluation::Rotated
+                }
+            }
+        }
+    }
+}
+
+/// Logs the warnings about a ticket key file that is used anyway (permissions).
+pub fn log_ticket_key_warnings(listener: &str, path: &std::path::Path, warnings: &[Finding]) {
+    for f in warnings {
+        tracing::warn!(
+            event = "ticket_key_finding",
+            listener,
+            key_file = %path.display(),
+            code = f.code.as_str(),
+            severity = f.severity.as_str(),
+            summary = %f.summary,
+            why = %f.why,
+            fix = %f.fix,
+        );
     }
 }
 

@@ -21,7 +21,7 @@ pub struct Snapshot {
 }
 
 /// A file's bytes and permission bits, or why it could not be read.
-type FileRead = Result<(Vec<u8>, Option<u32>), std::io::Error>;
+pub type FileRead = Result<(Vec<u8>, Option<u32>), std::io::Error>;
 
 impl Snapshot {
     /// Reads every path once.
@@ -92,6 +92,12 @@ impl Snapshot {
             Some(Ok((b, _))) => Some(b),
             _ => None,
         }
+    }
+
+    /// The bytes and permission bits of a file of the snapshot (a ticket key), or why it could
+    /// not be read; `None` when the path is not part of the snapshot.
+    pub fn raw(&self, path: &Path) -> Option<&FileRead> {
+        self.files.get(path)
     }
 
     /// Parses a file of the snapshot, as `PemFile::read` would have from disk.

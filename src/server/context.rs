@@ -11,6 +11,7 @@ use hyper_util::server::conn::auto;
 use tokio_rustls::TlsAcceptor;
 
 use crate::certs::set::SniResolver;
+use crate::config::{Cidr, ProxyProtocol};
 use crate::diagnose::handshake::{OurChain, OurTls};
 use crate::proxy::Proxy;
 use crate::status::State;
@@ -22,6 +23,8 @@ pub struct ListenerContext {
     pub name: Arc<str>,
     pub bind: SocketAddr,
     pub tls: Option<TlsSide>,
+    /// `proxy_protocol`: connections begin with a PROXY header from a trusted load balancer.
+    pub proxy_protocol: Option<Arc<ProxyProtocolSide>>,
     pub proxy: Arc<Proxy>,
     pub http: auto::Builder<TokioExecutor>,
     pub handshake_timeout: Duration,
@@ -41,5 +44,15 @@ pub struct TlsSide {
     /// What this listener accepts (versions, suites, groups, ALPN), for "offered vs ours".
     pub ours: Arc<OurTls>,
     /// Rate limit of `tls_handshake_failed` events (shared by all listeners).
+    pub limiter: Arc<RateLimiter>,
+}
+
+/// What a listener with `proxy_protocol` needs to read and judge the header.
+pub struct ProxyProtocolSide {
+    /// `v1`, `v2` or `any` (never `off`: the listener then has no `ProxyProtocolSide`).
+    pub mode: ProxyProtocol,
+    /// `trusted_proxies`: the only sources whose connections are taken.
+    pub trusted: Vec<Cidr>,
+    /// Rate limit of the `client_error` events of refused headers (shared by all listeners).
     pub limiter: Arc<RateLimiter>,
 }

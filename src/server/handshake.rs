@@ -6,7 +6,6 @@
 //! client that leaves without a request); parsing it happens only on failure.
 
 use std::io;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,6 +16,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::LazyConfigAcceptor;
 
 use super::context::{ListenerContext, TlsSide};
+use super::proxied::Peer;
 use crate::certs::set::Selection;
 use crate::diagnose::handshake::{
     classify, from_io_error, FailureKind, HandshakeEvidence, Phase, ServedInfo,
@@ -49,7 +49,7 @@ pub struct AfterHandshake {
 
 impl AfterHandshake {
     /// Called when the connection has closed.
-    pub fn finish(self, ctx: &ListenerContext, tls: &TlsSide, peer: SocketAddr, started: Instant) {
+    pub fn finish(self, ctx: &ListenerContext, tls: &TlsSide, peer: &Peer, started: Instant) {
         if self.requests.load(Ordering::Relaxed) > 0 {
             return;
         }
@@ -112,15 +112,16 @@ impl Failure {
     }
 }
 
-/// Runs the handshake on a new TLS-listener connection.
+/// Runs the handshake on a new TLS-listener connection, to finish by `deadline` (the accept
+/// time plus `limits.handshake_timeout`: a PROXY header read before counts against it).
 pub async fn accept(
     stream: TcpStream,
-    peer: SocketAddr,
+    peer: &Peer,
+    deadline: tokio::time::Instant,
     tls: &TlsSide,
     ctx: &ListenerContext,
 ) -> HandshakeOutcome {
     let started = Instant::now();
-    let deadline = tokio::time::Instant::now() + ctx.handshake_timeout;
     let mut peeked = [0u8; PEEK_MAX];
 
     // 1. Peek the first bytes: is this TLS at all?
@@ -280,13 +281,14 @@ async fn not_tls(
     mut stream: TcpStream,
     ctx: &ListenerContext,
     tls: &TlsSide,
-    peer: SocketAddr,
+    peer: &Peer,
     sniffed: Sniffed,
     bytes: &[u8],
     started: Instant,
 ) {
     if let Sniffed::PlainHttp { host, .. } = &sniffed {
-        let resp = sniff::plain_http_response(host.as_deref(), ctx.bind.port());
+        // The https:// URL to name is the one the client used: through a load balancer, its port.
+        let resp = sniff::plain_http_response(host.as_deref(), peer.reached_port(ctx.bind.port()));
         let _ = stream.write_all(&resp).await;
         let _ = stream.shutdown().await;
     }
@@ -301,7 +303,7 @@ async fn not_tls(
 fn report(
     ctx: &ListenerContext,
     tls: &TlsSide,
-    peer: SocketAddr,
+    peer: &Peer,
     failure: &Failure,
     peeked: &[u8],
     started: Instant,
@@ -334,12 +336,18 @@ fn report(
 fn log_failure(
     ctx: &ListenerContext,
     tls: &TlsSide,
-    peer: SocketAddr,
+    peer: &Peer,
     ev: &HandshakeEvidence,
     failure: &Failure,
     f: &Finding,
 ) {
-    let peer_text = crate::telemetry::redact::peer(peer);
+    let peer_text = crate::telemetry::redact::peer(peer.addr);
+    // Through a load balancer: its address, and what its PROXY v2 TLVs said the client asked
+    // for (authority: the name, usually its SNI; ALPN).
+    let via = peer.via.as_ref();
+    let proxy = via.map(|v| crate::telemetry::redact::peer(v.balancer));
+    let proxy_authority = via.and_then(|v| v.header.authority.as_deref());
+    let proxy_alpn = via.and_then(|v| v.header.alpn.as_deref());
     let hello = ev.hello.as_ref();
     let sni = hello.and_then(|h| h.sni.clone());
     let alpn = hello.map(|h| h.alpn.join(",")).unwrap_or_default();
@@ -367,6 +375,9 @@ fn log_failure(
         "code": f.code.as_str(),
         "summary": f.summary,
         "served_cert": served_cert,
+        "proxy": proxy,
+        "proxy_authority": proxy_authority,
+        "proxy_alpn": proxy_alpn,
     });
     ctx.state
         .record_handshake_failure(&ctx.name, f.code, record);
@@ -396,6 +407,9 @@ fn log_failure(
                 fix = %f.fix,
                 served_cert = %served_cert,
                 duration_ms = duration_ms,
+                proxy = proxy.as_deref(),
+                proxy_authority = proxy_authority,
+                proxy_alpn = proxy_alpn,
             )
         };
     }

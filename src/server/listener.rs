@@ -1,11 +1,13 @@
 //! One listener's accept loop and per-connection pipeline:
-//! accept → (TLS: peek the first bytes → sniff → handshake) → HTTP/1.1 or HTTP/2 → proxy.
+//! accept → (PROXY header) → (TLS: peek the first bytes → sniff → handshake) → HTTP/1.1 or
+//! HTTP/2 → proxy.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use http::{header::CONNECTION, HeaderValue, StatusCode, Version};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -15,6 +17,7 @@ use tokio::sync::{watch, Semaphore};
 
 pub use super::context::{ListenerContext, TlsSide};
 use super::handshake::{self, HandshakeOutcome};
+use super::proxied::{self, Peer};
 use crate::config::Limits;
 use crate::proxy::ConnMeta;
 
@@ -85,21 +88,31 @@ pub async fn run(
 }
 
 async fn serve_connection(
-    stream: TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
     ctx: &Arc<ListenerContext>,
     graceful: Watcher,
 ) {
     let _ = stream.set_nodelay(true);
+    // From accept to a finished handshake, a PROXY header included.
+    let deadline = tokio::time::Instant::now() + ctx.handshake_timeout;
+    // Behind a load balancer the client is who its PROXY header says, from here on.
+    let peer = match &ctx.proxy_protocol {
+        None => Peer::direct(peer),
+        Some(side) => match proxied::accept(&mut stream, peer, side, ctx, deadline).await {
+            Some(peer) => peer,
+            None => return,
+        },
+    };
     let meta = ConnMeta {
-        peer,
+        peer: peer.addr,
         tls: ctx.tls.is_some(),
     };
     match &ctx.tls {
         None => serve_http(TokioIo::new(stream), meta, ctx, graceful, None).await,
         Some(tls) => {
             let started = Instant::now();
-            match handshake::accept(stream, peer, tls, ctx).await {
+            match handshake::accept(stream, &peer, deadline, tls, ctx).await {
                 HandshakeOutcome::Established(tls_stream, after) => {
                     let requests = after.requests.clone();
                     serve_http(
@@ -110,7 +123,7 @@ async fn serve_connection(
                         Some(requests),
                     )
                     .await;
-                    after.finish(ctx, tls, peer, started);
+                    after.finish(ctx, tls, &peer, started);
                 }
                 HandshakeOutcome::Failed => {}
             }
@@ -129,12 +142,24 @@ async fn serve_http<I>(
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let proxy = ctx.proxy.clone();
-    let service = service_fn(move |req| {
+    let state = ctx.state.clone();
+    let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
         if let Some(r) = &requests {
             r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         let proxy = proxy.clone();
-        async move { Ok::<_, Infallible>(proxy.handle(req, &meta).await) }
+        let state = state.clone();
+        let http1 = req.version() < Version::HTTP_2;
+        async move {
+            let mut resp = proxy.handle(req, &meta).await;
+            // Draining (SIGTERM): an HTTP/1.1 client is told to reconnect — through the load
+            // balancer, to another replica — after this response. HTTP/2 gets GOAWAY instead.
+            if http1 && state.is_draining() && resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+                resp.headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok::<_, Infallible>(resp)
+        }
     });
     let conn = ctx.http.serve_connection_with_upgrades(io, service);
     let conn = graceful.watch(conn.into_owned());

@@ -1,7 +1,9 @@
-//! Listeners: accepting connections, the TLS handshake (its failures handed to `diagnose`), and
-//! serving HTTP/1.1 and HTTP/2 on the result by handing each request to the `proxy`.
+//! Listeners: accepting connections (behind a load balancer: its PROXY header first), the TLS
+//! handshake (its failures handed to `diagnose`), and serving HTTP/1.1 and HTTP/2 on the result
+//! by handing each request to the `proxy`.
 
 pub mod context;
 pub mod handshake;
 pub mod listener;
+pub mod proxied;
 pub mod tls;

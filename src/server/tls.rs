@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{ProducesTickets, WebPkiClientVerifier};
 use rustls::{RootCertStore, ServerConfig};
 
 use crate::certs::set::SniResolver;
@@ -12,10 +12,12 @@ use crate::config::{ClientAuthMode, ListenerTls, TlsVersion};
 use crate::tls::provider;
 
 /// Builds the server config. The certificate itself comes from the resolver, so reloading a
-/// certificate never rebuilds this config (and session tickets survive reloads).
+/// certificate never rebuilds this config (and session tickets survive reloads). `ticketer`:
+/// the shared-key ticketer of `session_tickets.key_file`, else a per-process random one.
 pub fn server_config(
     tls: &ListenerTls,
     resolver: Arc<SniResolver>,
+    ticketer: Option<Arc<dyn ProducesTickets>>,
 ) -> Result<ServerConfig, String> {
     let versions: &[&'static rustls::SupportedProtocolVersion] = match tls.min_version {
         TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
@@ -51,9 +53,15 @@ pub fn server_config(
     };
     let mut config = builder.with_cert_resolver(resolver);
     config.alpn_protocols = tls.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
-    // Stateless resumption: cheaper repeat handshakes for clients that reconnect.
-    if let Ok(ticketer) = rustls::crypto::aws_lc_rs::Ticketer::new() {
-        config.ticketer = ticketer;
+    // Stateless resumption: cheaper repeat handshakes for clients that reconnect (TLS 1.2
+    // session tickets and TLS 1.3 resumption tickets alike).
+    match ticketer {
+        Some(shared) => config.ticketer = shared,
+        None => {
+            if let Ok(ticketer) = rustls::crypto::aws_lc_rs::Ticketer::new() {
+                config.ticketer = ticketer;
+            }
+        }
     }
     Ok(config)
 }

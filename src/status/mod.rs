@@ -67,6 +67,7 @@ pub struct Metrics {
     pub upstream_up: Family<UpstreamLabel, Gauge>,
     pub open_connections: Family<ListenerLabel, Gauge>,
     pub upstream_connections: Family<UpstreamLabel, Counter>,
+    pub client_errors: Family<HandshakeLabels, Counter>,
 }
 
 impl Metrics {
@@ -126,8 +127,15 @@ impl Metrics {
             "Connections opened to each upstream (requests minus these reused a pooled connection)",
             upstream_connections.clone(),
         );
+        let client_errors = Family::<HandshakeLabels, Counter>::default();
+        registry.register(
+            "client_errors",
+            "Connections and requests refused for a client's fault, by listener and finding code",
+            client_errors.clone(),
+        );
         Metrics {
             registry,
+            client_errors,
             upstream_connections,
             requests,
             request_duration,
@@ -272,6 +280,8 @@ pub struct State {
     pub version: &'static str,
     pub started_at: OffsetDateTime,
     ready: AtomicBool,
+    /// SIGTERM received: HTTP/1.1 responses say `Connection: close` from now on.
+    draining: AtomicBool,
     listeners: RwLock<Vec<ListenerStatus>>,
     reload: Mutex<ReloadStatus>,
     upstreams: Mutex<Vec<UpstreamStatus>>,
@@ -299,6 +309,7 @@ impl State {
             version: env!("CARGO_PKG_VERSION"),
             started_at: OffsetDateTime::now_utc(),
             ready: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
             listeners: RwLock::new(Vec::new()),
             reload: Mutex::new(ReloadStatus {
                 last_attempt_at: None,
@@ -322,6 +333,27 @@ impl State {
         self.ready.load(Ordering::Acquire)
     }
 
+    /// Starts the drain: not ready any more (`/readyz` 503), and connections are asked to close.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+        self.set_ready(false);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Counts one client-side refusal (`tlsgate_client_errors_total{listener,code}`).
+    pub fn record_client_error(&self, listener: &str, code: Code) {
+        self.metrics
+            .client_errors
+            .get_or_create(&HandshakeLabels {
+                listener: listener.to_string(),
+                code: code.as_str().to_string(),
+            })
+            .inc();
+    }
+
     /// Registers a listener (before it accepts); returns its open-connections gauge, which
     /// the listener keeps so a connection updates it without a lookup.
     pub fn add_listener(&self, name: &str, bind: std::net::SocketAddr, tls: bool) -> Gauge {
@@ -340,6 +372,21 @@ impl State {
             handshake_failures: HandshakeStats::default(),
         });
         gauge
+    }
+
+    /// Client connections open on every listener together.
+    pub fn open_connections_total(&self) -> i64 {
+        read(&self.listeners)
+            .iter()
+            .map(|l| {
+                self.metrics
+                    .open_connections
+                    .get_or_create(&ListenerLabel {
+                        listener: l.name.clone(),
+                    })
+                    .get()
+            })
+            .sum()
     }
 
     /// Publishes the certificates a listener now serves.

@@ -1,6 +1,6 @@
 //! TLS plumbing shared by both directions: the crypto provider (built once), trust stores,
-//! the recording verifier that keeps a presented chain for diagnosis, and the rustls client
-//! configurations for upstreams.
+//! the recording verifier that keeps a presented chain for diagnosis, the rustls client
+//! configurations for upstreams, and the session ticketer shared by replicas.
 //!
 //! It builds rustls objects; it does not judge certificates (that is `certs` and `diagnose`).
 
@@ -10,6 +10,7 @@ use rustls::crypto::CryptoProvider;
 
 pub mod client;
 pub mod roots;
+pub mod tickets;
 pub mod verifier;
 
 /// The process's crypto provider (aws-lc-rs), shared by every config.

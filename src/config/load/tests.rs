@@ -159,3 +159,60 @@ fn empty_file_is_all_defaults() {
     assert!(cfg.listeners.is_empty());
     assert_eq!(cfg.limits.max_connections, 10_000);
 }
+
+#[test]
+fn scale_out_settings() {
+    let text = r#"
+listeners:
+  - bind: 127.0.0.1:8443
+    proxy_protocol: v2
+    trusted_proxies: [10.0.0.0/8, 192.0.2.7, "2001:db8::/32"]
+    tls:
+      certificates:
+        - cert: /c.pem
+          key: /k.pem
+      session_tickets:
+        key_file: /etc/tlsgate/ticket.key
+shutdown:
+  drain_delay: 2s
+"#;
+    let cfg = parse(text).unwrap();
+    let l = &cfg.listeners[0];
+    assert_eq!(l.proxy_protocol, ProxyProtocol::V2);
+    assert_eq!(l.trusted_proxies.len(), 3);
+    assert!(l.trusted_proxies[1].contains("192.0.2.7".parse().unwrap()));
+    let tickets = l.tls.as_ref().unwrap().session_tickets.as_ref().unwrap();
+    assert_eq!(tickets.key_file, PathBuf::from("/etc/tlsgate/ticket.key"));
+    assert_eq!(cfg.shutdown.drain_delay.get().as_secs(), 2);
+    assert_eq!(cfg.shutdown.drain_timeout.get().as_secs(), 60);
+
+    let defaults = parse("listeners:\n  - bind: 127.0.0.1:1\n").unwrap();
+    assert_eq!(defaults.listeners[0].proxy_protocol, ProxyProtocol::Off);
+    assert_eq!(defaults.shutdown.drain_delay.get().as_secs(), 5);
+    assert_eq!(defaults.shutdown.drain_timeout.get().as_secs(), 60);
+}
+
+#[test]
+fn proxy_protocol_and_trusted_proxies_go_together() {
+    let e = parse("listeners:\n  - bind: 127.0.0.1:1\n    proxy_protocol: any\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("trusted_proxies") && e.contains("0.0.0.0/0"),
+        "{e}"
+    );
+    let e = parse("listeners:\n  - bind: 127.0.0.1:1\n    trusted_proxies: [10.0.0.0/8]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("proxy_protocol is off"), "{e}");
+    let e = parse(
+        "listeners:\n  - bind: 127.0.0.1:1\n    proxy_protocol: v1\n    trusted_proxies: [10.1.2.3/8]\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("10.0.0.0/8"), "{e}");
+    let e = parse("listeners:\n  - bind: 127.0.0.1:1\n    proxy_protocol: v3\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("v3"), "{e}");
+}
