@@ -258,7 +258,8 @@ fn refusal(
             Code::ProxyProtocolInvalid,
             summary,
             format!(
-                "{peer} {what}; trusted_proxies is [{trusted_list}], so the connection was closed"
+                "{peer} {what}; {} is not in trusted_proxies [{trusted_list}], so the connection was closed",
+                peer.ip()
             ),
             fix,
         );

@@ -885,6 +885,11 @@ impl GateConfig {
             y.push_str(self.top_extra.trim_end_matches('\n'));
             y.push('\n');
         }
+        // No load balancer to wait for: stop accepting at once on SIGTERM (the drain of
+        // in-flight requests still applies), so dropping a gate does not take 5 s.
+        if !self.top_extra.contains("shutdown:") {
+            y.push_str("shutdown:\n  drain_delay: 0s\n");
+        }
         y
     }
 }
