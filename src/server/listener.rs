@@ -148,13 +148,14 @@ async fn serve_http<I>(
             r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         let proxy = proxy.clone();
-        let state = state.clone();
-        let http1 = req.version() < Version::HTTP_2;
+        // Draining (SIGTERM): an HTTP/1.1 client is told to reconnect — through the load
+        // balancer, to another replica — after this response. HTTP/2 gets GOAWAY instead.
+        let state = (req.version() < Version::HTTP_2).then(|| state.clone());
         async move {
             let mut resp = proxy.handle(req, &meta).await;
-            // Draining (SIGTERM): an HTTP/1.1 client is told to reconnect — through the load
-            // balancer, to another replica — after this response. HTTP/2 gets GOAWAY instead.
-            if http1 && state.is_draining() && resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            if state.is_some_and(|s| s.is_draining())
+                && resp.status() != StatusCode::SWITCHING_PROTOCOLS
+            {
                 resp.headers_mut()
                     .insert(CONNECTION, HeaderValue::from_static("close"));
             }
