@@ -365,7 +365,7 @@ fn log_failure(
         .map(|_| ev.our_chain.fingerprint.clone())
         .unwrap_or_default();
     let duration_ms = ev.elapsed_ms;
-    let record = serde_json::json!({
+    let mut record = serde_json::json!({
         "at": crate::certs::info::format_time(time::OffsetDateTime::now_utc()),
         "peer": peer_text,
         "sni": sni,
@@ -375,10 +375,12 @@ fn log_failure(
         "code": f.code.as_str(),
         "summary": f.summary,
         "served_cert": served_cert,
-        "proxy": proxy,
-        "proxy_authority": proxy_authority,
-        "proxy_alpn": proxy_alpn,
     });
+    if via.is_some() {
+        record["proxy"] = proxy.clone().into();
+        record["proxy_authority"] = proxy_authority.into();
+        record["proxy_alpn"] = proxy_alpn.into();
+    }
     ctx.state
         .record_handshake_failure(&ctx.name, f.code, record);
     if tls
