@@ -39,12 +39,18 @@ impl Snapshot {
         Snapshot { files }
     }
 
-    /// Reads until two consecutive reads agree (or `MAX_READS` is reached).
+    /// Reads until two consecutive reads `SETTLE` apart agree (or `MAX_READS` is reached).
     pub fn read_stable(paths: &[PathBuf]) -> Snapshot {
-        let mut prev = Snapshot::read(paths);
+        Self::settle(|| Snapshot::read(paths), || std::thread::sleep(SETTLE))
+    }
+
+    /// The settling rule on its own, so it can be tested without a racing writer: `read`
+    /// takes a snapshot, `wait` passes the settle time.
+    fn settle(mut read: impl FnMut() -> Snapshot, mut wait: impl FnMut()) -> Snapshot {
+        let mut prev = read();
         for _ in 0..MAX_READS {
-            std::thread::sleep(SETTLE);
-            let next = Snapshot::read(paths);
+            wait();
+            let next = read();
             if next.same_content(&prev) {
                 return next;
             }
