@@ -8,10 +8,12 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::status::State;
+use crate::findings::Finding;
+use crate::status::{ReloadResult, State};
 
 /// Serves the admin API until `shutdown` flips.
 pub async fn serve(listener: TcpListener, state: Arc<State>, mut shutdown: watch::Receiver<bool>) {
@@ -60,9 +62,39 @@ fn respond(
     r
 }
 
-fn json(status: StatusCode, v: &serde_json::Value) -> Response<Full<Bytes>> {
+fn json(status: StatusCode, v: &impl Serialize) -> Response<Full<Bytes>> {
     let text = serde_json::to_string_pretty(v).unwrap_or_else(|_| "{}".into());
     respond(status, "application/json", text)
+}
+
+/// `result` of a `POST /reload` answer: the reload's result, or `error` when the reload
+/// itself could not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum ReloadReplyResult {
+    Ok,
+    Rejected,
+    None,
+    Error,
+}
+
+impl From<ReloadResult> for ReloadReplyResult {
+    fn from(r: ReloadResult) -> Self {
+        match r {
+            ReloadResult::Ok => ReloadReplyResult::Ok,
+            ReloadResult::Rejected => ReloadReplyResult::Rejected,
+            ReloadResult::None => ReloadReplyResult::None,
+        }
+    }
+}
+
+/// The body of a `POST /reload` answer: `{"result", "findings"}`.
+#[derive(Debug, Serialize)]
+struct ReloadReply {
+    result: ReloadReplyResult,
+    findings: Vec<Finding>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<&'static str>,
 }
 
 /// Answers one admin request. Only the method and path matter (no admin endpoint reads a
@@ -77,7 +109,7 @@ async fn route<B>(state: &Arc<State>, req: Request<B>) -> Response<Full<Bytes>> 
                 respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n")
             }
         }
-        (&Method::GET, "/status") => json(StatusCode::OK, &state.status_json()),
+        (&Method::GET, "/status") => json(StatusCode::OK, &state.status()),
         (&Method::GET, "/metrics") => respond(
             StatusCode::OK,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
@@ -95,25 +127,37 @@ async fn route<B>(state: &Arc<State>, req: Request<B>) -> Response<Full<Bytes>> 
                     let result = tokio::task::spawn_blocking(move || t()).await;
                     match result {
                         Ok(status) => {
-                            let code = if status.result == "rejected" {
+                            let code = if status.result == ReloadResult::Rejected {
                                 StatusCode::UNPROCESSABLE_ENTITY
                             } else {
                                 StatusCode::OK
                             };
                             json(
                                 code,
-                                &serde_json::json!({"result": status.result, "findings": status.findings}),
+                                &ReloadReply {
+                                    result: status.result.into(),
+                                    findings: status.findings,
+                                    note: None,
+                                },
                             )
                         }
                         Err(_) => json(
                             StatusCode::INTERNAL_SERVER_ERROR,
-                            &serde_json::json!({"result": "error", "findings": []}),
+                            &ReloadReply {
+                                result: ReloadReplyResult::Error,
+                                findings: Vec::new(),
+                                note: None,
+                            },
                         ),
                     }
                 }
                 None => json(
                     StatusCode::OK,
-                    &serde_json::json!({"result": "none", "findings": [], "note": "no TLS listener: nothing to reload"}),
+                    &ReloadReply {
+                        result: ReloadReplyResult::None,
+                        findings: Vec::new(),
+                        note: Some("no TLS listener: nothing to reload"),
+                    },
                 ),
             }
         }
@@ -121,7 +165,10 @@ async fn route<B>(state: &Arc<State>, req: Request<B>) -> Response<Full<Bytes>> 
             let mut r = respond(
                 StatusCode::OK,
                 "text/html; charset=utf-8",
-                super::page::render(&state.status_json(), &state.request_counts()),
+                super::page::render(
+                    &serde_json::to_value(state.status()).unwrap_or_default(),
+                    &state.request_counts(),
+                ),
             );
             // Self-contained by design: no scripts, no external fetches, inline styles only.
             r.headers_mut().insert(

@@ -19,6 +19,7 @@ use tokio::time::Sleep;
 use super::errors::error_sse_event;
 use crate::config::ClientErrorDetail;
 use crate::findings::{Code, Finding};
+use crate::telemetry::Event;
 
 /// The client's request body, counting bytes as they pass.
 pub struct CountingBody {
@@ -104,7 +105,7 @@ impl Drop for RequestLog {
         let duration_ms = self.start.elapsed().as_secs_f64() * 1000.0;
         let ttfb_ms = self.ttfb.map(|d| d.as_secs_f64() * 1000.0);
         tracing::info!(
-            event = "request",
+            event = Event::Request.as_str(),
             method = %self.method,
             path = %path,
             status = self.status,
@@ -343,7 +344,7 @@ impl Body for ProxyBody {
             log.code = Some(failure.code);
         }
         tracing::warn!(
-            event = "upstream_error",
+            event = Event::UpstreamError.as_str(),
             upstream = this.upstream_name.as_deref().unwrap_or("-"),
             code = failure.code.as_str(),
             summary = %failure.summary,

@@ -26,10 +26,11 @@ use hyper_util::rt::TokioIo;
 
 use self::body::{CountingBody, ProxyBody, RequestId, RequestLog};
 use self::rewrite::ClientSide;
-use self::upstream::UpstreamClient;
+use self::upstream::{UpstreamClient, UpstreamClientError};
 use crate::config::{ClientErrorDetail, Config};
 use crate::findings::{Code, Finding};
 use crate::telemetry::ratelimit::{Admit, RateLimiter};
+use crate::telemetry::Event;
 
 /// What the proxy knows about the connection a request came on.
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +49,15 @@ struct CompiledRoute {
     upstream: usize,
 }
 
+/// Why the proxy cannot be built from a configuration. The text names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error(transparent)]
+    Upstream(#[from] UpstreamClientError),
+    #[error("routes: no upstream named {upstream:?}")]
+    UnknownUpstream { upstream: String },
+}
+
 /// The routing table and the upstream clients.
 pub struct Proxy {
     routes: Vec<CompiledRoute>,
@@ -62,7 +72,7 @@ pub struct Proxy {
 
 impl Proxy {
     /// Builds the clients for every upstream. Errors name the configuration key.
-    pub fn new(cfg: &Config, observer: Option<RequestObserver>) -> Result<Proxy, String> {
+    pub fn new(cfg: &Config, observer: Option<RequestObserver>) -> Result<Proxy, ProxyError> {
         Self::with_counters(cfg, observer, &|_| Default::default())
     }
 
@@ -71,7 +81,7 @@ impl Proxy {
         cfg: &Config,
         observer: Option<RequestObserver>,
         connections: &dyn Fn(&str) -> prometheus_client::metrics::counter::Counter,
-    ) -> Result<Proxy, String> {
+    ) -> Result<Proxy, ProxyError> {
         let mut names = Vec::new();
         let mut upstreams = Vec::new();
         for (name, up) in &cfg.upstreams {
@@ -86,16 +96,17 @@ impl Proxy {
             .effective_routes()
             .into_iter()
             .map(|r| {
-                let upstream = names
-                    .iter()
-                    .position(|n| *n == r.upstream)
-                    .ok_or_else(|| format!("routes: no upstream named {:?}", r.upstream))?;
+                let upstream = names.iter().position(|n| *n == r.upstream).ok_or_else(|| {
+                    ProxyError::UnknownUpstream {
+                        upstream: r.upstream.clone(),
+                    }
+                })?;
                 Ok(CompiledRoute {
                     prefix: r.path_prefix.trim_end_matches('/').to_string(),
                     upstream,
                 })
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, ProxyError>>()?;
         let started = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -278,7 +289,7 @@ impl Proxy {
             let (client, upstream) = match tokio::join!(client_upgrade, upstream_upgrade) {
                 (Ok(c), Ok(u)) => (c, u),
                 (c, u) => {
-                    tracing::debug!(event = "upgrade_failed", upstream = %name, client_ok = c.is_ok(), upstream_ok = u.is_ok());
+                    tracing::debug!(event = Event::UpgradeFailed.as_str(), upstream = %name, client_ok = c.is_ok(), upstream_ok = u.is_ok());
                     return;
                 }
             };
@@ -311,13 +322,14 @@ impl Proxy {
 /// Logs a failed upstream request: `upstream_tls_failed` for handshake and certificate causes,
 /// `upstream_error` for the rest.
 fn log_upstream_failure(upstream: &UpstreamClient, finding: &Finding) {
-    let event = if finding.code.is_tls_cause() {
-        "upstream_tls_failed"
+    let tls = finding.code.is_tls_cause();
+    let event = if tls {
+        Event::UpstreamTlsFailed
     } else {
-        "upstream_error"
+        Event::UpstreamError
     };
     tracing::warn!(
-        event,
+        event = event.as_str(),
         upstream = %upstream.name,
         address = %upstream.url,
         code = finding.code.as_str(),

@@ -17,6 +17,7 @@ pub use super::context::{ListenerContext, TlsSide};
 use super::handshake::{self, HandshakeOutcome};
 use crate::config::Limits;
 use crate::proxy::ConnMeta;
+use crate::telemetry::Event;
 
 /// The HTTP server settings shared by every connection of a listener.
 pub fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
@@ -59,7 +60,7 @@ pub async fn run(
                 Ok(pair) => pair,
                 Err(e) => {
                     // EMFILE and friends: back off briefly rather than spin.
-                    tracing::warn!(event = "accept_failed", listener = %ctx.name, error = %e);
+                    tracing::warn!(event = Event::AcceptFailed.as_str(), listener = %ctx.name, error = %e);
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -139,6 +140,6 @@ async fn serve_http<I>(
     let conn = ctx.http.serve_connection_with_upgrades(io, service);
     let conn = graceful.watch(conn.into_owned());
     if let Err(e) = conn.await {
-        tracing::debug!(event = "connection_error", listener = %ctx.name, peer = %meta.peer, error = %e);
+        tracing::debug!(event = Event::ConnectionError.as_str(), listener = %ctx.name, peer = %meta.peer, error = %e);
     }
 }
