@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # Multi-stage build: compile in the Rust image, run in a small Debian image as a non-root user.
 #   docker build -t tlsgate:0.1.0 .
+#   buildah bud --format docker -t tlsgate:0.1.0 .   (no daemon; OCI format would drop HEALTHCHECK)
 # The build context is trimmed by .dockerignore to what the build needs. Checked statically by
 # scripts/check-dockerfile.sh (hadolint, COPY sources, build command, final-stage rules).
 
@@ -24,8 +25,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 tlsgate \
-    && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/tlsgate --create-home \
-       --shell /usr/sbin/nologin tlsgate
+    && useradd --system --no-log-init --uid 10001 --gid 10001 --home-dir /var/lib/tlsgate \
+       --create-home --shell /usr/sbin/nologin tlsgate
 COPY --from=build /src/target/release/tlsgate /usr/local/bin/tlsgate
 # The health check speaks HTTP through bash's /dev/tcp: the image has no curl, and needs none.
 # (Executable in git, and COPY keeps the mode, so no BuildKit-only --chmod is needed.)
@@ -33,9 +34,9 @@ COPY deploy/healthcheck.sh /usr/local/bin/tlsgate-healthcheck
 # Numeric, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
 USER 10001:10001
 WORKDIR /var/lib/tlsgate
-# /etc/tlsgate holds tlsgate.yaml (and the session-ticket key); /certs the certificate and key
-# files. Both are meant to be mounted read-only.
-VOLUME ["/etc/tlsgate", "/certs"]
+# Mount points, read-only: /etc/tlsgate for tlsgate.yaml (and the session-ticket key), /certs for
+# the certificate and key. Not declared as VOLUMEs: those would add anonymous volumes wherever
+# nothing is mounted, and an image built FROM this one could no longer put files there.
 # The proxy listener only. The admin API stays on 127.0.0.1:9901 inside the container (reached
 # by the HEALTHCHECK below and by Kubernetes exec probes); publish it only deliberately, with
 # admin.bind 0.0.0.0:9901 and admin.allow_public: true.
