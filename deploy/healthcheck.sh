@@ -33,6 +33,7 @@ fi
 
 # The connect itself is bounded by `timeout` (coreutils, present in debian-slim); the read by
 # `read -t`. A subshell keeps the descriptor from leaking into the caller.
+# shellcheck disable=SC2016  # the inner script expands its own positional parameters
 status_line=$(
   timeout "$limit" bash -c '
     exec 3<>"/dev/tcp/$1/$2" || exit 1

@@ -90,7 +90,6 @@ def git_files():
 
 def main(verbose=False):
     dockerfile = os.path.join(ROOT, "Dockerfile")
-    text = open(dockerfile, encoding="utf-8").read()
     parser = DockerfileParser(path=dockerfile)
     instructions = parser.structure
     check("Dockerfile parses", bool(instructions), "no instructions")

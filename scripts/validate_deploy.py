@@ -19,7 +19,6 @@ Exit status 0 when everything passes, 1 on any problem; the last line is a one-l
 """
 
 import argparse
-import copy
 import hashlib
 import ipaddress
 import json
