@@ -60,7 +60,7 @@ WORKDIRS = []  # temp dirs to remove on exit
 
 # Presets; any option given on the command line wins.
 PRESETS = {
-    "full": dict(secs=6, rounds=3, idle_levels="5000,9000", idle_rounds=3, scale_secs=5,
+    "full": dict(secs=6, rounds=3, idle_levels="5000,9000", idle_rounds=2, scale_secs=5,
                  scale_rounds=2, sse_chunks=40, sse_interval=0.05),
     "quick": dict(secs=2, rounds=2, idle_levels="500,1000", idle_rounds=1, scale_secs=2,
                   scale_rounds=1, sse_chunks=20, sse_interval=0.025),
@@ -88,7 +88,7 @@ def free_port():
 
 def _pgid_file_update():
     path = os.environ.get("PGID_FILE")
-    if path:
+    if path and os.path.exists(path):  # gone: run.sh has cleaned up already
         with open(path, "w") as f:
             f.writelines(f"{p.pid}\n" for p in CHILDREN if p.poll() is None)
 
@@ -936,7 +936,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smoke test: short runs, ~2-3 minutes")
     ap.add_argument("--tlsgate", default=os.path.join(ROOT, "target", "release", "tlsgate"))
     ap.add_argument("--json", default=os.path.join(ROOT, "target", "bench-load.json"))
-    ap.add_argument("--png", default=os.path.join(ROOT, "docs", "bench-scaling.png"))
+    ap.add_argument("--png", help="scaling plot (default: docs/bench-scaling.png, with --quick "
+                    "target/bench-scaling.png, so a smoke test leaves the documented figure alone)")
     ap.add_argument("--secs", type=int, help="duration of each headline wrk/h2load run")
     ap.add_argument("--rounds", type=int, help="rounds of the headline measurements")
     ap.add_argument("--conns", type=int, default=64, help="keep-alive, handshake and h2 connections")
@@ -953,7 +954,7 @@ def main():
     ap.add_argument("--sse-interval", type=float)
     ap.add_argument("--profile", choices=["callgrind", "perf"],
                     help="profile tlsgate on the keep-alive path instead of benchmarking")
-    ap.add_argument("--profile-secs", type=int, default=20)
+    ap.add_argument("--profile-secs", type=int, default=15)
     ap.add_argument("--profile-conns", type=int, default=16)
     ap.add_argument("--profile-top", type=int, default=15)
     ap.add_argument("--profile-out", default=os.path.join(ROOT, "target", "profile"))
@@ -963,6 +964,8 @@ def main():
     if args.profile:
         return profile_main(args)
     mode = "quick" if args.quick else "full"
+    if args.png is None:
+        args.png = os.path.join(ROOT, *(("target",) if args.quick else ("docs",)), "bench-scaling.png")
     for k, v in PRESETS[mode].items():
         if getattr(args, k) is None:
             setattr(args, k, v)
@@ -1036,6 +1039,12 @@ def main():
                      "sse_interval_s": args.sse_interval, "stream_events": STREAM_EVENTS},
     }
     names = list(PROXIES)
+    phase_t = [time.monotonic()]
+    res["phase_s"] = {}
+
+    def phase_done(name):
+        res["phase_s"][name] = round(time.monotonic() - phase_t[0], 1)
+        phase_t[0] = time.monotonic()
 
     if "keepalive" in only:
         log("keep-alive HTTPS (wrk, HTTP/1.1)")
@@ -1045,6 +1054,7 @@ def main():
             proxies[n], lambda: wrk(proxies[n].url + "/", args.conns, args.secs)), "keepalive")
         res["keepalive"] = {"runs": runs,
                             "upstream": wrk(f"http://127.0.0.1:{ctx['up_port']}/", args.conns, args.secs)}
+        phase_done("keepalive")
 
     if "handshakes" in only:
         log("full handshakes (wrk, Connection: close, no resumption)")
@@ -1057,12 +1067,14 @@ def main():
             proxies[n], lambda: wrk_handshakes(proxies[n].url + "/", args.conns, args.secs)),
             "handshakes")
         res["handshakes"] = {"runs": runs, "resumption_audit": audit}
+        phase_done("handshakes")
 
     if "h2" in only:
         log("HTTP/2 (h2load)")
         runs = rounds_of(names, args.rounds, lambda n: measured(
             proxies[n], lambda: h2load(proxies[n].url + "/", args.conns, 10, args.secs)), "h2")
         res["h2"] = {"runs": runs}
+        phase_done("h2")
 
     if "sse" in only:
         log("SSE chunk delay")
@@ -1075,6 +1087,7 @@ def main():
                 runs[n].append(d)
                 log(f"  sse round {r + 1} {n}: {d}")
         res["sse"] = {"runs": runs, "direct": direct}
+        phase_done("sse")
 
     if "idle" in only:
         log(f"idle TLS connections ({levels[0]} then {levels[1]}, a fresh instance per round)")
@@ -1089,6 +1102,7 @@ def main():
                 log(f"  idle round {r + 1} {n}: {runs[n][-1].get('per_conn_kib')} KiB/conn")
                 time.sleep(0.5)
         res["idle"] = {"runs": runs}
+        phase_done("idle")
 
     if "scaling" in only:
         points = [(f"c{c}", "/1k", c) for c in map(int, args.scale_conns.split(","))]
@@ -1109,11 +1123,13 @@ def main():
                     sc["runs"]["upstream"][key].append(x)
                     log(f"  scaling {key} upstream direct: {x}")
         res["scaling"] = sc
+        phase_done("scaling")
 
     if "reload" in only:
         log("certificate reload (tlsgate: file watch; nginx: nginx -s reload)")
         res["reload"] = {n: reload_rounds(proxies[n], pki) for n in ("tlsgate", "nginx")}
         log(f"  {res['reload']}")
+        phase_done("reload")
 
     if "tlsgate" in proxies and proxies["tlsgate"].admin_port:
         try:
@@ -1128,7 +1144,7 @@ def main():
     with open(args.json, "w") as f:
         json.dump(res, f, indent=2)
     print(markdown(res))
-    log(f"JSON: {args.json} ({res['elapsed_s']} s)")
+    log(f"JSON: {args.json} ({res['elapsed_s']} s; by phase: {res['phase_s']})")
     if "scaling" in res:
         plot = subprocess.run([sys.executable, os.path.join(HERE, "plot.py"), args.json, args.png],
                               capture_output=True, text=True)
@@ -1173,7 +1189,7 @@ def _short(sym, width=100):
 
 
 # Frames every sample passes through: threads, the runtime's loop, its task harness.
-PLUMBING = re.compile(r"^(0x[0-9a-f]+|clone3?|start_thread|_start|main|__libc_start\w*|"
+PLUMBING = re.compile(r"^(\[kernel\] )?(0x[0-9a-f]+|clone3?|start_thread|_start|main|__libc_start\w*|"
                       r"\[kernel\] entry_SYSCALL_64\w*)$|"
                       r"thread_start|__rust_begin_short_backtrace|FnOnce::call_once|"
                       r"^tokio::runtime::(context|runtime|scheduler|task)::|^std::rt::|^std::thread::")
@@ -1260,44 +1276,72 @@ def profile_main(args):
     env = dict(os.environ, RUST_LOG="warn", TLSGATE_WORKERS=str(args.workers))
     logf = open(os.path.join(out_dir, "tlsgate.log"), "w")
     conns, secs = args.profile_conns, args.profile_secs
+    # Connections open and past their handshakes before anything is recorded: h2load's
+    # warm-up, with the profiler switched on only once it is over (a handshake costs as much as
+    # a few hundred requests; the keep-alive path is what is profiled here).
+    warmup = 10 if args.profile == "callgrind" else 3
+    load_cmd = ["h2load", "--h1", *H2LOAD_TLS, "-t2", f"-c{conns}", f"-D{secs}",
+                f"--warm-up-time={warmup}", tg.url + "/"]
+
+    def drive(on, off):
+        h2 = spawn(load_cmd, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        time.sleep(warmup + 0.5)
+        on()
+        out, _ = h2.communicate(timeout=secs + warmup + 120)
+        off()
+        stop(h2)
+        return parse_h2load(out.decode(errors="replace"))
+
     md = [f"Run: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, {os.cpu_count()} cores, "
           f"load average {load_avg()}; tlsgate `TLSGATE_WORKERS={args.workers}`, keep-alive HTTPS "
-          f"`GET /` (2-byte body from an nginx upstream), `wrk -t2 -c{conns} -d{secs}s` through "
-          f"noresume.so, binary {args.tlsgate}.", ""]
+          f"`GET /` (2-byte body from an nginx upstream), `{' '.join(load_cmd[:-1])} https://localhost:PORT/` "
+          f"through noresume.so, binary {args.tlsgate}. Only the {secs} s after the warm-up are recorded: "
+          f"no handshakes, only requests on open connections.", ""]
     if args.profile == "callgrind":
         cg_out = os.path.join(out_dir, "callgrind.out")
         vg = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg_out}",
               "--instr-atstart=no", "--dump-instr=no"]
         proc = spawn(vg + cmd, env=env, stdout=logf, stderr=logf)
         wait_port(tg.port, timeout=120, proc=proc)
-        wrk(tg.url + "/", conns, 2)  # warm-up (pool, first allocations), not collected
-        sh(["callgrind_control", "-i", "on", str(proc.pid)])
-        load = wrk(tg.url + "/", conns, secs)
-        sh(["callgrind_control", "-i", "off", str(proc.pid)])
+        # Requests handled while instrumented, from tlsgate's own counter: h2load's count
+        # covers its measured period, which need not match the instrumented one exactly.
+        served = {}
+
+        def on():
+            sh(["callgrind_control", "-i", "on", str(proc.pid)])
+            served["on"] = tlsgate_pool_reuse(tg.admin_port)["requests"]
+
+        def off():
+            served["off"] = tlsgate_pool_reuse(tg.admin_port)["requests"]
+            sh(["callgrind_control", "-i", "off", str(proc.pid)])
+
+        load = drive(on, off)
+        n_req = served["off"] - served["on"]
         stop(proc, grace=60)
         t = callgrind_tables(cg_out, args.profile_top)
-        md += [f"Load during collection: {load['rps']:,.0f} req/s under valgrind "
-               f"({load['rps'] * secs:,.0f} requests), {t['total_ir']} instructions (Ir) collected.", "",
+        md += [f"Load while recorded: {load['rps']:,.0f} req/s under valgrind; {n_req:,} requests served "
+               f"while instrumented (tlsgate_requests_total), {t['total_ir']} instructions (Ir) collected, "
+               f"{int(t['total_ir'].replace(',', '')) // max(1, n_req):,} per request."
+               if t["total_ir"] else "", "",
                "Command: `" + " ".join(vg) + " target/prof/release/tlsgate serve -c tlsgate.yaml`, "
-               "instrumentation switched on with `callgrind_control -i on` after the port is up and a "
-               "2 s warm-up, off before shutdown; `callgrind_annotate --inclusive=yes|no`.", ""]
+               "instrumentation switched on with `callgrind_control -i on` when the warm-up is over and "
+               "off when h2load ends; `callgrind_annotate --auto=no --inclusive=yes|no`.", ""]
         kinds = (("inclusive", "inclusive Ir (the function and everything it calls)"),
                  ("self", "self Ir (the function's own instructions)"))
     else:
         pdata = os.path.join(out_dir, "perf.data")
         proc = spawn(cmd, env=env, stdout=logf, stderr=logf)
         wait_port(tg.port, proc=proc)
-        wrk(tg.url + "/", conns, 2)
         rec = ["perf", "record", "-e", "cpu-clock", "-F", "999", "--call-graph", "dwarf,16384",
                "-o", pdata, "-p", str(proc.pid)]
-        perf = spawn(rec, stdout=logf, stderr=logf)
-        time.sleep(0.5)
-        load = wrk(tg.url + "/", conns, secs)
-        stop(perf, signal.SIGINT, grace=60)
+        holder = {}
+        load = drive(lambda: holder.update(perf=spawn(rec, stdout=logf, stderr=logf)),
+                     lambda: stop(holder["perf"], signal.SIGINT, grace=60))
         stop(proc)
         t = perf_tables(pdata, args.profile_top)
-        md += [f"Load during sampling: {load['rps']:,.0f} req/s.", "",
-               "Command: `" + " ".join(rec[:-1]) + " <tlsgate pid>` during the wrk run, then "
+        md += [f"Load while sampled: {load['rps']:,.0f} req/s.", "",
+               "Command: `" + " ".join(rec[:-1]) + " <tlsgate pid>` from the end of the warm-up to the "
+               "end of the h2load run, then "
                "`perf report --stdio --children|--no-children --sort symbol -g none --no-inline`.", ""]
         kinds = (("inclusive", "children: share of tlsgate's CPU samples in the function and its callees"),
                  ("self", "self: samples in the function itself ([kernel] = system call and TCP work)"))

@@ -41,11 +41,17 @@ cleanup() {
         while read -r pg; do kill -KILL -- "-$pg" 2>/dev/null || true; done <"$PGID_FILE"
         rm -f "$PGID_FILE"
     fi
+    # bench.py's temporary files (certificates, configs) live under $TMPDIR; it removes them
+    # itself unless it was killed.
+    [ -n "${WORK_TMP:-}" ] && rm -rf "$WORK_TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 PGID_FILE="$(mktemp /tmp/tlsgate-profile-pgids.XXXXXX)"
 export PGID_FILE
+WORK_TMP="$(mktemp -d /tmp/tlsgate-profile.XXXXXX)"
+chmod 755 "$WORK_TMP"  # nginx workers (an unprivileged user) serve files from below it
+export TMPDIR="$WORK_TMP"
 
 tools=("${@:-callgrind perf}")
 for tool in ${tools[*]}; do

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Load benchmark: tlsgate, nginx and HAProxy as TLS-terminating proxies in front of the same
 # upstream, side by side in one run on this machine. Prints one Markdown table of
-# tlsgate / best-of(nginx, HAProxy), writes target/bench-load.json and docs/bench-scaling.png.
+# tlsgate / best-of(nginx, HAProxy), writes target/bench-load.json and docs/bench-scaling.png
+# (with --quick: target/bench-scaling.png).
 #
 #   benches/load/run.sh --quick              # smoke test, about 2-3 minutes
-#   benches/load/run.sh                      # everything, about 10-12 minutes
+#   benches/load/run.sh                      # everything, 10-13 minutes
 #   benches/load/run.sh --only keepalive     # one measurement; see bench.py --help
 #
 # Builds tlsgate in release, installs nginx, HAProxy, wrk, h2load, tcpdump and nginx's echo
@@ -60,12 +61,18 @@ cleanup() {
         while read -r pg; do kill -KILL -- "-$pg" 2>/dev/null || true; done <"$PGID_FILE"
         rm -f "$PGID_FILE"
     fi
+    # bench.py's temporary files (certificates, configs) live under $TMPDIR; it removes them
+    # itself unless it was killed.
+    [ -n "${WORK_TMP:-}" ] && rm -rf "$WORK_TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 PGID_FILE="$(mktemp /tmp/tlsgate-bench-pgids.XXXXXX)"
 export PGID_FILE
+WORK_TMP="$(mktemp -d /tmp/tlsgate-bench.XXXXXX)"
+chmod 755 "$WORK_TMP"  # nginx workers (an unprivileged user) serve files from below it
+export TMPDIR="$WORK_TMP"
 timeout --signal=TERM --kill-after=10 "$limit" python3 benches/load/bench.py "$@" &
 PY_PID=$!
 wait "$PY_PID"
