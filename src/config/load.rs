@@ -579,6 +579,7 @@ pub fn builtin_default(
         reload: Reload::default(),
         diagnostics: Diagnostics::default(),
         limits: Limits::default(),
+        proxy: ProxySettings::default(),
     }
 }
 

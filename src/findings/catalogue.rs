@@ -77,6 +77,7 @@ catalogue! {
         MissingAki = "missing_aki", Warning, "a certificate has no Authority Key Identifier (Python 3.13+ strict verification rejects it)", "reissue with an authorityKeyIdentifier (most CAs add it; `openssl x509 -extfile` with `authorityKeyIdentifier=keyid`)";
         SelfSignedLeaf = "self_signed_leaf", Warning, "the leaf certificate is its own issuer", "use a certificate from a CA (`tlsgate certs init` for local development), or make every client trust this certificate";
         KeyFilePermissions = "key_file_permissions", Warning, "the private key file is readable by group or others", "`chmod 600 KEY` (owner only)";
+        CertFileTooLarge = "cert_file_too_large", Error, "a PEM file is larger than limits.max_cert_file_bytes or holds more than 100 certificates", "point the setting at the certificate file itself (leaf and chain), not a CA bundle; raise `limits.max_cert_file_bytes` for a larger chain";
         ValidityTooLong = "validity_too_long", Info, "the certificate is valid for more than 398 days (public CAs and browsers refuse it)", "fine for a private PKI; public clients need ≤ 398 days";
     }
     "inbound" => {
@@ -135,6 +136,14 @@ catalogue! {
         BadRequest = "bad_request", Error, "the client's request could not be forwarded as sent", "fix the request";
         RequestHeadersTooLarge = "request_headers_too_large", Error, "the request headers exceed limits.max_request_header_bytes", "send smaller headers, or raise `limits.max_request_header_bytes`";
         NoRoute = "no_route", Error, "no route matches the request path", "add a route for the path, or call a routed path";
+        ClientPathInvalid = "client_path_invalid", Error, "the request path does not normalize inside its route (dot segments, encoded `%2e`/`%2f` tricks, an escape above a route prefix)", "send a plain, normalized path";
+        ClientHostInvalid = "client_host_invalid", Error, "HTTP/1.1 without Host, several Hosts, a malformed Host, or :authority and Host disagree", "send exactly one valid Host (or :authority) naming this server";
+        ClientBodyInvalid = "client_body_invalid", Error, "the request body is malformed (bad chunked encoding, shorter than Content-Length)", "fix the client's body framing";
+        ClientBodyTimeout = "client_body_timeout", Error, "the client stopped sending its request body for limits.client_body_timeout", "check the client and the network; raise `limits.client_body_timeout` for slow uploads";
+        ClientUpgradeRefused = "client_upgrade_refused", Error, "an Upgrade token not in proxy.allowed_upgrades", "use a token listed in `proxy.allowed_upgrades` (e.g. websocket), or add it there";
+        ClientMethodRefused = "client_method_refused", Error, "CONNECT and TRACE are refused", "tlsgate is a reverse proxy: send the request itself";
+        ClientHeadersTooLarge = "client_headers_too_large", Error, "the request head exceeds limits.max_request_header_bytes", "send smaller headers, or raise `limits.max_request_header_bytes`";
+        ClientBodyTooLarge = "client_body_too_large", Error, "the request body exceeds limits.max_request_body_bytes", "send a smaller body, or raise `limits.max_request_body_bytes`";
     }
     "config" => {
         ConfigInvalid = "config_invalid", Error, "the configuration file cannot be read, parsed or validated", "correct the key or value at the file:line:column given";

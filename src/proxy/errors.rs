@@ -13,8 +13,18 @@ pub fn status_for(code: Code) -> StatusCode {
         Code::UpstreamTimeout | Code::UpstreamHandshakeTimeout | Code::UpstreamConnectTimeout => {
             StatusCode::GATEWAY_TIMEOUT
         }
-        Code::RequestHeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-        Code::BadRequest | Code::PlainHttpOnTlsPort => StatusCode::BAD_REQUEST,
+        Code::RequestHeadersTooLarge | Code::ClientHeadersTooLarge => {
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        }
+        Code::BadRequest
+        | Code::PlainHttpOnTlsPort
+        | Code::ClientPathInvalid
+        | Code::ClientHostInvalid
+        | Code::ClientBodyInvalid
+        | Code::ClientUpgradeRefused => StatusCode::BAD_REQUEST,
+        Code::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
+        Code::ClientMethodRefused => StatusCode::METHOD_NOT_ALLOWED,
+        Code::ClientBodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Code::NoRoute => StatusCode::NOT_FOUND,
         _ => StatusCode::BAD_GATEWAY,
     }

@@ -23,7 +23,7 @@ use crate::tls::client as tls_client;
 
 /// The request body type sent upstream: the client's streamed body, type-erased so locally
 /// made bodies (health checks, upgrades) fit too.
-pub type UpstreamBody = BoxBody<Bytes, hyper::Error>;
+pub type UpstreamBody = BoxBody<Bytes, super::body::BoxError>;
 
 /// A ready-to-use upstream.
 pub struct UpstreamClient {
