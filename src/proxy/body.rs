@@ -88,7 +88,9 @@ pub struct RequestBody {
     fault: Arc<ClientFault>,
     give_back: Option<tokio::sync::oneshot::Sender<Incoming>>,
     timer: Option<Pin<Box<Sleep>>>,
-    last_activity: tokio::time::Instant,
+    /// Since when we have been waiting for the client (`None`: not waiting). Only time spent
+    /// waiting counts: while the upstream does not poll (backpressure) the client is not late.
+    waiting_since: Option<tokio::time::Instant>,
 }
 
 impl RequestBody {
@@ -106,7 +108,7 @@ impl RequestBody {
             fault,
             give_back,
             timer: None,
-            last_activity: tokio::time::Instant::now(),
+            waiting_since: None,
         }
     }
 
@@ -148,7 +150,7 @@ impl Body for RequestBody {
                         ));
                     }
                 }
-                this.last_activity = tokio::time::Instant::now();
+                this.waiting_since = None;
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => this.fail(Finding::new(
@@ -164,10 +166,13 @@ impl Body for RequestBody {
             }
             Poll::Pending => {
                 let idle = this.limits.idle;
+                let since = *this
+                    .waiting_since
+                    .get_or_insert_with(tokio::time::Instant::now);
                 let timer = this
                     .timer
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
-                match poll_deadline(timer.as_mut(), this.last_activity, Some(idle), None, cx) {
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(since + idle)));
+                match poll_deadline(timer.as_mut(), since, Some(idle), None, cx) {
                     Poll::Pending => Poll::Pending,
                     Poll::Ready(()) => this.fail(Finding::new(
                         Code::ClientBodyTimeout,
