@@ -67,6 +67,7 @@ pub async fn run(
     on_started: impl FnOnce(&Running),
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), StartError> {
+    crate::certs::pem::set_max_file_bytes(cfg.limits.max_cert_file_bytes.0);
     let state = Arc::new(State::new());
     let observer_state = state.clone();
     let observer: crate::proxy::RequestObserver = Arc::new(move |log| {

@@ -560,6 +560,7 @@ pub fn builtin_default(
         reload: Reload::default(),
         diagnostics: Diagnostics::default(),
         limits: Limits::default(),
+        proxy: ProxySettings::default(),
     }
 }
 

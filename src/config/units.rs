@@ -101,6 +101,22 @@ pub fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Durat
     }
 }
 
+/// An optional size: `none` (or YAML null) for no limit, else a size.
+pub fn optional_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ByteSize>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u64),
+        Text(String),
+    }
+    match Option::<Raw>::deserialize(d)? {
+        None => Ok(None),
+        Some(Raw::Number(n)) => Ok(Some(ByteSize(n))),
+        Some(Raw::Text(t)) if t.trim() == "none" => Ok(None),
+        Some(Raw::Text(t)) => parse_size(&t).map(Some).map_err(de::Error::custom),
+    }
+}
+
 /// A size in bytes: `512`, `64KiB`, `1MiB`, `2GiB`, `64KB` (decimal), `64k` (binary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ByteSize(pub u64);

@@ -186,6 +186,7 @@ catalogue! {
         MissingAki = "missing_aki", Warning, -, -, -, "a certificate has no Authority Key Identifier (Python 3.13+ strict verification rejects it)", "reissue with an authorityKeyIdentifier (most CAs add it; `openssl x509 -extfile` with `authorityKeyIdentifier=keyid`)";
         SelfSignedLeaf = "self_signed_leaf", Warning, -, -, -, "the leaf certificate is its own issuer", "use a certificate from a CA (`tlsgate certs init` for local development), or make every client trust this certificate";
         KeyFilePermissions = "key_file_permissions", Warning, -, -, -, "the private key file is readable by group or others", "`chmod 600 KEY` (owner only)";
+        CertFileTooLarge = "cert_file_too_large", Error, -, -, -, "a PEM file is larger than limits.max_cert_file_bytes or holds more than 100 certificates", "point the setting at the certificate file itself (leaf and chain), not a CA bundle; raise `limits.max_cert_file_bytes` for a larger chain";
         ValidityTooLong = "validity_too_long", Info, -, -, -, "the certificate is valid for more than 398 days (public CAs and browsers refuse it)", "fine for a private PKI; public clients need ≤ 398 days";
     }
     "inbound" "Inbound handshakes (clients → tlsgate; logged per failure, counted per cause)" => {

@@ -55,7 +55,7 @@ pub enum UpstreamClientError {
 
 /// The request body type sent upstream: the client's streamed body, type-erased so locally
 /// made bodies (health checks, upgrades) fit too.
-pub type UpstreamBody = BoxBody<Bytes, hyper::Error>;
+pub type UpstreamBody = BoxBody<Bytes, super::body::BoxError>;
 
 /// A ready-to-use upstream.
 pub struct UpstreamClient {

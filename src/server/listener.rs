@@ -22,8 +22,12 @@ use crate::telemetry::Event;
 /// The HTTP server settings shared by every connection of a listener.
 pub fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    // hyper answers 431 itself when the head outgrows this buffer; it refuses values < 8 KiB.
-    let max_head = (limits.max_request_header_bytes.0 as usize).max(8192);
+    // The proxy enforces max_request_header_bytes itself (a JSON 431); hyper's own limits sit
+    // above it, as the backstop for heads too large to buffer (hyper's answer is rewritten as
+    // JSON on HTTP/1.1 by `parse_errors`; h2's stays bare). hyper refuses values < 8 KiB.
+    let max_head = (limits.max_request_header_bytes.0 as usize)
+        .saturating_mul(2)
+        .max(16 * 1024);
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -33,7 +37,7 @@ pub fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_request_header_bytes.0).unwrap_or(u32::MAX))
+        .max_header_list_size(u32::try_from(max_head).unwrap_or(u32::MAX))
         .keep_alive_interval(Some(Duration::from_secs(30)));
     builder
 }
@@ -130,7 +134,10 @@ async fn serve_http<I>(
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let proxy = ctx.proxy.clone();
+    let owed = super::parse_errors::Owed::default();
+    let io = super::parse_errors::RewriteParseErrors::new(io, owed.clone(), proxy.detail());
     let service = service_fn(move |req| {
+        owed.request_received();
         if let Some(r) = &requests {
             r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }

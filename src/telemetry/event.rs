@@ -47,6 +47,8 @@ events! {
     UpstreamVerificationDisabled = "upstream_verification_disabled",
     /// The access log line of one request.
     Request = "request",
+    /// A request refused as the client's fault (4xx JSON), or a connection closed for it.
+    ClientError = "client_error",
     /// Accepting a connection failed.
     AcceptFailed = "accept_failed",
     /// A client connection ended with an error after the handshake.

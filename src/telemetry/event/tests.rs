@@ -22,6 +22,7 @@ fn names_are_the_stable_ones() {
             "upstream_errors_suppressed",
             "upstream_verification_disabled",
             "request",
+            "client_error",
             "accept_failed",
             "connection_error",
             "upgrade_failed",
