@@ -104,6 +104,7 @@ catalogue! {
         HandshakeTimeout = "handshake_timeout", Info, "no complete ClientHello or handshake within limits.handshake_timeout", "slow or stalled clients; raise `limits.handshake_timeout` only if legitimate clients are slow";
         ClientAlert = "client_alert", Info, "the client sent a TLS alert not otherwise classified", "see the alert name; usually a client-side configuration problem";
         HandshakeIoError = "handshake_io_error", Info, "the connection was reset or failed during the handshake", "network resets; check load balancers and client timeouts";
+        AcceptFailed = "accept_failed", Error, "a listener could not accept a connection (out of file descriptors or memory)", "raise the open-file limit (`ulimit -n`, systemd `LimitNOFILE=`) above twice `limits.max_connections`, or lower `limits.max_connections`";
     }
     "upstream" => {
         UpstreamDnsFailed = "upstream_dns_failed", Error, "the upstream host name did not resolve", "fix the host in the upstream URL, or this machine's DNS";
@@ -135,6 +136,11 @@ catalogue! {
         BadRequest = "bad_request", Error, "the client's request could not be forwarded as sent", "fix the request";
         RequestHeadersTooLarge = "request_headers_too_large", Error, "the request headers exceed limits.max_request_header_bytes", "send smaller headers, or raise `limits.max_request_header_bytes`";
         NoRoute = "no_route", Error, "no route matches the request path", "add a route for the path, or call a routed path";
+        ClientIdleTimeout = "client_idle_timeout", Info, "a client connection sat idle past its limit and was closed (before its first request, between HTTP/1.1 requests, or an HTTP/2 connection with no stream)", "normal for idle clients; raise `limits.header_read_timeout`, `limits.keepalive_timeout` or `limits.http2_idle_timeout` if clients reuse connections after longer pauses";
+        ClientHeaderTimeout = "client_header_timeout", Info, "a client began a request but did not complete its headers within limits.header_read_timeout; the connection was closed", "slow or stalled clients (slowloris); raise `limits.header_read_timeout` only for legitimately slow clients";
+        ClientBodyTimeout = "client_body_timeout", Info, "the client sent no request-body bytes for limits.client_body_timeout (408, or the stream cut if the response had begun)", "check the client's upload; raise `limits.client_body_timeout` for slow senders";
+        ClientSendTimeout = "client_send_timeout", Info, "the client read nothing of the response for limits.send_timeout; the connection was closed", "check that the client reads what it asked for; raise `limits.send_timeout` for slow readers";
+        ClientTooManyConnections = "client_too_many_connections", Warning, "a client address opened more connections than limits.max_connections_per_ip; the extra ones were closed at once", "have the client reuse its connections, or raise `limits.max_connections_per_ip` (clients behind one NAT or load balancer share an address)";
     }
     "config" => {
         ConfigInvalid = "config_invalid", Error, "the configuration file cannot be read, parsed or validated", "correct the key or value at the file:line:column given";

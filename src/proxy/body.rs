@@ -20,19 +20,20 @@ use super::errors::error_sse_event;
 use crate::config::ClientErrorDetail;
 use crate::findings::{Code, Finding};
 
-/// The client's request body, counting bytes as they pass.
-pub struct CountingBody {
-    inner: Incoming,
+/// The client's request body, counting bytes as they pass. `B` is hyper's `Incoming`, or the
+/// server's wrapper of it (which adds the client-body timeout).
+pub struct CountingBody<B = Incoming> {
+    inner: B,
     count: Arc<AtomicU64>,
 }
 
-impl CountingBody {
-    pub fn new(inner: Incoming, count: Arc<AtomicU64>) -> Self {
+impl<B> CountingBody<B> {
+    pub fn new(inner: B, count: Arc<AtomicU64>) -> Self {
         CountingBody { inner, count }
     }
 }
 
-impl Body for CountingBody {
+impl<B: Body<Data = Bytes, Error = hyper::Error> + Unpin> Body for CountingBody<B> {
     type Data = Bytes;
     type Error = hyper::Error;
 

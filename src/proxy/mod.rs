@@ -143,8 +143,12 @@ impl Proxy {
             .map(|r| &self.upstreams[r.upstream])
     }
 
-    /// Handles one request. Never fails: every problem becomes an HTTP response.
-    pub async fn handle(&self, mut req: Request<Incoming>, meta: &ConnMeta) -> Response<ProxyBody> {
+    /// Handles one request. Never fails: every problem becomes an HTTP response. The body is
+    /// hyper's `Incoming`, or a wrapper of it (the server adds the client-body timeout).
+    pub async fn handle<B>(&self, mut req: Request<B>, meta: &ConnMeta) -> Response<ProxyBody>
+    where
+        B: http_body::Body<Data = Bytes, Error = hyper::Error> + Send + Sync + Unpin + 'static,
+    {
         let start = Instant::now();
         let request_id = RequestId {
             prefix: self.id_prefix.clone(),

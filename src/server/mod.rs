@@ -3,5 +3,6 @@
 
 pub mod context;
 pub mod handshake;
+pub mod lifecycle;
 pub mod listener;
 pub mod tls;
