@@ -252,8 +252,12 @@ fn tls_connections_idle_after_the_handshake_are_closed_and_free_their_slots() {
     cfg.diagnostics_extra = "  upstream_checks: off\n".into();
     let gate = Tlsgate::start(&cfg);
 
+    // Six negotiate HTTP/1.1, two HTTP/2: neither protocol keeps a silent client.
     let mut held: Vec<TlsClient> = (0..8)
-        .map(|_| tls_connect(&pki, gate.listen_port, &[b"http/1.1"]))
+        .map(|i| {
+            let alpn: &[u8] = if i < 6 { b"http/1.1" } else { b"h2" };
+            tls_connect(&pki, gate.listen_port, &[alpn])
+        })
         .collect();
     for (i, c) in held.iter_mut().enumerate() {
         let tcp = c.sock.try_clone().unwrap();

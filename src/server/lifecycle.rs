@@ -222,8 +222,9 @@ pub enum Verdict {
     Wait(Option<u64>),
     /// Close the connection now.
     Close(Code, Limit),
-    /// HTTP/2 with no stream for `http2_idle_timeout`: send GOAWAY and let it close.
-    GoAway,
+    /// HTTP/2 with no stream past its limit: send GOAWAY and let it close
+    /// (`client_idle_timeout`).
+    GoAway(Limit),
 }
 
 fn ms(d: Duration) -> u64 {
@@ -235,7 +236,9 @@ fn ms(d: Duration) -> u64 {
 /// * a write waiting for the client longer than `send` closes (`client_send_timeout`), whatever
 ///   else is going on — a flowing response never waits that long;
 /// * with a request in flight nothing else applies (a slow upstream, a long stream);
-/// * HTTP/2 with no stream: `http2_idle` from the end of the last one (or from ready) → GOAWAY;
+/// * HTTP/2 with no stream: `header_read` from ready until the first request (a client that
+///   connects to send nothing is not kept longer over HTTP/2 than over HTTP/1.1), then
+///   `http2_idle` from the end of the last stream → GOAWAY;
 /// * HTTP/1, first request: `header_read` from ready to a complete head (silent:
 ///   `client_idle_timeout`, part of a head: `client_header_timeout`);
 /// * HTTP/1, between requests: `keepalive` while nothing arrives (`client_idle_timeout`), then
@@ -250,10 +253,15 @@ pub fn judge(s: &Snapshot, t: &ConnTimeouts) -> Verdict {
         next = Some(at);
     }
     if s.in_flight == 0 {
-        let (at, due) = if s.h2 {
+        let (at, due) = if s.h2 && s.requests == 0 {
+            (
+                s.idle_since.saturating_add(ms(t.header_read)),
+                Verdict::GoAway(Limit::HeaderRead),
+            )
+        } else if s.h2 {
             (
                 s.idle_since.saturating_add(ms(t.http2_idle)),
-                Verdict::GoAway,
+                Verdict::GoAway(Limit::Http2Idle),
             )
         } else if s.requests == 0 {
             let code = if s.head_started == UNSET {

@@ -244,14 +244,14 @@ where
                     .report(code, meta.peer, limit.key(), &timeouts.value(limit));
                 return Some(code);
             }
-            Verdict::GoAway => match goaway {
+            Verdict::GoAway(limit) => match goaway {
                 None => {
                     conn.as_mut().graceful_shutdown();
                     ctx.closer.report(
                         Code::ClientIdleTimeout,
                         meta.peer,
-                        Limit::Http2Idle.key(),
-                        &timeouts.http2_idle,
+                        limit.key(),
+                        &timeouts.value(limit),
                     );
                     let at = tokio::time::Instant::now() + GOAWAY_GRACE;
                     goaway = Some(at);

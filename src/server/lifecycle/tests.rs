@@ -94,12 +94,15 @@ fn a_request_in_flight_is_never_idle() {
 
 #[test]
 fn http2_without_streams_gets_goaway_after_http2_idle_timeout() {
+    // Before its first request, an HTTP/2 connection has header_read_timeout like HTTP/1.1.
     let s = Snapshot {
         now: 1_000,
         h2: true,
         ..fresh()
     };
-    assert_eq!(judge(&s, &T), Verdict::Wait(Some(300_000)));
+    assert_eq!(judge(&s, &T), Verdict::Wait(Some(30_000)));
+    let s = Snapshot { now: 30_000, ..s };
+    assert_eq!(judge(&s, &T), Verdict::GoAway(Limit::HeaderRead));
     // The header and keep-alive rules do not apply to HTTP/2, whatever was read.
     let s = Snapshot {
         now: 299_999,
@@ -111,7 +114,7 @@ fn http2_without_streams_gets_goaway_after_http2_idle_timeout() {
     };
     assert_eq!(judge(&s, &T), Verdict::Wait(Some(301_000)));
     let s = Snapshot { now: 301_000, ..s };
-    assert_eq!(judge(&s, &T), Verdict::GoAway);
+    assert_eq!(judge(&s, &T), Verdict::GoAway(Limit::Http2Idle));
 }
 
 #[test]
