@@ -496,7 +496,33 @@ fn stalled_request_body_gets_408_client_body_timeout() {
     assert!(wait_closed_total(&gate, "client_body_timeout", 1.0) >= 1.0);
 }
 
-/// A client that stops reading a large response is disconnected after `send_timeout`.
+/// Reads a `/big` response to the end as fast as possible; returns the bytes received and
+/// whether the connection was cut (EOF or an error before the whole body).
+fn read_rest(s: &mut TcpStream, mut received: usize, total: usize) -> (usize, ReadEnd) {
+    let mut buf = vec![0u8; 256 * 1024];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // The head is a few hundred bytes; the body is `total`.
+    while Instant::now() < deadline {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => return (received, ReadEnd::Closed),
+            Ok(n) => {
+                received += n;
+                if received >= total {
+                    return (received, ReadEnd::Open);
+                }
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return (received, ReadEnd::Open)
+            }
+            Err(_) => return (received, ReadEnd::Closed),
+        }
+    }
+    (received, ReadEnd::Open)
+}
+
+/// A client that stops reading a large response is disconnected after `send_timeout`; one
+/// that reads slowly but steadily is not.
 #[test]
 fn client_that_stops_reading_is_closed_after_send_timeout() {
     let up = MockUpstream::start();
@@ -504,38 +530,44 @@ fn client_that_stops_reading_is_closed_after_send_timeout() {
     cfg.top_extra = "limits:\n  send_timeout: 1s\n".into();
     cfg.diagnostics_extra = "  upstream_checks: off\n".into();
     let gate = Tlsgate::start(&cfg);
-
     const TOTAL: usize = 64 << 20;
+
+    // Steady: 64 KiB every 100 ms for 3 s (the socket buffers stay full throughout), then the
+    // rest at full speed. Every byte arrives.
     let mut s = TcpStream::connect(listen_addr(&gate)).unwrap();
     write!(s, "GET /big?bytes={TOTAL} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    // Read nothing for a while: socket buffers fill, tlsgate's writes stall.
-    std::thread::sleep(Duration::from_secs(4));
-    let t = s.try_clone().unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut received = 0usize;
-    let mut buf = vec![0u8; 256 * 1024];
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut end = ReadEnd::Open;
-    while Instant::now() < deadline {
-        t.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        match s.read(&mut buf) {
-            Ok(0) => {
-                end = ReadEnd::Closed;
-                break;
-            }
-            Ok(n) => received += n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
-            Err(_) => {
-                end = ReadEnd::Closed;
-                break;
-            }
-        }
+    let mut buf = vec![0u8; 64 * 1024];
+    let slow_until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < slow_until {
+        let n = s.read(&mut buf).expect("a steady reader is served");
+        assert!(n > 0, "a steady reader was cut after {received} bytes");
+        received += n;
+        std::thread::sleep(Duration::from_millis(100));
     }
+    let (received, end) = read_rest(&mut s, received, TOTAL);
+    assert!(
+        received >= TOTAL && end == ReadEnd::Open,
+        "a client reading 640 KiB/s was cut after {received} bytes"
+    );
+
+    // Stalled: nothing read for 4 s.
+    let mut s = TcpStream::connect(listen_addr(&gate)).unwrap();
+    write!(s, "GET /big?bytes={TOTAL} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let (received, end) = read_rest(&mut s, 0, TOTAL);
     assert_eq!(end, ReadEnd::Closed, "the connection was not closed");
     assert!(
         received < TOTAL,
         "the whole {TOTAL}-byte response arrived: a stalled client was not cut off"
     );
     assert!(wait_closed_total(&gate, "client_send_timeout", 1.0) >= 1.0);
+    assert_eq!(
+        closed_total(&gate, "client_send_timeout"),
+        1.0,
+        "only the stalled one"
+    );
 }
 
 /// `max_connections_per_ip`: a client address over its cap is refused at once, the others are

@@ -33,6 +33,15 @@ use crate::proxy::ConnMeta;
 /// How long an HTTP/2 connection closed for idleness gets, after GOAWAY, to close by itself.
 const GOAWAY_GRACE: Duration = Duration::from_secs(5);
 
+/// At most this much not-yet-sent data waits in a client socket's kernel buffer
+/// (`TCP_NOTSENT_LOWAT`). Without it the kernel wakes a blocked writer only once half of a
+/// multi-megabyte send buffer has drained, so a client reading slowly but steadily would look
+/// like one not reading at all for many seconds (and trip `send_timeout`); with it, every bit
+/// of progress the client makes is seen within a few reads, and less of a response sits queued
+/// in the kernel.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const NOTSENT_LOWAT: u32 = 128 * 1024;
+
 /// The HTTP server settings shared by every connection of a listener.
 pub fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -142,6 +151,8 @@ async fn serve_connection(
     drain: DrainWatcher,
 ) {
     let _ = stream.set_nodelay(true);
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let _ = socket2::SockRef::from(&stream).set_tcp_notsent_lowat(NOTSENT_LOWAT);
     let meta = ConnMeta {
         peer,
         tls: ctx.tls.is_some(),
