@@ -496,6 +496,41 @@ fn stalled_request_body_gets_408_client_body_timeout() {
     assert!(wait_closed_total(&gate, "client_body_timeout", 1.0) >= 1.0);
 }
 
+/// When the upstream answers before the request body is complete and the client then stops
+/// sending it, the response already under way is cut (no clean end, no `[DONE]`) at
+/// `client_body_timeout`, instead of running on as if the request were whole.
+#[test]
+fn request_body_stalling_after_the_response_began_cuts_the_response() {
+    // The upstream reads only the request head and streams 16 events over 4 s.
+    let upstream = sse_upstream(16, Duration::from_millis(250));
+    let mut cfg = GateConfig::plain(format!("http://{upstream}"));
+    cfg.top_extra = "limits:\n  client_body_timeout: 1s\n".into();
+    cfg.diagnostics_extra = "  upstream_checks: off\n".into();
+    let gate = Tlsgate::start(&cfg);
+
+    let mut s = TcpStream::connect(listen_addr(&gate)).unwrap();
+    s.write_all(
+        b"POST /sse HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"stream\":",
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    let text = String::from_utf8_lossy(&got).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text:?}");
+    assert!(
+        text.contains("data: {\"n\":0}"),
+        "the response had begun: {text:?}"
+    );
+    assert!(
+        !text.contains("[DONE]") && !text.ends_with("0\r\n\r\n"),
+        "the response ran to a clean end after {:?} although the request body stalled: {text:?}",
+        started.elapsed()
+    );
+    assert!(wait_closed_total(&gate, "client_body_timeout", 1.0) >= 1.0);
+}
+
 /// Reads a `/big` response to the end as fast as possible; returns the bytes received and
 /// whether the connection was cut (EOF or an error before the whole body).
 fn read_rest(s: &mut TcpStream, mut received: usize, total: usize) -> (usize, ReadEnd) {
