@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
@@ -15,6 +14,7 @@ use crate::config::{Config, UpstreamChecks};
 use crate::findings::{sort_by_importance, Code, Finding};
 use crate::proxy::Proxy;
 use crate::reload::{ListenerCerts, Reloader, Trigger};
+use crate::server::lifecycle::{Closer, ConnTimeouts, Drain, PerIpLimit};
 use crate::server::listener::{self, ListenerContext, TlsSide};
 use crate::status::certificate_statuses;
 use crate::status::State;
@@ -114,6 +114,9 @@ pub async fn run(
     let http = listener::http_builder(&cfg.limits);
     let mut reload_targets = Vec::new();
     let limiter = Arc::new(RateLimiter::default());
+    // Connections closed for a limit and failed accepts, per listener and code.
+    let close_limiter = Arc::new(RateLimiter::default());
+    let per_ip = cfg.limits.max_connections_per_ip.map(PerIpLimit::new);
     let mut bound = Vec::new();
     let mut fatal = Vec::new();
     for l in &cfg.listeners {
@@ -189,6 +192,14 @@ pub async fn run(
                 proxy: proxies[0].clone(),
                 http: http.clone(),
                 handshake_timeout: cfg.limits.handshake_timeout.get(),
+                timeouts: ConnTimeouts::from_limits(&cfg.limits),
+                per_ip: per_ip.clone(),
+                closer: Arc::new(Closer {
+                    listener: Arc::from(l.name.as_str()),
+                    state: state.clone(),
+                    limiter: close_limiter.clone(),
+                }),
+                error_detail: cfg.diagnostics.client_error_detail,
                 state: state.clone(),
                 open_connections,
             },
@@ -296,6 +307,7 @@ pub async fn run(
     {
         let limiter = limiter.clone();
         let upstream_limiter = upstream_limiter.clone();
+        let close_limiter = close_limiter.clone();
         let mut shutdown = shutdown_rx.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -307,6 +319,26 @@ pub async fn run(
                 for s in limiter.flush(std::time::Instant::now()) {
                     tracing::info!(
                         event = Event::TlsHandshakeFailuresSuppressed.as_str(),
+                        listener = %s.listener,
+                        code = s.code.as_str(),
+                        count = s.suppressed,
+                        first_peer = %s.first_peer,
+                        last_peer = %s.last_peer,
+                        window_s = s.window.as_secs(),
+                        "{} more {} in the last {} s",
+                        s.suppressed,
+                        s.code.as_str(),
+                        s.window.as_secs()
+                    );
+                }
+                for s in close_limiter.flush(std::time::Instant::now()) {
+                    let event = if s.code == Code::AcceptFailed {
+                        Event::AcceptFailuresSuppressed
+                    } else {
+                        Event::ClientErrorsSuppressed
+                    };
+                    tracing::info!(
+                        event = event.as_str(),
                         listener = %s.listener,
                         code = s.code.as_str(),
                         count = s.suppressed,
@@ -455,7 +487,7 @@ fn spawn_worker(
             }
         };
         rt.block_on(async move {
-            let graceful = Arc::new(GracefulShutdown::new());
+            let graceful = Arc::new(Drain::new());
             let mut loops = Vec::new();
             for (tcp, ctx) in items {
                 let tcp = match tcp.set_nonblocking(true).and_then(|()| TcpListener::from_std(tcp)) {

@@ -23,6 +23,8 @@ fn names_are_the_stable_ones() {
             "upstream_verification_disabled",
             "request",
             "client_error",
+            "client_errors_suppressed",
+            "accept_failures_suppressed",
             "accept_failed",
             "connection_error",
             "upgrade_failed",
