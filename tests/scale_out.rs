@@ -341,7 +341,7 @@ fn untrusted_missing_and_malformed_headers_are_refused() {
     });
     assert!(field(&ev, "fix").contains("PROXY protocol"), "{ev}");
 
-    // Counted per listener and code.
+    // Counted with the other connections tlsgate closes, per listener and reason.
     let (_, metrics) = raw_http_get(
         SocketAddr::from(([127, 0, 0, 1], gate.admin_port)),
         "/metrics",
@@ -350,7 +350,7 @@ fn untrusted_missing_and_malformed_headers_are_refused() {
     .unwrap();
     assert!(
         metrics.contains(
-            "tlsgate_client_errors_total{listener=\"lb\",code=\"proxy_protocol_invalid\"} 3"
+            "tlsgate_connections_closed_total{listener=\"lb\",reason=\"proxy_protocol_invalid\"} 3"
         ),
         "{metrics}"
     );

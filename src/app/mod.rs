@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
@@ -19,10 +18,12 @@ use crate::findings::{sort_by_importance, Code, Finding};
 use crate::proxy::Proxy;
 use crate::reload::{ListenerCerts, Reloader, TicketKeySource, Trigger};
 use crate::server::context::ProxyProtocolSide;
+use crate::server::lifecycle::{Closer, ConnTimeouts, Drain, PerIpLimit};
 use crate::server::listener::{self, ListenerContext, TlsSide};
 use crate::status::certificate_statuses;
 use crate::status::State;
 use crate::telemetry::ratelimit::RateLimiter;
+use crate::telemetry::Event;
 
 /// Why `serve` could not start: the findings to print.
 #[derive(Debug)]
@@ -67,6 +68,7 @@ pub async fn run(
     on_started: impl FnOnce(&Running),
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), StartError> {
+    crate::certs::pem::set_max_file_bytes(cfg.limits.max_cert_file_bytes.0);
     let state = Arc::new(State::new());
     let observer_state = state.clone();
     let observer: crate::proxy::RequestObserver = Arc::new(move |log| {
@@ -86,7 +88,7 @@ pub async fn run(
                     StartError(vec![Finding::new(
                         Code::ConfigInvalid,
                         "an upstream cannot be set up",
-                        e,
+                        e.to_string(),
                         "correct the upstream settings named",
                     )])
                 })
@@ -99,7 +101,7 @@ pub async fn run(
     for (name, up) in &cfg.upstreams {
         if up.tls.insecure_skip_verify {
             tracing::warn!(
-                event = "upstream_check",
+                event = Event::UpstreamCheck.as_str(),
                 upstream = %name,
                 code = Code::UpstreamVerificationDisabled.as_str(),
                 severity = "warning",
@@ -113,8 +115,10 @@ pub async fn run(
     let http = listener::http_builder(&cfg.limits);
     let mut reload_targets = Vec::new();
     let limiter = Arc::new(RateLimiter::default());
-    // Refused PROXY headers (`client_error`), per listener and code.
-    let client_limiter = Arc::new(RateLimiter::default());
+    // Connections closed for a limit (or a refused PROXY header) and failed accepts, per
+    // listener and code.
+    let close_limiter = Arc::new(RateLimiter::default());
+    let per_ip = cfg.limits.max_connections_per_ip.map(PerIpLimit::new);
     let mut ticket_keys = Vec::new();
     let mut bound = Vec::new();
     let mut fatal = Vec::new();
@@ -124,7 +128,6 @@ pub async fn run(
             Arc::new(ProxyProtocolSide {
                 mode: l.proxy_protocol,
                 trusted: l.trusted_proxies.clone(),
-                limiter: client_limiter.clone(),
             })
         });
         // A shared ticket key: unusable is a reason not to start (every replica must share it).
@@ -137,7 +140,7 @@ pub async fn run(
                 }
                 Ok((key, warnings)) => {
                     tracing::info!(
-                        event = "ticket_key_loaded",
+                        event = Event::TicketKeyLoaded.as_str(),
                         listener = %l.name,
                         key_file = %st.key_file.display(),
                         key_name = %key.name_hex(),
@@ -167,7 +170,7 @@ pub async fn run(
                         continue;
                     }
                     Ok(set) => {
-                        log_certificates(&l.name, &set, "cert_loaded");
+                        log_certificates(&l.name, &set, Event::CertLoaded);
                         let statuses = certificate_statuses(&set);
                         let chains = Arc::new(arc_swap::ArcSwap::from_pointee(
                             crate::diagnose::evidence::our_chains(&set),
@@ -191,7 +194,7 @@ pub async fn run(
                             StartError(vec![Finding::new(
                                 Code::ConfigInvalid,
                                 format!("listener {} cannot set up TLS", l.name),
-                                e,
+                                e.to_string(),
                                 "correct the listener's tls settings",
                             )])
                         })?;
@@ -233,6 +236,14 @@ pub async fn run(
                 proxy: proxies[0].clone(),
                 http: http.clone(),
                 handshake_timeout: cfg.limits.handshake_timeout.get(),
+                timeouts: ConnTimeouts::from_limits(&cfg.limits),
+                per_ip: per_ip.clone(),
+                closer: Arc::new(Closer {
+                    listener: Arc::from(l.name.as_str()),
+                    state: state.clone(),
+                    limiter: close_limiter.clone(),
+                }),
+                error_detail: cfg.diagnostics.client_error_detail,
                 state: state.clone(),
                 open_connections,
             },
@@ -298,7 +309,7 @@ pub async fn run(
         state.set_upstream(crate::status::UpstreamStatus {
             name: name.clone(),
             url: up.url.clone(),
-            status: "unchecked".into(),
+            status: crate::status::UpstreamHealth::Unchecked,
             checked_at: None,
             tls_version: None,
             cipher: None,
@@ -341,7 +352,7 @@ pub async fn run(
     {
         let limiter = limiter.clone();
         let upstream_limiter = upstream_limiter.clone();
-        let client_limiter = client_limiter.clone();
+        let close_limiter = close_limiter.clone();
         let mut shutdown = shutdown_rx.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -352,7 +363,7 @@ pub async fn run(
                 }
                 for s in limiter.flush(std::time::Instant::now()) {
                     tracing::info!(
-                        event = "tls_handshake_failures_suppressed",
+                        event = Event::TlsHandshakeFailuresSuppressed.as_str(),
                         listener = %s.listener,
                         code = s.code.as_str(),
                         count = s.suppressed,
@@ -365,9 +376,14 @@ pub async fn run(
                         s.window.as_secs()
                     );
                 }
-                for s in client_limiter.flush(std::time::Instant::now()) {
+                for s in close_limiter.flush(std::time::Instant::now()) {
+                    let event = if s.code == Code::AcceptFailed {
+                        Event::AcceptFailuresSuppressed
+                    } else {
+                        Event::ClientErrorsSuppressed
+                    };
                     tracing::info!(
-                        event = "client_errors_suppressed",
+                        event = event.as_str(),
                         listener = %s.listener,
                         code = s.code.as_str(),
                         count = s.suppressed,
@@ -382,7 +398,7 @@ pub async fn run(
                 }
                 for s in upstream_limiter.flush(std::time::Instant::now()) {
                     tracing::info!(
-                        event = "upstream_errors_suppressed",
+                        event = Event::UpstreamErrorsSuppressed.as_str(),
                         upstream = %s.listener,
                         code = s.code.as_str(),
                         count = s.suppressed,
@@ -401,7 +417,7 @@ pub async fn run(
     let mut summary = Vec::new();
     for b in &bound {
         summary.push((b.ctx.name.to_string(), b.ctx.bind, b.ctx.tls.is_some()));
-        tracing::info!(event = "listening", listener = %b.ctx.name, bind = %b.ctx.bind, tls = b.ctx.tls.is_some(), workers);
+        tracing::info!(event = Event::Listening.as_str(), listener = %b.ctx.name, bind = %b.ctx.bind, tls = b.ctx.tls.is_some(), workers);
     }
     // Every worker accepts from its own socket of each listener.
     let mut worker_threads = Vec::new();
@@ -452,14 +468,14 @@ pub async fn run(
     // (HTTP/1.1 responses now carry `Connection: close`).
     state.start_draining();
     tracing::info!(
-        event = "shutting_down",
+        event = Event::ShuttingDown.as_str(),
         drain_delay_ms = drain_delay.as_millis() as u64,
         drain_timeout_ms = drain_timeout.as_millis() as u64,
         "not ready; accepting for the drain delay, then finishing open requests"
     );
     tokio::time::sleep(drain_delay).await;
     tracing::info!(
-        event = "draining",
+        event = Event::Draining.as_str(),
         open_connections = state.open_connections_total(),
         "stopped accepting; open connections have up to the drain timeout to finish"
     );
@@ -468,7 +484,7 @@ pub async fn run(
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
     let _ = admin_stop_tx.send(true);
-    tracing::info!(event = "stopped");
+    tracing::info!(event = Event::Stopped.as_str());
     Ok(())
 }
 
@@ -526,18 +542,18 @@ fn spawn_worker(
         {
             Ok(rt) => rt,
             Err(e) => {
-                tracing::error!(event = "worker_failed", worker = index, error = %e);
+                tracing::error!(event = Event::WorkerFailed.as_str(), worker = index, error = %e);
                 return;
             }
         };
         rt.block_on(async move {
-            let graceful = Arc::new(GracefulShutdown::new());
+            let graceful = Arc::new(Drain::new());
             let mut loops = Vec::new();
             for (tcp, ctx) in items {
                 let tcp = match tcp.set_nonblocking(true).and_then(|()| TcpListener::from_std(tcp)) {
                     Ok(t) => t,
                     Err(e) => {
-                        tracing::error!(event = "worker_failed", worker = index, listener = %ctx.name, error = %e);
+                        tracing::error!(event = Event::WorkerFailed.as_str(), worker = index, listener = %ctx.name, error = %e);
                         continue;
                     }
                 };
@@ -559,13 +575,13 @@ fn spawn_worker(
                         .is_err()
                     {
                         tracing::warn!(
-                            event = "drain_timeout",
+                            event = Event::DrainTimeout.as_str(),
                             worker = index,
                             "connections still open after the drain timeout were closed"
                         );
                     }
                 }
-                Err(_) => tracing::warn!(event = "drain_skipped", worker = index, "connections could not be drained"),
+                Err(_) => tracing::warn!(event = Event::DrainSkipped.as_str(), worker = index, "connections could not be drained"),
             }
         });
     };
@@ -581,7 +597,7 @@ fn log_upstream_check(st: &crate::status::UpstreamStatus) {
     macro_rules! emit {
         ($lvl:ident) => {
             tracing::$lvl!(
-                event = "upstream_check",
+                event = Event::UpstreamCheck.as_str(),
                 upstream = %st.name,
                 url = %st.url,
                 status = %st.status,
@@ -596,7 +612,7 @@ fn log_upstream_check(st: &crate::status::UpstreamStatus) {
             )
         };
     }
-    if st.status == "healthy" {
+    if st.status == crate::status::UpstreamHealth::Healthy {
         emit!(info)
     } else {
         emit!(warn)
@@ -629,7 +645,7 @@ pub async fn termination_signal() {
                 _ = int.recv() => ("SIGINT", 128 + 2),
             };
             tracing::warn!(
-                event = "shutdown_forced",
+                event = Event::ShutdownForced.as_str(),
                 signal = name,
                 exit_status = status,
                 "a second termination signal while draining: exiting now, open connections are cut"

@@ -186,6 +186,7 @@ catalogue! {
         MissingAki = "missing_aki", Warning, -, -, -, "a certificate has no Authority Key Identifier (Python 3.13+ strict verification rejects it)", "reissue with an authorityKeyIdentifier (most CAs add it; `openssl x509 -extfile` with `authorityKeyIdentifier=keyid`)";
         SelfSignedLeaf = "self_signed_leaf", Warning, -, -, -, "the leaf certificate is its own issuer", "use a certificate from a CA (`tlsgate certs init` for local development), or make every client trust this certificate";
         KeyFilePermissions = "key_file_permissions", Warning, -, -, -, "the private key file is readable by group or others", "`chmod 600 KEY` (owner only)";
+        CertFileTooLarge = "cert_file_too_large", Error, -, -, -, "a PEM file is larger than limits.max_cert_file_bytes or holds more than 100 certificates", "point the setting at the certificate file itself (leaf and chain), not a CA bundle; raise `limits.max_cert_file_bytes` for a larger chain";
         ValidityTooLong = "validity_too_long", Info, -, -, -, "the certificate is valid for more than 398 days (public CAs and browsers refuse it)", "fine for a private PKI; public clients need ≤ 398 days";
         TicketKeyInvalid = "ticket_key_invalid", Error, -, -, -, "the session ticket key file is missing, unreadable, or not 80 bytes", "create it with `openssl rand 80 > ticket.key` (the same file on every replica) and point `session_tickets.key_file` at it";
         TicketKeyPermissions = "ticket_key_permissions", Warning, -, -, -, "the session ticket key file is readable by group or others (whoever reads it can decrypt resumed sessions)", "`chmod 600 KEY_FILE` (owner only)";
@@ -257,6 +258,11 @@ catalogue! {
         ClientHeadersTooLarge = "client_headers_too_large", Warning, 431, -, -, "the request headers exceed limits.max_request_header_bytes", "send smaller headers (cookies, tokens), or raise `limits.max_request_header_bytes`";
         ClientBodyTooLarge = "client_body_too_large", Warning, 413, -, -, "the request body exceeds limits.max_request_body_bytes", "send a smaller body, or raise `limits.max_request_body_bytes`";
         ProxyProtocolInvalid = "proxy_protocol_invalid", Warning, closed, -, -, "a PROXY protocol header is malformed, or comes from a source not in trusted_proxies", "list the load balancer's addresses in `trusted_proxies`, and match `proxy_protocol` to the version it sends";
+        ClientHeaderTimeout = "client_header_timeout", Info, closed, -, -, "a client began a request but did not complete its headers within limits.header_read_timeout; the connection was closed", "slow or stalled clients (slowloris); raise `limits.header_read_timeout` only for legitimately slow clients";
+        ClientTooManyConnections = "client_too_many_connections", Warning, closed, -, -, "a client address opened more connections than limits.max_connections_per_ip; the extra ones were closed at once", "have the client reuse its connections, or raise `limits.max_connections_per_ip` (clients behind one NAT or load balancer share an address)";
+    }
+    "process" "The process itself (listeners, resources)" => {
+        AcceptFailed = "accept_failed", Error, -, -, -, "a listener could not accept a connection (out of file descriptors or memory)", "raise the open-file limit (`ulimit -n`, systemd `LimitNOFILE=`) above twice `limits.max_connections`, or lower `limits.max_connections`";
     }
     "config" "Configuration" => {
         ConfigInvalid = "config_invalid", Error, -, -, -, "the configuration file cannot be read, parsed or validated", "correct the key or value at the file:line:column given";

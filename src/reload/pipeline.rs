@@ -20,7 +20,8 @@ use crate::diagnose::handshake::OurChain;
 use crate::findings::{sort_by_importance, Code, Finding, Severity};
 use crate::locks::lock;
 use crate::status::certificate_statuses;
-use crate::status::{ReloadStatus, State};
+use crate::status::{ReloadResult, ReloadStatus, State};
+use crate::telemetry::Event;
 use crate::tls::tickets::{self, SharedTicketer};
 
 /// What asked for a reload (logged with the result).
@@ -345,7 +346,7 @@ impl Reloader {
             }
             let leaf = new.leaf();
             tracing::info!(
-                event = "cert_reloaded",
+                event = Event::CertReloaded.as_str(),
                 listener = %l.name,
                 trigger = trigger.as_str(),
                 cert_file = %new.source.cert.display(),
@@ -360,7 +361,7 @@ impl Reloader {
             for f in findings {
                 if f.severity >= Severity::Warning {
                     tracing::warn!(
-                        event = "cert_finding",
+                        event = Event::CertFinding.as_str(),
                         listener = %l.name,
                         cert_file = %new.source.cert.display(),
                         code = f.code.as_str(),
@@ -391,7 +392,7 @@ impl Reloader {
                 let leaf = c.leaf();
                 if leaf.not_after > now && leaf.not_after - now <= window {
                     tracing::warn!(
-                        event = "cert_expiring_soon",
+                        event = Event::CertExpiringSoon.as_str(),
                         code = Code::CertExpiringSoon.as_str(),
                         listener = %l.name,
                         cert_file = %c.source.cert.display(),
@@ -425,7 +426,7 @@ fn reload_ticket_key(t: &TicketKeySource, trigger: Trigger, repeat: bool) -> Tic
             current.1 = Some(hash);
             let first = findings.first();
             tracing::error!(
-                event = "ticket_key_rejected",
+                event = Event::TicketKeyRejected.as_str(),
                 listener = %t.listener,
                 trigger = trigger.as_str(),
                 key_file = %t.path.display(),
@@ -446,7 +447,7 @@ fn reload_ticket_key(t: &TicketKeySource, trigger: Trigger, repeat: bool) -> Tic
                 None => TicketEvaluation::Unchanged,
                 Some(old_name) => {
                     tracing::info!(
-                        event = "ticket_key_rotated",
+                        event = Event::TicketKeyRotated.as_str(),
                         listener = %t.listener,
                         trigger = trigger.as_str(),
                         key_file = %t.path.display(),
@@ -465,7 +466,7 @@ fn reload_ticket_key(t: &TicketKeySource, trigger: Trigger, repeat: bool) -> Tic
 pub fn log_ticket_key_warnings(listener: &str, path: &std::path::Path, warnings: &[Finding]) {
     for f in warnings {
         tracing::warn!(
-            event = "ticket_key_finding",
+            event = Event::TicketKeyFinding.as_str(),
             listener,
             key_file = %path.display(),
             code = f.code.as_str(),
@@ -500,7 +501,7 @@ fn is_transient_rejection(e: &Evaluation) -> bool {
 fn log_rejection(listener: &str, trigger: Trigger, findings: &[Finding]) {
     let first = findings.first();
     tracing::error!(
-        event = "cert_reload_rejected",
+        event = Event::CertReloadRejected.as_str(),
         listener,
         trigger = trigger.as_str(),
         code = first.map(|f| f.code.as_str()).unwrap_or("-"),
@@ -515,12 +516,12 @@ fn log_rejection(listener: &str, trigger: Trigger, findings: &[Finding]) {
 /// The `/status` form of an outcome.
 pub fn status_of(outcome: &Outcome) -> ReloadStatus {
     let (result, findings) = match outcome {
-        Outcome::Unchanged | Outcome::Reloaded => ("ok", Vec::new()),
-        Outcome::Rejected(f) => ("rejected", f.clone()),
+        Outcome::Unchanged | Outcome::Reloaded => (ReloadResult::Ok, Vec::new()),
+        Outcome::Rejected(f) => (ReloadResult::Rejected, f.clone()),
     };
     ReloadStatus {
-        last_attempt_at: Some(format_time(OffsetDateTime::now_utc())),
-        result: result.to_string(),
+        last_attempt_at: Some(OffsetDateTime::now_utc()),
+        result,
         findings,
     }
 }

@@ -4,6 +4,8 @@
 
 pub mod context;
 pub mod handshake;
+pub mod lifecycle;
 pub mod listener;
+pub mod parse_errors;
 pub mod proxied;
 pub mod tls;

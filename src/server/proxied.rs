@@ -4,7 +4,8 @@
 //! and the client address it carries becomes the connection's peer for everything after —
 //! logs, handshake diagnosis, `X-Forwarded-For`, limits. Anything else — no header, a malformed
 //! one, the wrong version, a source not trusted — closes the connection with
-//! `proxy_protocol_invalid`, logged as a rate-limited `client_error` event.
+//! `proxy_protocol_invalid`, logged as a rate-limited `client_error` event and counted in
+//! `tlsgate_connections_closed_total`.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -16,6 +17,7 @@ use super::context::{ListenerContext, ProxyProtocolSide};
 use crate::config::ProxyProtocol;
 use crate::findings::{Code, Finding, Severity};
 use crate::telemetry::ratelimit::Admit;
+use crate::telemetry::Event;
 use crate::wire::proxy_header::{self, ProxyHeader, Version};
 use crate::wire::sniff;
 
@@ -300,11 +302,13 @@ fn mode_name(mode: ProxyProtocol) -> &'static str {
     }
 }
 
-/// Counts and (rate-limited) logs a refused connection.
+/// Counts and (rate-limited, with the listener's other `client_error` events) logs a refused
+/// connection.
 fn report(ctx: &ListenerContext, side: &ProxyProtocolSide, peer: SocketAddr, f: &Finding) {
-    ctx.state.record_client_error(&ctx.name, f.code);
+    ctx.closer.count(f.code);
     let peer_text = crate::telemetry::redact::peer(peer);
-    if side
+    if ctx
+        .closer
         .limiter
         .admit(&ctx.name, f.code, &peer_text, Instant::now())
         == Admit::Suppress
@@ -314,7 +318,7 @@ fn report(ctx: &ListenerContext, side: &ProxyProtocolSide, peer: SocketAddr, f: 
     macro_rules! emit {
         ($lvl:ident) => {
             tracing::$lvl!(
-                event = "client_error",
+                event = Event::ClientError.as_str(),
                 listener = %ctx.name,
                 peer = %peer_text,
                 proxy_protocol = mode_name(side.mode),

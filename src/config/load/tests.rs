@@ -160,6 +160,132 @@ fn empty_file_is_all_defaults() {
     assert_eq!(cfg.limits.max_connections, 10_000);
 }
 
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// YAML-ish lines from the config's own vocabulary: keys, values, indentation, flow
+    /// syntax, `${ENV}` references and stray punctuation.
+    fn yamlish() -> impl Strategy<Value = String> {
+        let key = prop_oneof![
+            Just("listeners"),
+            Just("routes"),
+            Just("upstreams"),
+            Just("limits"),
+            Just("proxy"),
+            Just("bind"),
+            Just("tls"),
+            Just("url"),
+            Just("timeouts"),
+            Just("path_prefix"),
+            Just("max_request_body_bytes"),
+            Just("client_body_timeout"),
+            Just("allowed_upgrades"),
+            Just("certificates"),
+            Just("cert"),
+            Just("- name"),
+            Just("admin"),
+            Just("x"),
+        ];
+        let value = prop_oneof![
+            Just(""),
+            Just("10s"),
+            Just("1MiB"),
+            Just("none"),
+            Just("[websocket, h2c]"),
+            Just("127.0.0.1:0"),
+            Just("http://127.0.0.1:1"),
+            Just("${NOPE}"),
+            Just("${A:-b}"),
+            Just("{a: 1"),
+            Just("\"unterminated"),
+            Just("-1"),
+            Just("99999999999999999999s"),
+            Just("*anchor"),
+            Just("&a"),
+            Just("!!binary x"),
+            Just("|"),
+            Just("é"),
+        ];
+        let line = (0usize..6, key, value)
+            .prop_map(|(indent, k, v)| format!("{}{k}: {v}", " ".repeat(indent)));
+        prop::collection::vec(line, 0..12).prop_map(|l| l.join("\n"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn arbitrary_text_never_panics(text in ".{0,200}") {
+            let _ = parse_with_env(&text, "fuzz.yaml", &|_| None);
+        }
+
+        #[test]
+        fn yaml_ish_text_never_panics(text in yamlish()) {
+            let _ = parse_with_env(&text, "fuzz.yaml", &|_| None);
+        }
+    }
+}
+
+#[test]
+fn connection_limits_have_the_documented_defaults() {
+    let l = parse("").unwrap().limits;
+    assert_eq!(l.max_connections_per_ip, None);
+    assert_eq!(l.handshake_timeout.get().as_secs(), 10);
+    assert_eq!(l.header_read_timeout.get().as_secs(), 30);
+    assert_eq!(l.keepalive_timeout.get().as_secs(), 75);
+    assert_eq!(l.http2_idle_timeout.get().as_secs(), 300);
+    assert_eq!(l.client_body_timeout.get().as_secs(), 60);
+    assert_eq!(l.send_timeout.get().as_secs(), 60);
+}
+
+#[test]
+fn connection_limits_parse_and_are_validated() {
+    let text = "limits:\n  max_connections_per_ip: 20\n  keepalive_timeout: 5s\n  http2_idle_timeout: 1m\n  client_body_timeout: 300ms\n  send_timeout: 2s\n";
+    let l = parse(text).unwrap().limits;
+    assert_eq!(l.max_connections_per_ip, Some(20));
+    assert_eq!(l.keepalive_timeout.get().as_secs(), 5);
+    assert_eq!(l.http2_idle_timeout.get().as_secs(), 60);
+    assert_eq!(l.client_body_timeout.get().as_millis(), 300);
+    assert_eq!(l.send_timeout.get().as_secs(), 2);
+    for none in ["none", "~", "null"] {
+        let l = parse(&format!("limits:\n  max_connections_per_ip: {none}\n"))
+            .unwrap()
+            .limits;
+        assert_eq!(l.max_connections_per_ip, None, "{none}");
+    }
+
+    let s = parse("limits:\n  max_connections_per_ip: lots\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        s.contains(":2:") && s.contains("max_connections_per_ip"),
+        "{s}"
+    );
+    let s = parse("limits:\n  max_connections_per_ip: 0\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        s.contains("max_connections_per_ip") && s.contains("at least 1"),
+        "{s}"
+    );
+    let s = parse("limits:\n  send_timeout: 0s\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        s.contains("send_timeout") && s.contains("longer than 0s"),
+        "{s}"
+    );
+    // Unknown keys in the block are still errors, with their position.
+    let s = parse("limits:\n  keepalive_timeout: 5s\n  idle_timeout: 5s\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        s.starts_with("t.yaml:3:3") && s.contains("idle_timeout"),
+        "{s}"
+    );
+}
+
 #[test]
 fn scale_out_settings() {
     let text = r#"

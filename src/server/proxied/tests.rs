@@ -1,11 +1,9 @@
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
 use super::*;
 use crate::config::Cidr;
-use crate::telemetry::ratelimit::RateLimiter;
 
 async fn pair() -> (TcpStream, TcpStream) {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -151,7 +149,6 @@ fn side(mode: ProxyProtocol, trusted: &[&str]) -> ProxyProtocolSide {
     ProxyProtocolSide {
         mode,
         trusted: trusted.iter().map(|t| Cidr::parse(t).unwrap()).collect(),
-        limiter: Arc::new(RateLimiter::default()),
     }
 }
 
