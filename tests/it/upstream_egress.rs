@@ -8,13 +8,13 @@
 //! tunnel reaches the local mock upstream, and any request that arrives at the mock proves the
 //! proxy path was taken. No test hook in tlsgate is needed.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{GateConfig, MockUpstream, TestPki, Tlsgate};
+use crate::support::{GateConfig, MockUpstream, TestPki, Tlsgate};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How the test proxy answers a CONNECT.

@@ -5,11 +5,9 @@
 //! health, readiness, 404/405 and the public-bind opt-in.
 //!
 //! `POST /reload` returning the findings of a rejected reload is covered by
-//! `tests/reload.rs::post_reload_returns_findings_of_a_rejected_reload` (not repeated here);
+//! `reload::post_reload_returns_findings_of_a_rejected_reload` (not repeated here);
 //! `/readyz` being 503 before the listeners are bound is a unit test in `src/admin/http.rs`
 //! (the admin socket opens after the listeners, so the window is not observable from outside).
-
-mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -17,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{
+use crate::support::{
     curl, curl_http, fingerprint, free_port, raw_http_get, run_tlsgate, wait_until, MockUpstream,
     TestPki, Tlsgate,
 };

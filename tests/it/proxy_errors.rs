@@ -2,11 +2,9 @@
 //! `x-should-retry`), mid-stream failures, cancellation, limits, config errors, graceful
 //! shutdown, the access log and its redaction, and the built-in dev default.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 fn args<'a>(owned: &'a [String], extra: &[&'a str]) -> Vec<&'a str> {
     owned

@@ -2,7 +2,7 @@
 //! `tls_handshake_failed` event whose code names the cause, and counted in `/status` and
 //! `/metrics`.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -10,8 +10,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::support::{
+    curl, leaf_with_validity, GateConfig, MockUpstream, TestCa, TestPki, Tlsgate,
+};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-use support::{curl, leaf_with_validity, GateConfig, MockUpstream, TestCa, TestPki, Tlsgate};
 
 /// Waits for a `tls_handshake_failed` event with `code`; returns it.
 fn failed_event(gate: &Tlsgate, code: &str) -> serde_json::Value {

@@ -1,11 +1,11 @@
 //! `limits.max_connections`: connections beyond the limit wait in the kernel's backlog until one
 //! closes, instead of being accepted and starved.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
-use support::{GateConfig, MockUpstream, Tlsgate};
+use crate::support::{GateConfig, MockUpstream, Tlsgate};
 
 #[test]
 fn connections_over_the_limit_wait_until_one_closes() {

@@ -1,11 +1,11 @@
 //! `serve` refuses only material it cannot use, printing the findings, and starts (loudly) with
 //! the rest.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
-use support::{run_tlsgate, GateConfig, MockUpstream, TestPki, Tlsgate};
+use crate::support::{run_tlsgate, GateConfig, MockUpstream, TestPki, Tlsgate};
 
 fn config_with(cert: &std::path::Path, key: &std::path::Path) -> String {
     format!(

@@ -2,14 +2,14 @@
 //! served to new connections within 2 s, broken pairs are rejected while the old certificate
 //! keeps serving, and rotations under load fail no request.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{
+use crate::support::{
     fingerprint, https_get_status, leaf_with_validity, served_fingerprint, wait_until, GateConfig,
     MockUpstream, TestLeaf, TestPki, Tlsgate,
 };

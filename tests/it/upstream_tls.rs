@@ -2,7 +2,7 @@
 //! committed): `tlsgate probe --format json`, the proxy's `UpstreamClient::send`, and
 //! `check_upstream`.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
