@@ -19,7 +19,17 @@ fn connections_over_the_limit_wait_until_one_closes() {
     let held: Vec<_> = (0..2)
         .map(|_| std::net::TcpStream::connect(addr).unwrap())
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    let both_taken = support::wait_until(Duration::from_secs(5), || {
+        let (_, metrics) =
+            support::raw_http_get(gate.admin_addr(), "/metrics", Duration::from_secs(2))?;
+        metrics
+            .contains("tlsgate_open_connections{listener=\"main\"} 2")
+            .then_some(())
+    });
+    assert!(
+        both_taken.is_some(),
+        "the two idle connections were not both accepted"
+    );
 
     // A third gets no answer while they are open...
     let third = support::raw_http_get(addr, "/v1/models", Duration::from_millis(800));

@@ -4,6 +4,10 @@
 //! Each file under `tests/it/` is a module named after the area it covers; a test keeps its
 //! name under its module (`cargo test --test it reload::` runs the reload tests,
 //! `cargo test --test it proxy_basic::sse_chunks_arrive_as_they_are_sent` one test).
+//!
+//! Tests that start `tlsgate serve` bind port 0 everywhere and learn the real ports from the
+//! `--ready-file` the binary writes once it is listening (see `support::Tlsgate`), so tests can
+//! run in parallel without racing for ports.
 
 mod support;
 
