@@ -226,6 +226,7 @@ pub async fn run(
             .first()
             .and_then(|t| t.local_addr().ok())
             .unwrap_or(l.bind);
+        state.set_listener_bind(&l.name, bind);
         bound.push(Bound {
             tcp,
             ctx: ListenerContext {
@@ -276,6 +277,7 @@ pub async fn run(
                 )])
             })?;
             let local = tcp.local_addr().unwrap_or(addr);
+            tracing::info!(event = Event::AdminListening.as_str(), bind = %local);
             tokio::spawn(crate::admin::serve(tcp, state.clone(), admin_stop_rx));
             Some(local)
         }
@@ -493,37 +495,42 @@ pub async fn run(
 /// With SO_REUSEPORT the kernel spreads new connections evenly over the workers' sockets (one
 /// shared socket lets whichever thread wakes first take a burst of connections and leaves the
 /// other idle). Because SO_REUSEPORT would also let a second process share the port silently,
-/// the address is first bound once without it, so "address in use" is still reported.
+/// a fixed port is first bound once without it, so "address in use" is still reported. Port 0
+/// needs no such check (the system picks a port nobody listens on, and never a port held
+/// by another SO_REUSEPORT group): the first socket is bound to it and the others to the port
+/// it got, so every worker listens on the same one.
 fn bind_for_workers(addr: SocketAddr, n: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
-    let probe = std::net::TcpListener::bind(addr)?;
-    if n <= 1 {
-        return Ok(vec![probe]);
-    }
     #[cfg(unix)]
-    {
-        let addr = probe.local_addr()?;
-        drop(probe);
-        (0..n)
-            .map(|_| {
-                let s = if addr.is_ipv4() {
-                    tokio::net::TcpSocket::new_v4()?
-                } else {
-                    tokio::net::TcpSocket::new_v6()?
-                };
-                s.set_reuseaddr(true)?;
-                s.set_reuseport(true)?;
-                s.bind(addr)?;
-                s.listen(1024)?.into_std()
-            })
-            .collect()
+    if n > 1 {
+        let bind_one = |addr: SocketAddr| -> std::io::Result<std::net::TcpListener> {
+            let s = if addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            s.set_reuseaddr(true)?;
+            s.set_reuseport(true)?;
+            s.bind(addr)?;
+            s.listen(1024)?.into_std()
+        };
+        if addr.port() != 0 {
+            drop(std::net::TcpListener::bind(addr)?);
+        }
+        let first = bind_one(addr)?;
+        let addr = first.local_addr()?;
+        let mut all = vec![first];
+        for _ in 1..n {
+            all.push(bind_one(addr)?);
+        }
+        return Ok(all);
     }
-    #[cfg(not(unix))]
-    {
-        (1..n).try_fold(vec![probe], |mut v, _| {
-            v.push(v[0].try_clone()?);
-            Ok(v)
-        })
+    let first = std::net::TcpListener::bind(addr)?;
+    let mut all = Vec::with_capacity(n);
+    for _ in 1..n {
+        all.push(first.try_clone()?);
     }
+    all.insert(0, first);
+    Ok(all)
 }
 
 /// Starts one serving thread: a single-threaded runtime running the accept loops of every
@@ -656,5 +663,30 @@ pub async fn termination_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bind_for_workers;
+
+    // `listen` registers the socket with the runtime's reactor: a runtime is needed.
+    #[tokio::test]
+    async fn port_0_gives_every_worker_the_same_port() {
+        let socks = bind_for_workers("127.0.0.1:0".parse().unwrap(), 3).unwrap();
+        assert_eq!(socks.len(), 3);
+        let addrs: Vec<_> = socks.iter().map(|s| s.local_addr().unwrap()).collect();
+        assert_ne!(addrs[0].port(), 0);
+        assert!(addrs.iter().all(|a| *a == addrs[0]), "{addrs:?}");
+    }
+
+    #[tokio::test]
+    async fn a_fixed_port_in_use_is_refused() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        for n in [1, 2] {
+            let e = bind_for_workers(addr, n).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse, "{n} workers");
+        }
     }
 }

@@ -316,7 +316,8 @@ pub fn validate(cfg: &mut Config, text: &str, origin: &str) -> Result<(), Config
                 format!("duplicate listener name {:?}", l.name),
             ));
         }
-        if cfg.listeners[..i].iter().any(|o| o.bind == l.bind) {
+        // Port 0 asks the system for a free port: two such listeners do not collide.
+        if l.bind.port() != 0 && cfg.listeners[..i].iter().any(|o| o.bind == l.bind) {
             return Err(err(
                 format!("listeners[{i}].bind"),
                 "bind",

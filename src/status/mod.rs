@@ -557,6 +557,16 @@ impl State {
             .sum()
     }
 
+    /// Records the address a listener actually bound (the configured one may have port 0).
+    pub fn set_listener_bind(&self, listener: &str, bind: std::net::SocketAddr) {
+        if let Some(l) = write(&self.listeners)
+            .iter_mut()
+            .find(|l| l.name == listener)
+        {
+            l.bind = bind.to_string();
+        }
+    }
+
     /// Publishes the certificates a listener now serves.
     pub fn set_certificates(&self, listener: &str, certs: Vec<CertificateStatus>) {
         // Per name the soonest expiry among the certificates serving it (an RSA and an ECDSA

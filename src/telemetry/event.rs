@@ -61,6 +61,10 @@ events! {
     UpgradeFailed = "upgrade_failed",
     /// A listener is bound and accepting.
     Listening = "listening",
+    /// The admin API is bound (its address, port 0 resolved).
+    AdminListening = "admin_listening",
+    /// `serve --ready-file` could not be written.
+    ReadyFileFailed = "ready_file_failed",
     /// A termination signal arrived; draining starts.
     ShuttingDown = "shutting_down",
     /// The drain delay is over: accepting stopped, open connections finish.

@@ -29,6 +29,8 @@ fn names_are_the_stable_ones() {
             "connection_error",
             "upgrade_failed",
             "listening",
+            "admin_listening",
+            "ready_file_failed",
             "shutting_down",
             "draining",
             "shutdown_forced",

@@ -5,9 +5,8 @@
 //! drain (`/readyz` 503, streams finish, new connections refused, a second SIGTERM exits now).
 //!
 //! Every wait is bounded; HAProxy comes from `scripts/install-peers.sh` and a missing one skips
-//! the test unless TLSGATE_REQUIRE_PEERS is set (CI).
-
-mod support;
+//! the test unless TLSGATE_REQUIRE_PEERS is set (CI). tlsgate binds port 0 (ports from its ready
+//! file); HAProxy's frontends take free ports, retried if one is taken meanwhile.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -15,9 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{
-    curl, curl_http, curl_stream, free_port, raw_http_get, scrub, wait_until, MockUpstream,
-    TestPki, Tlsgate,
+use crate::real_peers::proc::{free_port, require_peer};
+use crate::support::{
+    curl, curl_http, curl_stream, raw_http_get, scrub, wait_until, MockUpstream, TestPki, Tlsgate,
 };
 
 /// The address the client connects from: not the load balancer's (127.0.0.1).
@@ -27,10 +26,10 @@ fn yaml_path(p: &Path) -> String {
     format!("\"{}\"", p.display())
 }
 
-/// A TLS listener's YAML (indented for `listeners:`), with `extra` listener keys.
-fn tls_listener(name: &str, port: u16, pki: &TestPki, extra: &str, tls_extra: &str) -> String {
+/// A TLS listener's YAML (indented for `listeners:`, on port 0), with `extra` listener keys.
+fn tls_listener(name: &str, pki: &TestPki, extra: &str, tls_extra: &str) -> String {
     format!(
-        "  - name: {name}\n    bind: 127.0.0.1:{port}\n{extra}    tls:\n      certificates:\n        - cert: {}\n          key: {}\n          ca: {}\n{tls_extra}",
+        "  - name: {name}\n    bind: 127.0.0.1:0\n{extra}    tls:\n      certificates:\n        - cert: {}\n          key: {}\n          ca: {}\n{tls_extra}",
         yaml_path(&pki.cert_path),
         yaml_path(&pki.key_path),
         yaml_path(&pki.ca_path),
@@ -39,14 +38,14 @@ fn tls_listener(name: &str, port: u16, pki: &TestPki, extra: &str, tls_extra: &s
 
 /// The rest of the config; without a `shutdown:` section in `more`, no drain delay (so a test's
 /// gates stop at once when dropped).
-fn tail_yaml(upstream: &MockUpstream, admin_port: u16, more: &str) -> String {
+fn tail_yaml(upstream: &MockUpstream, more: &str) -> String {
     let shutdown = if more.contains("shutdown:") {
         ""
     } else {
         "shutdown:\n  drain_delay: 0s\n"
     };
     format!(
-        "upstreams:\n  mock:\n    url: {}\nadmin:\n  bind: 127.0.0.1:{admin_port}\ndiagnostics:\n  log_format: json\n{more}{shutdown}",
+        "upstreams:\n  mock:\n    url: {}\nadmin:\n  bind: 127.0.0.1:0\ndiagnostics:\n  log_format: json\n{more}{shutdown}",
         upstream.url()
     )
 }
@@ -59,25 +58,8 @@ fn field<'a>(ev: &'a serde_json::Value, name: &str) -> &'a str {
 // HAProxy in front
 // ---------------------------------------------------------------------------------------------
 
-fn peers_required() -> bool {
-    std::env::var_os("TLSGATE_REQUIRE_PEERS").is_some_and(|v| !v.is_empty() && v != "0")
-}
-
 fn haproxy_bin() -> Option<PathBuf> {
-    let found = [
-        "/usr/sbin/haproxy",
-        "/usr/bin/haproxy",
-        "/usr/local/sbin/haproxy",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.is_file());
-    if found.is_none() {
-        let msg = "haproxy is not installed; run scripts/install-peers.sh";
-        assert!(!peers_required(), "{msg} (TLSGATE_REQUIRE_PEERS is set)");
-        eprintln!("SKIPPED: {msg}");
-    }
-    found
+    require_peer("haproxy", &["haproxy", "/usr/sbin/haproxy"])
 }
 
 /// HAProxy in the foreground (`-db`), killed on drop.
@@ -87,45 +69,57 @@ struct Haproxy {
 }
 
 impl Haproxy {
-    /// TCP-mode frontends on `fronts`, each relaying to its backend with `server_opts`
-    /// (`send-proxy`, `send-proxy-v2`).
-    fn start(bin: &Path, routes: &[(u16, u16, &str)]) -> Haproxy {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conf = String::from(
-            "global\n  log stderr format raw local0 info\ndefaults\n  mode tcp\n  log global\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n",
-        );
-        for (i, (front, back, opts)) in routes.iter().enumerate() {
-            conf.push_str(&format!(
-                "frontend fe{i}\n  bind 127.0.0.1:{front}\n  default_backend be{i}\nbackend be{i}\n  server gate 127.0.0.1:{back} {opts}\n"
-            ));
-        }
-        let path = dir.path().join("haproxy.cfg");
-        std::fs::write(&path, &conf).unwrap();
-        let mut cmd = Command::new(bin);
-        scrub(&mut cmd);
-        let child = cmd
-            .arg("-db")
-            .arg("-f")
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn haproxy");
-        let mut h = Haproxy { child, _dir: dir };
-        for (front, _, _) in routes {
-            let addr = SocketAddr::from(([127, 0, 0, 1], *front));
-            let up = wait_until(Duration::from_secs(10), || {
-                TcpStream::connect_timeout(&addr, Duration::from_millis(200))
-                    .ok()
-                    .map(|_| ())
-            });
-            if up.is_none() {
-                let _ = h.child.kill();
-                panic!("haproxy does not listen on {addr}; config:\n{conf}");
+    /// TCP-mode frontends on free ports, each relaying to its tlsgate port with its server
+    /// options (`send-proxy`, `send-proxy-v2`). Returns HAProxy and the frontend ports; a
+    /// port taken between choosing and binding it is retried with new ones.
+    fn start(bin: &Path, backends: &[(u16, &str)]) -> (Haproxy, Vec<u16>) {
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            let fronts: Vec<u16> = backends.iter().map(|_| free_port()).collect();
+            let dir = tempfile::tempdir().unwrap();
+            let mut conf = String::from(
+                "global\n  log stderr format raw local0 info\ndefaults\n  mode tcp\n  log global\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n",
+            );
+            for (i, (front, (back, opts))) in fronts.iter().zip(backends).enumerate() {
+                conf.push_str(&format!(
+                    "frontend fe{i}\n  bind 127.0.0.1:{front}\n  default_backend be{i}\nbackend be{i}\n  server gate 127.0.0.1:{back} {opts}\n"
+                ));
             }
+            let path = dir.path().join("haproxy.cfg");
+            std::fs::write(&path, &conf).unwrap();
+            let mut cmd = Command::new(bin);
+            scrub(&mut cmd);
+            let child = cmd
+                .arg("-db")
+                .arg("-f")
+                .arg(&path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn haproxy");
+            let mut h = Haproxy { child, _dir: dir };
+            let all_up = fronts.iter().all(|front| {
+                let addr = SocketAddr::from(([127, 0, 0, 1], *front));
+                wait_until(Duration::from_secs(10), || {
+                    if h.child.try_wait().ok().flatten().is_some() {
+                        return Some(false);
+                    }
+                    TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+                        .ok()
+                        .map(|_| true)
+                }) == Some(true)
+            });
+            if all_up {
+                return (h, fronts);
+            }
+            let _ = h.child.kill();
+            failures.push(conf);
         }
-        h
+        panic!(
+            "haproxy did not start; configs tried:\n{}",
+            failures.join("\n---\n")
+        );
     }
 }
 
@@ -156,34 +150,35 @@ fn haproxy_send_proxy_v1_and_v2_name_the_client_everywhere() {
     let Some(bin) = haproxy_bin() else { return };
     let pki = TestPki::new();
     let upstream = MockUpstream::start();
-    let v2_port = free_port();
     // `any` takes HAProxy's v2 as well.
     let any = "    proxy_protocol: any\n    trusted_proxies: [127.0.0.1]\n";
     let gate = Tlsgate::start_yaml(
-        |port, admin| {
-            format!(
-                "listeners:\n{}{}{}",
-                tls_listener(
-                    "pp1",
-                    port,
-                    &pki,
-                    "    proxy_protocol: v1\n    trusted_proxies: [127.0.0.1/32]\n",
-                    ""
-                ),
-                tls_listener("pp2", v2_port, &pki, any, ""),
-                tail_yaml(&upstream, admin, "")
-            )
-        },
+        &format!(
+            "listeners:\n{}{}{}",
+            tls_listener(
+                "pp1",
+                &pki,
+                "    proxy_protocol: v1\n    trusted_proxies: [127.0.0.1/32]\n",
+                ""
+            ),
+            tls_listener("pp2", &pki, any, ""),
+            tail_yaml(&upstream, "")
+        ),
         true,
     );
-    let (front_v1, front_v2) = (free_port(), free_port());
-    let _haproxy = Haproxy::start(
+    // The second listener's port, from the ready file.
+    let ready: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&gate.ready_path).unwrap()).unwrap();
+    let v2_port: u16 = ready["listeners"][1]["addr"]
+        .as_str()
+        .and_then(|a| a.parse::<SocketAddr>().ok())
+        .map(|a| a.port())
+        .unwrap_or_else(|| panic!("no second listener in the ready file: {ready}"));
+    let (_haproxy, fronts) = Haproxy::start(
         &bin,
-        &[
-            (front_v1, gate.listen_port, "send-proxy"),
-            (front_v2, v2_port, "send-proxy-v2"),
-        ],
+        &[(gate.listen_port, "send-proxy"), (v2_port, "send-proxy-v2")],
     );
+    let (front_v1, front_v2) = (fronts[0], fronts[1]);
 
     for (round, (front, listener)) in [(front_v1, "pp1"), (front_v2, "pp2")]
         .into_iter()
@@ -273,19 +268,16 @@ fn untrusted_missing_and_malformed_headers_are_refused() {
     let pki = TestPki::new();
     let upstream = MockUpstream::start();
     let gate = Tlsgate::start_yaml(
-        |port, admin| {
-            format!(
-                "listeners:\n{}{}",
-                tls_listener(
-                    "lb",
-                    port,
-                    &pki,
-                    "    proxy_protocol: any\n    trusted_proxies: [127.0.0.1]\n",
-                    ""
-                ),
-                tail_yaml(&upstream, admin, "")
-            )
-        },
+        &format!(
+            "listeners:\n{}{}",
+            tls_listener(
+                "lb",
+                &pki,
+                "    proxy_protocol: any\n    trusted_proxies: [127.0.0.1]\n",
+                ""
+            ),
+            tail_yaml(&upstream, "")
+        ),
         true,
     );
     let refused = |who: &str, pred: &dyn Fn(&serde_json::Value) -> bool| {
@@ -384,19 +376,16 @@ fn v2_tlvs_are_evidence_and_local_uses_the_real_peer() {
     let pki = TestPki::new();
     let upstream = MockUpstream::start();
     let gate = Tlsgate::start_yaml(
-        |port, admin| {
-            format!(
-                "listeners:\n{}{}",
-                tls_listener(
-                    "lb",
-                    port,
-                    &pki,
-                    "    proxy_protocol: v2\n    trusted_proxies: [127.0.0.0/8]\n",
-                    ""
-                ),
-                tail_yaml(&upstream, admin, "")
-            )
-        },
+        &format!(
+            "listeners:\n{}{}",
+            tls_listener(
+                "lb",
+                &pki,
+                "    proxy_protocol: v2\n    trusted_proxies: [127.0.0.0/8]\n",
+                ""
+            ),
+            tail_yaml(&upstream, "")
+        ),
         true,
     );
     let send = |header: Vec<u8>| {
@@ -466,13 +455,11 @@ fn ticket_gate(pki: &TestPki, upstream: &MockUpstream, key_file: &Path) -> Tlsga
         yaml_path(key_file)
     );
     Tlsgate::start_yaml(
-        |port, admin| {
-            format!(
-                "listeners:\n{}{}",
-                tls_listener("main", port, pki, "", &tls_extra),
-                tail_yaml(upstream, admin, "reload:\n  debounce: 100ms\n")
-            )
-        },
+        &format!(
+            "listeners:\n{}{}",
+            tls_listener("main", pki, "", &tls_extra),
+            tail_yaml(upstream, "reload:\n  debounce: 100ms\n")
+        ),
         true,
     )
 }
@@ -725,15 +712,14 @@ fn ticket_key_files_are_checked() {
     );
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("tlsgate.yaml");
-    let (port, admin) = (free_port(), free_port());
     let tickets = format!(
         "      session_tickets:\n        key_file: {}\n",
         yaml_path(&hex_key)
     );
     let yaml = format!(
         "listeners:\n{}{}",
-        tls_listener("main", port, &pki, "", &tickets),
-        tail_yaml(&upstream, admin, "")
+        tls_listener("main", &pki, "", &tickets),
+        tail_yaml(&upstream, "")
     );
     std::fs::write(&config, yaml).unwrap();
     let args = [
@@ -741,7 +727,7 @@ fn ticket_key_files_are_checked() {
         "-c".into(),
         config.display().to_string(),
     ];
-    let mut gate = Tlsgate::spawn_args(&args, dir, None, &[], port, admin, true);
+    let mut gate = Tlsgate::spawn_args(&args, dir, None, &[], true);
     let status = gate.wait_exit(Duration::from_secs(15));
     assert_eq!(status.code(), Some(1), "{}", gate.output());
     let out = gate.output();
@@ -757,13 +743,11 @@ fn ticket_key_files_are_checked() {
 
 fn drain_gate(pki: &TestPki, upstream: &MockUpstream, shutdown: &str) -> Tlsgate {
     Tlsgate::start_yaml(
-        |port, admin| {
-            format!(
-                "listeners:\n{}{}",
-                tls_listener("main", port, pki, "", ""),
-                tail_yaml(upstream, admin, shutdown)
-            )
-        },
+        &format!(
+            "listeners:\n{}{}",
+            tls_listener("main", pki, "", ""),
+            tail_yaml(upstream, shutdown)
+        ),
         true,
     )
 }

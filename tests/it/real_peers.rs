@@ -13,19 +13,16 @@
 //! evidence in docs/peer-behaviour.md. Tests that fail today are ignored with the reason: what
 //! tlsgate says now. `cargo test --test real_peers -- --include-ignored` shows the full picture.
 
-// An inline module, so the helpers live in tests/real_peers/ and the whole suite can later be
-// mounted as one module of a single test binary.
-mod real_peers {
-    pub mod cases;
-    pub mod clients;
-    pub mod gate;
-    pub mod pki;
-    pub mod proc;
-    pub mod servers;
-}
+// The helpers live in tests/it/real_peers/.
+pub mod cases;
+pub mod clients;
+pub mod gate;
+pub mod pki;
+pub mod proc;
+pub mod servers;
 
-use real_peers::cases::{self, ClientScenario as C, PgScenario, ServerKind, UpstreamScenario as U};
-use real_peers::clients::Client;
+use self::cases::{ClientScenario as C, PgScenario, ServerKind, UpstreamScenario as U};
+use self::clients::Client;
 
 // ----------------------------------------------------------------------- nginx, HAProxy
 

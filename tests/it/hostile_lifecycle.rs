@@ -8,14 +8,12 @@
 //! generous bound, or still open at a time before its timeout could have fired (timers never
 //! fire early, so a loaded machine can only make those checks easier).
 
-mod support;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
