@@ -126,55 +126,46 @@ fn node_untrusted_ca() {
 }
 
 #[test]
-#[ignore = "issue 15: client_closed_after_certificate; the IP address without an IP SAN is not named"]
 fn node_ip_without_ip_san() {
     cases::client(Client::Node, C::IpWithoutIpSan);
 }
 
 #[test]
-#[ignore = "issue 15: client_closed_after_certificate, fix 'fix the chain problems listed; otherwise this is noise' (no renew)"]
 fn node_expired_cert() {
     cases::client(Client::Node, C::Expired);
 }
 
 #[test]
-#[ignore = "issue 15: client_tls_version_too_old, but says 'TLS 1.0/1.1' and 'upgrade to 1.2 or 1.3'; min_version not named"]
 fn node_tls12_max_vs_tls13_listener() {
     cases::client(Client::Node, C::Tls12Max);
 }
 
 #[test]
-#[ignore = "issue 15: client_closed_after_certificate (no alert seen); fix lacks keytool -importcert / javax.net.ssl.trustStore"]
 fn java_untrusted_ca() {
     cases::client(Client::Java, C::UntrustedCa);
 }
 
 #[test]
-#[ignore = "issue 15: client_closed_after_certificate (no alert seen); the IP address without an IP SAN is not named"]
 fn java_ip_without_ip_san() {
     cases::client(Client::Java, C::IpWithoutIpSan);
 }
 
 #[test]
-#[ignore = "issue 15: client_closed_after_certificate (no alert seen), fix does not say renew"]
 fn java_expired_cert() {
     cases::client(Client::Java, C::Expired);
 }
 
 #[test]
-#[ignore = "issue 15: client_tls_version_too_old, but says 'TLS 1.0/1.1' and 'upgrade to 1.2 or 1.3'; min_version not named"]
 fn java_tls12_max_vs_tls13_listener() {
     cases::client(Client::Java, C::Tls12Max);
 }
 
 #[test]
-#[ignore = "issue 15: client_rejected_certificate (certificate_unknown, candidates listed); fix lacks certutil -d sql:$HOME/.pki/nssdb"]
 fn chromium_untrusted_ca() {
     cases::client(Client::Chromium, C::UntrustedCa);
 }
 
 #[test]
-#[ignore = "issue 15: client_rejected_certificate (certificate_unknown, no SNI); the IP address without an IP SAN is not named"]
 fn chromium_ip_without_ip_san() {
     cases::client(Client::Chromium, C::IpWithoutIpSan);
 }
@@ -185,7 +176,6 @@ fn chromium_expired_cert() {
 }
 
 #[test]
-#[ignore = "issue 15: client_tls_version_too_old, but says 'TLS 1.0/1.1' and 'upgrade to 1.2 or 1.3'; min_version not named"]
 fn chromium_tls12_max_vs_tls13_listener() {
     cases::client(Client::Chromium, C::Tls12Max);
 }
@@ -196,7 +186,6 @@ fn requests_untrusted_ca() {
 }
 
 #[test]
-#[ignore = "issue 15: client_rejected_certificate (bad_certificate, no SNI); the IP address without an IP SAN is not named"]
 fn requests_ip_without_ip_san() {
     cases::client(Client::Requests, C::IpWithoutIpSan);
 }
@@ -207,7 +196,6 @@ fn requests_expired_cert() {
 }
 
 #[test]
-#[ignore = "issue 15: client_tls_version_too_old, but says 'TLS 1.0/1.1' and 'upgrade to 1.2 or 1.3'; min_version not named"]
 fn requests_tls12_max_vs_tls13_listener() {
     cases::client(Client::Requests, C::Tls12Max);
 }
@@ -218,7 +206,6 @@ fn httpx_untrusted_ca() {
 }
 
 #[test]
-#[ignore = "issue 15: client_rejected_certificate (bad_certificate, no SNI); the IP address without an IP SAN is not named"]
 fn httpx_ip_without_ip_san() {
     cases::client(Client::Httpx, C::IpWithoutIpSan);
 }
@@ -229,7 +216,6 @@ fn httpx_expired_cert() {
 }
 
 #[test]
-#[ignore = "issue 15: client_tls_version_too_old, but says 'TLS 1.0/1.1' and 'upgrade to 1.2 or 1.3'; min_version not named"]
 fn httpx_tls12_max_vs_tls13_listener() {
     cases::client(Client::Httpx, C::Tls12Max);
 }
@@ -240,7 +226,6 @@ fn curl_untrusted_ca() {
 }
 
 #[test]
-#[ignore = "issue 15: client_closed_after_certificate (curl 7.88 checks the IP after the handshake, no alert); the IP is not named"]
 fn curl_ip_without_ip_san() {
     cases::client(Client::Curl, C::IpWithoutIpSan);
 }
@@ -251,19 +236,16 @@ fn curl_expired_cert() {
 }
 
 #[test]
-#[ignore = "issue 15: client_tls_version_too_old, but says 'TLS 1.0/1.1' and 'upgrade to 1.2 or 1.3'; min_version not named"]
 fn curl_tls12_max_vs_tls13_listener() {
     cases::client(Client::Curl, C::Tls12Max);
 }
 
 #[test]
-#[ignore = "issue 15: client_rejected_untrusted_ca, but the fix names curl/requests/SSL_CERT_FILE, not -CAfile"]
 fn openssl_s_client_untrusted_ca() {
     cases::client(Client::OpenSsl, C::UntrustedCa);
 }
 
 #[test]
-#[ignore = "issue 15: client_rejected_certificate (bad_certificate, no SNI); the IP address without an IP SAN is not named"]
 fn openssl_s_client_ip_without_ip_san() {
     cases::client(Client::OpenSsl, C::IpWithoutIpSan);
 }
@@ -274,7 +256,6 @@ fn openssl_s_client_expired_cert() {
 }
 
 #[test]
-#[ignore = "issue 15: client_tls_version_too_old, but says 'TLS 1.0/1.1' and 'upgrade to 1.2 or 1.3'; min_version not named"]
 fn openssl_s_client_tls12_max_vs_tls13_listener() {
     cases::client(Client::OpenSsl, C::Tls12Max);
 }

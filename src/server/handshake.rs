@@ -45,6 +45,8 @@ pub struct AfterHandshake {
     hello: Vec<u8>,
     alpn: Option<String>,
     version: Option<u16>,
+    /// The local address the client reached (what a client without SNI verifies).
+    reached: Option<SocketAddr>,
 }
 
 impl AfterHandshake {
@@ -63,7 +65,7 @@ impl AfterHandshake {
             }),
             cert_index: self.cert_index,
         };
-        report(ctx, tls, peer, &failure, &self.hello, started);
+        report(ctx, tls, peer, self.reached, &failure, &self.hello, started);
     }
 }
 
@@ -120,6 +122,7 @@ pub async fn accept(
     ctx: &ListenerContext,
 ) -> HandshakeOutcome {
     let started = Instant::now();
+    let reached = stream.local_addr().ok();
     let deadline = tokio::time::Instant::now() + ctx.handshake_timeout;
     let mut peeked = [0u8; PEEK_MAX];
 
@@ -141,7 +144,7 @@ pub async fn accept(
                     ..Failure::simple(FailureKind::NotTls)
                 },
             };
-            report(ctx, tls, peer, &failure, got, started);
+            report(ctx, tls, peer, reached, &failure, got, started);
             return HandshakeOutcome::Failed;
         }
         Ok(Err(e)) => {
@@ -149,6 +152,7 @@ pub async fn accept(
                 ctx,
                 tls,
                 peer,
+                reached,
                 &Failure::from_io(&e, Phase::BeforeClientHello, None),
                 &[],
                 started,
@@ -170,7 +174,7 @@ pub async fn accept(
     let start = match tokio::time::timeout_at(deadline, acceptor).await {
         Err(_) => {
             let f = Failure::simple(FailureKind::TimeoutBeforeClientHello);
-            report(ctx, tls, peer, &f, &peeked[..n], started);
+            report(ctx, tls, peer, reached, &f, &peeked[..n], started);
             return HandshakeOutcome::Failed;
         }
         Ok(Err(e)) => {
@@ -178,6 +182,7 @@ pub async fn accept(
                 ctx,
                 tls,
                 peer,
+                reached,
                 &Failure::from_io(&e, Phase::BeforeClientHello, None),
                 &peeked[..n],
                 started,
@@ -205,7 +210,7 @@ pub async fn accept(
         Err(_) => {
             let mut f = Failure::simple(FailureKind::TimeoutDuringHandshake);
             f.cert_index = cert_index;
-            report(ctx, tls, peer, &f, &peeked[..n], started);
+            report(ctx, tls, peer, reached, &f, &peeked[..n], started);
             HandshakeOutcome::Failed
         }
         Ok(Err(e)) => {
@@ -220,7 +225,7 @@ pub async fn accept(
             ) {
                 f.served = None;
             }
-            report(ctx, tls, peer, &f, &peeked[..n], started);
+            report(ctx, tls, peer, reached, &f, &peeked[..n], started);
             HandshakeOutcome::Failed
         }
         Ok(Ok(stream)) => {
@@ -237,6 +242,7 @@ pub async fn accept(
                     hello: peeked[..n].to_vec(),
                     alpn,
                     version,
+                    reached,
                 },
             )
         }
@@ -294,7 +300,7 @@ async fn not_tls(
         sniffed: Some(sniffed),
         ..Failure::simple(FailureKind::NotTls)
     };
-    report(ctx, tls, peer, &failure, bytes, started);
+    report(ctx, tls, peer, None, &failure, bytes, started);
 }
 
 /// Classifies, counts and (rate-limited) logs one failed handshake.
@@ -302,6 +308,7 @@ fn report(
     ctx: &ListenerContext,
     tls: &TlsSide,
     peer: SocketAddr,
+    reached: Option<SocketAddr>,
     failure: &Failure,
     peeked: &[u8],
     started: Instant,
@@ -325,6 +332,7 @@ fn report(
         our_chain,
         ours: (*tls.ours).clone(),
         listener_names: set.names(),
+        reached,
         elapsed_ms: started.elapsed().as_millis() as u64,
     };
     let finding = classify(&evidence);
@@ -347,6 +355,9 @@ fn log_failure(
         .map(|h| h.version_names().join(","))
         .unwrap_or_default();
     let cipher_count = hello.map(|h| h.cipher_count).unwrap_or(0);
+    let client_family = hello
+        .and_then(|h| h.client_family())
+        .map(|g| format!("{} ({} confidence)", g.family.name(), g.confidence.as_str()));
     let alert = match &ev.failure {
         FailureKind::AlertReceived(a) => Some(crate::diagnose::handshake::alert_name(*a)),
         _ => None,
@@ -387,6 +398,7 @@ fn log_failure(
                 alpn = %alpn,
                 client_versions = %versions,
                 cipher_count = cipher_count,
+                client_family = client_family.as_deref(),
                 alert = alert.as_deref(),
                 rustls_error = failure.rustls_error.as_deref(),
                 code = f.code.as_str(),

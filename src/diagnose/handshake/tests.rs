@@ -724,38 +724,79 @@ fn ambiguous_cases_list_candidates_in_order() {
 #[test]
 fn trust_advice_follows_the_client_family() {
     let base = with_chain(alert_ev(A::UnknownCA), private);
-    let fix_for = |cs: Vec<u16>, grease: bool| {
+    let fix_for = |cs: Vec<u16>, grease: bool, exts: Vec<u16>| {
         let e = with_hello(base.clone(), |h| {
             h.cipher_suites = cs;
             h.has_grease = grease;
+            h.extension_ids = exts;
         });
         classify(&e).fix
     };
-    let node = fix_for(vec![0x1302, 0x1303, 0x1301, 0xc02f, 0xc02b], false);
+    let node = fix_for(
+        vec![
+            0x1302, 0x1303, 0x1301, 0xc02f, 0xc02b, 0xc030, 0xc02c, 0x009e,
+        ],
+        false,
+        vec![],
+    );
     assert!(
-        node.starts_with(
-            "The hello looks like Node.js: set NODE_EXTRA_CA_CERTS=/etc/tlsgate/ca.pem"
-        ),
+        node.contains("looks like Node.js")
+            && node.contains("NODE_EXTRA_CA_CERTS=/etc/tlsgate/ca.pem"),
         "{node}"
     );
-    let openssl = fix_for(vec![0x1302, 0x1303, 0x1301, 0xc02c], false);
+    assert!(!node.contains("REQUESTS_CA_BUNDLE"), "{node}");
+    let openssl = fix_for(
+        vec![0x1302, 0x1303, 0x1301, 0xc02c, 0xc030, 0x009f],
+        false,
+        vec![],
+    );
     assert!(
-        openssl.contains("--cacert /etc/tlsgate/ca.pem") && openssl.contains("REQUESTS_CA_BUNDLE"),
+        openssl.contains("--cacert /etc/tlsgate/ca.pem")
+            && openssl.contains("-CAfile /etc/tlsgate/ca.pem"),
         "{openssl}"
     );
-    assert!(!openssl.contains("NODE_EXTRA_CA_CERTS"));
-    let go = fix_for(vec![0xc02b, 0x1301], false);
+    let python = fix_for(
+        vec![
+            0x1302, 0x1303, 0x1301, 0xc02c, 0xc030, 0xc02b, 0xc02f, 0xcca9, 0xcca8, 0xc024,
+        ],
+        false,
+        vec![],
+    );
+    assert!(
+        python.contains("REQUESTS_CA_BUNDLE=/etc/tlsgate/ca.pem")
+            && python.contains("SSL_CERT_FILE=/etc/tlsgate/ca.pem")
+            && !python.contains("NODE_EXTRA_CA_CERTS"),
+        "{python}"
+    );
+    let java = fix_for(vec![0x1302, 0x1301, 0x1303, 0xc02c], false, vec![5, 17, 50]);
+    assert!(
+        java.contains("keytool -importcert") && java.contains("javax.net.ssl.trustStore"),
+        "{java}"
+    );
+    let go = fix_for(vec![0xc02b, 0x1301], false, vec![]);
     assert!(go.contains("SSL_CERT_FILE"), "{go}");
-    let browser = fix_for(vec![0x1301], true);
-    assert!(browser.contains("trust store"), "{browser}");
-    let unknown = fix_for(vec![0x002f], false);
+    let chromium = fix_for(vec![0x1301], true, vec![27]);
+    assert!(
+        chromium.contains("certutil -d sql:$HOME/.pki/nssdb"),
+        "{chromium}"
+    );
+    // GREASE alone does not pin Chromium: the other families are listed after it.
+    let grease = fix_for(vec![0x1301], true, vec![]);
+    assert!(
+        grease.contains("certutil") && grease.contains("NODE_EXTRA_CA_CERTS"),
+        "{grease}"
+    );
+    let unknown = fix_for(vec![0x002f], false, vec![]);
     for v in [
         "NODE_EXTRA_CA_CERTS",
         "SSL_CERT_FILE",
         "REQUESTS_CA_BUNDLE",
         "--cacert",
+        "-CAfile",
+        "keytool",
+        "certutil",
     ] {
-        assert!(unknown.contains(v), "{unknown}");
+        assert!(unknown.contains(v), "{v}: {unknown}");
     }
 }
 
