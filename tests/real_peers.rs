@@ -30,19 +30,16 @@ use real_peers::clients::Client;
 // ----------------------------------------------------------------------- nginx, HAProxy
 
 #[test]
-#[ignore = "issue 15: nginx's HTML 400 'No required SSL certificate was sent' is passed through to the client; check finds nothing (exit 0)"]
 fn nginx_client_cert_required() {
     cases::upstream(ServerKind::Nginx, U::ClientCertRequired);
 }
 
 #[test]
-#[ignore = "issue 15: nginx's HTML 400 'The SSL certificate error' is passed through to the client; check finds nothing (exit 0)"]
 fn nginx_client_cert_rejected() {
     cases::upstream(ServerKind::Nginx, U::ClientCertRejected);
 }
 
 #[test]
-#[ignore = "issue 15: nginx's HTML 400 'The plain HTTP request was sent to HTTPS port' is passed through; check finds nothing (exit 0)"]
 fn nginx_tls_port_on_http_url() {
     cases::upstream(ServerKind::Nginx, U::TlsOnHttpUrl);
 }
@@ -73,7 +70,6 @@ fn haproxy_client_cert_rejected() {
 }
 
 #[test]
-#[ignore = "issue 15: 502 upstream_connection_reset; check finds nothing (exit 0)"]
 fn haproxy_tls_port_on_http_url() {
     cases::upstream(ServerKind::Haproxy, U::TlsOnHttpUrl);
 }
@@ -101,19 +97,16 @@ fn postgres_good() {
 }
 
 #[test]
-#[ignore = "issue 15: upstream_cert_expired, but the fix does not name PostgreSQL's ssl_cert_file"]
 fn postgres_expired() {
     cases::postgres(PgScenario::Expired);
 }
 
 #[test]
-#[ignore = "issue 15: upstream_untrusted_root, but the fix says --ca FILE (and s_client without -starttls postgres), not sslrootcert / verify-full"]
 fn postgres_untrusted() {
     cases::postgres(PgScenario::Untrusted);
 }
 
 #[test]
-#[ignore = "issue 15: upstream_name_mismatch, but the fix says --sni NAME, not libpq's sslmode=verify-full host name"]
 fn postgres_wrong_name() {
     cases::postgres(PgScenario::WrongName);
 }
