@@ -10,8 +10,10 @@
 //! Peers come from `scripts/install-peers.sh`. A missing peer skips its tests with a message,
 //! unless TLSGATE_REQUIRE_PEERS is set (CI), which makes it a failure. Each test prints one
 //! `REAL_PEER_RESULT {json}` line with what it observed (`--nocapture` shows them); that is the
-//! evidence in docs/peer-behaviour.md. Tests that fail today are ignored with the reason: what
-//! tlsgate says now. `cargo test --test real_peers -- --include-ignored` shows the full picture.
+//! evidence in docs/peer-behaviour.md. A test that fails against a peer is ignored with the
+//! reason (what tlsgate says instead); docs/diagnosis-matrix.md lists every test with its state
+//! and is checked against the cases here. `cargo test --test real_peers -- --include-ignored`
+//! shows the full picture.
 
 // An inline module, so the helpers live in tests/real_peers/ and the whole suite can later be
 // mounted as one module of a single test binary.
@@ -19,6 +21,7 @@ mod real_peers {
     pub mod cases;
     pub mod clients;
     pub mod gate;
+    pub mod matrix;
     pub mod pki;
     pub mod proc;
     pub mod servers;
@@ -26,6 +29,72 @@ mod real_peers {
 
 use real_peers::cases::{self, ClientScenario as C, PgScenario, ServerKind, UpstreamScenario as U};
 use real_peers::clients::Client;
+use real_peers::matrix;
+
+// ----------------------------------------------------------------------- the matrix document
+
+/// docs/diagnosis-matrix.md shows, for every test below, the peer, the scenario, the code
+/// tlsgate must name and the test's state; it is generated from the same expectations the tests
+/// assert (tests/real_peers/matrix.rs). `TLSGATE_UPDATE_DOCS=1` rewrites it.
+#[test]
+fn diagnosis_matrix_doc_matches_the_cases() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let source = std::fs::read_to_string(format!("{root}/tests/real_peers.rs")).unwrap();
+    let rows = matrix::rows();
+    // One row per test, one test per row.
+    let mut tests: Vec<&str> = source
+        .split("\nfn ")
+        .skip(1)
+        .filter_map(|t| t.split_once("()").map(|(name, _)| name))
+        .filter(|n| *n != "diagnosis_matrix_doc_matches_the_cases")
+        .collect();
+    tests.sort_unstable();
+    let mut in_rows: Vec<&str> = rows.iter().map(|r| r.test.as_str()).collect();
+    in_rows.sort_unstable();
+    assert_eq!(tests, in_rows, "the tests and the matrix rows differ");
+
+    assert_eq!(
+        matrix::state(
+            "x\n\n#[test]\n#[ignore = \"issue 99: why\"]\nfn t() {}",
+            "t"
+        ),
+        Some("ignored: issue 99: why".to_string())
+    );
+    assert_eq!(
+        matrix::state("x\n\n#[test]\nfn t() {}", "t"),
+        Some("passes".to_string())
+    );
+
+    let generated = matrix::render(&source);
+    let path = format!("{root}/{}", matrix::DOC);
+    let doc = std::fs::read_to_string(&path).unwrap_or_default();
+    let section = doc.split_once(matrix::BEGIN).and_then(|(before, rest)| {
+        rest.split_once(matrix::END).map(|(mid, after)| {
+            (
+                before,
+                format!("{}{mid}{}\n", matrix::BEGIN, matrix::END),
+                after,
+            )
+        })
+    });
+    let Some((before, current, after)) = section else {
+        panic!(
+            "{path} lacks the generated section ({} … {})",
+            matrix::BEGIN,
+            matrix::END
+        );
+    };
+    if std::env::var_os("TLSGATE_UPDATE_DOCS").is_some() {
+        let after = after.strip_prefix('\n').unwrap_or(after);
+        std::fs::write(&path, format!("{before}{generated}{after}")).unwrap();
+        return;
+    }
+    assert_eq!(
+        current, generated,
+        "{path} does not match the real-peer cases; regenerate it with \
+         TLSGATE_UPDATE_DOCS=1 cargo test --test real_peers diagnosis_matrix"
+    );
+}
 
 // ----------------------------------------------------------------------- nginx, HAProxy
 

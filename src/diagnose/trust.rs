@@ -68,7 +68,7 @@ impl Ecosystem {
     /// The setting or command that makes this ecosystem trust `ca` (an absolute path).
     pub fn how(self, ca: &str) -> String {
         match self {
-            Ecosystem::Curl => format!("curl --cacert {ca} https://…"),
+            Ecosystem::Curl => format!("curl --cacert {ca} https://HOST:PORT/"),
             Ecosystem::OpenSslCli => format!(
                 "openssl s_client -CAfile {ca} -connect HOST:PORT (the same -CAfile for the other openssl commands)"
             ),
@@ -79,7 +79,7 @@ impl Ecosystem {
                 "export REQUESTS_CA_BUNDLE={ca} (requests ignores SSL_CERT_FILE; or verify=\"{ca}\")"
             ),
             Ecosystem::PythonSsl => format!(
-                "export SSL_CERT_FILE={ca} (it REPLACES the default store: if the process also calls public services, use a bundle of certifi's roots plus this file)"
+                "export SSL_CERT_FILE={ca} (it REPLACES the default store: if the process also calls public services, cat \"$(python3 -m certifi)\" {ca} > bundle.pem and export SSL_CERT_FILE=$PWD/bundle.pem)"
             ),
             Ecosystem::NodeJs => format!("export NODE_EXTRA_CA_CERTS={ca} (read at process start)"),
             Ecosystem::Java => format!(

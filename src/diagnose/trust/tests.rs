@@ -9,10 +9,18 @@ fn guess(family: ClientFamily, confidence: Confidence, tool: Option<ClientTool>)
     }
 }
 
+/// A family (and tool), words its advice must contain, words it must not.
+type Case = (
+    ClientFamily,
+    Option<ClientTool>,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
 #[test]
 fn each_family_gets_its_own_setting() {
     let ca = "/srv/ca.pem";
-    let cases: &[(ClientFamily, Option<ClientTool>, &[&str], &[&str])] = &[
+    let cases: &[Case] = &[
         (
             ClientFamily::NodeJs,
             None,
