@@ -424,8 +424,13 @@ pub fn classify_tls_failure(ev: &UpstreamEvidence) -> Vec<Finding> {
                 Code::UpstreamTlsOnHttpUrl,
                 "the upstream speaks TLS but the URL is http://",
                 format!(
-                    "{addr} closed the connection without a byte of answer to our plain HTTP request{}, and answered a TLS ClientHello on a second connection with a TLS record (bytes {}): the port expects TLS (HAProxy and other TLS servers drop plain text this way)",
-                    ev.io_error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default(),
+                    "{addr} gave no HTTP answer to our plain HTTP request ({}), and answered a TLS ClientHello on a second connection with a TLS record (bytes {}): the port expects TLS (HAProxy closes plain-text connections on its TLS port without a word)",
+                    match (ev.io_error.as_deref(), ev.first_bytes.is_empty()) {
+                        (Some(e), true) => e.to_string(),
+                        (Some(e), false) => format!("{e}; it sent \"{}\"", printable_prefix(&ev.first_bytes, 24)),
+                        (None, true) => "it closed the connection".to_string(),
+                        (None, false) => format!("it sent \"{}\"", printable_prefix(&ev.first_bytes, 24)),
+                    },
                     printable_prefix(reply, 8)
                 ),
                 format!("change {} to https://", ctx.url()),

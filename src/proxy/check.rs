@@ -27,8 +27,9 @@ use crate::certs::info::format_time;
 use crate::certs::CertInfo;
 use crate::config::{Scheme, Upstream, UpstreamUrl};
 use crate::diagnose::upstream::{
-    classify_tls_failure, printable_prefix, verdicts, webpki_store, FixContext, HttpAnswer,
-    StoreVerdict, TrustStore, UpstreamEvidence, ERROR_PAGE_LIMIT,
+    classify_tls_failure, looks_like_http, looks_like_tls, printable_prefix, verdicts,
+    webpki_store, FixContext, HttpAnswer, StoreVerdict, TrustStore, UpstreamEvidence,
+    ERROR_PAGE_LIMIT,
 };
 use crate::findings::{sort_by_importance, Code, Finding, Severity};
 use crate::status::{ChainEntry, UpstreamStatus};
@@ -432,7 +433,8 @@ async fn detect_tls_on_plain(
         Err(RequestFailure::Tls(e)) => ev.io_error = Some(e.to_string()),
         Err(RequestFailure::Io(e)) => {
             ev.io_error = Some(e);
-            if ev.first_bytes.is_empty() {
+            // Closed without a byte (HAProxy), or answered with bytes that are not HTTP.
+            if !looks_like_http(&ev.first_bytes) && !looks_like_tls(&ev.first_bytes) {
                 if let Ok(tcp) = open(target).await {
                     ev.hello_answer = Some(hello_answer(tcp, &target.host, wait).await);
                 }

@@ -259,6 +259,10 @@ impl UpstreamClient {
     /// most [`ERROR_PAGE_LIMIT`] bytes of it: every other response streams untouched.
     pub async fn screen(&self, parts: &http::response::Parts, body: Incoming) -> Screened {
         let status = parts.status.as_u16();
+        // The success path stops here: one comparison.
+        if !matches!(status, 400 | 495..=497) {
+            return Screened::Pass(body);
+        }
         let header =
             |name: http::header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let content_type = header(http::header::CONTENT_TYPE);
@@ -316,23 +320,25 @@ impl UpstreamClient {
         }
     }
 
-    /// An `http://` upstream that closed without answering: HAProxy drops plain HTTP on its
-    /// TLS port this way. One ClientHello on a second connection tells a TLS server (which
-    /// answers with a TLS record) from a plain one that merely failed; the answer is kept for
-    /// a few seconds so a burst of requests opens one extra connection.
+    /// An `http://` upstream that closed without answering (HAProxy drops plain HTTP on its TLS
+    /// port this way), or answered bytes that are not HTTP. One ClientHello on a second
+    /// connection tells a TLS server (which answers with a TLS record) from a plain one that
+    /// merely failed; the answer is kept for a few seconds so a burst of requests opens one
+    /// extra connection.
     async fn tls_behind_http_url(
         &self,
         finding: Finding,
         e: &hyper_util::client::legacy::Error,
     ) -> Finding {
-        let closed = e
-            .source()
-            .and_then(|s| s.downcast_ref::<hyper::Error>())
-            .is_some_and(|h| h.is_incomplete_message());
-        if self.scheme != UriScheme::HTTP
-            || finding.code != Code::UpstreamConnectionReset
-            || !closed
-        {
+        let hyper_err = e.source().and_then(|s| s.downcast_ref::<hyper::Error>());
+        let closed = hyper_err.is_some_and(|h| h.is_incomplete_message());
+        let garbage = hyper_err.is_some_and(|h| h.is_parse() || h.is_parse_status());
+        let suspect = match finding.code {
+            Code::UpstreamConnectionReset => closed,
+            Code::UpstreamProtocolError => garbage,
+            _ => false,
+        };
+        if self.scheme != UriScheme::HTTP || !suspect {
             return finding;
         }
         const KEEP: Duration = Duration::from_secs(10);
