@@ -527,6 +527,11 @@ fn client_cert_requested_warning(ev: &UpstreamEvidence) -> Option<Finding> {
     {
         return None;
     }
+    // A configured upstream that answered the test request normally works without one: the
+    // startup check stays quiet; `probe` still says so.
+    if matches!(ev.context, FixContext::Upstream(_)) && ev.http_answer.is_some() {
+        return None;
+    }
     let answered = match &ev.http_answer {
         Some(a) => format!("; it answered a test request with {}", a.describe()),
         None => String::new(),

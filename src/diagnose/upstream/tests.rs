@@ -723,6 +723,11 @@ fn a_requested_client_certificate_without_one_is_a_warning() {
     let f = classify_tls_failure(&ev);
     assert_eq!(f[0].severity, Severity::Warning);
     assert!(f[0].why.contains("HTTP 200"), "{}", f[0].why);
+    // The startup check of a configured upstream that answered normally stays quiet.
+    ev.context = FixContext::Upstream("up".into());
+    assert!(classify_tls_failure(&ev).is_empty());
+    ev.http_answer = None;
+    assert_eq!(classify_tls_failure(&ev)[0].severity, Severity::Warning);
     // Given a certificate, or refused outright: no warning.
     let mut ev = base();
     ev.client_cert_sent = true;
