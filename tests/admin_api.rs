@@ -66,7 +66,13 @@ fn status(gate: &Tlsgate) -> serde_json::Value {
 }
 
 fn post_reload(gate: &Tlsgate) -> (u16, serde_json::Value) {
-    let r = curl_http(&["-X", "POST", &gate.admin_url("/reload")]);
+    let r = curl_http(&[
+        "-X",
+        "POST",
+        "-H",
+        "X-Tlsgate: 1",
+        &gate.admin_url("/reload"),
+    ]);
     let v = r.json();
     (r.status, v)
 }

@@ -362,6 +362,8 @@ fn post_reload_returns_findings_of_a_rejected_reload() {
         "20",
         "-X",
         "POST",
+        "-H",
+        "X-Tlsgate: 1",
         &format!("http://127.0.0.1:{}/reload", gate.admin_port),
     ]);
     let body: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| {

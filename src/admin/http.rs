@@ -8,13 +8,16 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::status::State;
+use crate::findings::Finding;
+use crate::status::{ReloadResult, State};
 
 /// Serves the admin API until `shutdown` flips.
 pub async fn serve(listener: TcpListener, state: Arc<State>, mut shutdown: watch::Receiver<bool>) {
+    let local = listener.local_addr().ok();
     loop {
         let (stream, _) = tokio::select! {
             _ = shutdown.changed() => return,
@@ -30,7 +33,7 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, mut shutdown: watch
         tokio::spawn(async move {
             let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(route(&state, req).await) }
+                async move { Ok::<_, Infallible>(handle(&state, req, local).await) }
             });
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), svc)
@@ -60,9 +63,157 @@ fn respond(
     r
 }
 
-fn json(status: StatusCode, v: &serde_json::Value) -> Response<Full<Bytes>> {
+fn json(status: StatusCode, v: &impl Serialize) -> Response<Full<Bytes>> {
     let text = serde_json::to_string_pretty(v).unwrap_or_else(|_| "{}".into());
     respond(status, "application/json", text)
+}
+
+/// `result` of a `POST /reload` answer: the reload's result, or `error` when the reload
+/// itself could not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum ReloadReplyResult {
+    Ok,
+    Rejected,
+    None,
+    Error,
+}
+
+impl From<ReloadResult> for ReloadReplyResult {
+    fn from(r: ReloadResult) -> Self {
+        match r {
+            ReloadResult::Ok => ReloadReplyResult::Ok,
+            ReloadResult::Rejected => ReloadReplyResult::Rejected,
+            ReloadResult::None => ReloadReplyResult::None,
+        }
+    }
+}
+
+/// The body of a `POST /reload` answer: `{"result", "findings"}`.
+#[derive(Debug, Serialize)]
+struct ReloadReply {
+    result: ReloadReplyResult,
+    findings: Vec<Finding>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<&'static str>,
+}
+
+/// Guards, then answers: the Host check (DNS rebinding), the `POST /reload` header check
+/// (cross-site requests), and `HEAD` answered as `GET` without the body.
+async fn handle<B>(
+    state: &Arc<State>,
+    mut req: Request<B>,
+    local: Option<std::net::SocketAddr>,
+) -> Response<Full<Bytes>> {
+    if let Some(refused) = guard(&req, local) {
+        return refused;
+    }
+    let head = req.method() == Method::HEAD;
+    if head {
+        *req.method_mut() = Method::GET;
+    }
+    let resp = route(state, req).await;
+    if !head {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let len = http_body::Body::size_hint(&body).exact().unwrap_or(0);
+    parts
+        .headers
+        .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+    Response::from_parts(parts, Full::new(Bytes::new()))
+}
+
+/// A JSON refusal, `{"error":{"message","type","code"}}` like every tlsgate error.
+fn refusal(status: StatusCode, code: &str, message: &str) -> Response<Full<Bytes>> {
+    json(
+        status,
+        &serde_json::json!({"error": {"message": message, "type": "tlsgate_admin_error", "param": null, "code": code}}),
+    )
+}
+
+/// Refuses requests a browser could be tricked into sending: a Host that is not this admin
+/// address, `localhost` or a loopback IP (DNS rebinding), and a `POST /reload` without
+/// `Content-Type: application/json` or an `X-Tlsgate` header (a cross-site form can send
+/// neither).
+fn guard<B>(
+    req: &Request<B>,
+    local: Option<std::net::SocketAddr>,
+) -> Option<Response<Full<Bytes>>> {
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    if !host.is_some_and(|h| host_allowed(h, local)) {
+        return Some(refusal(
+            StatusCode::FORBIDDEN,
+            "admin_host_refused",
+            "the admin API answers only requests addressed to its own address, localhost or a loopback IP",
+        ));
+    }
+    if req.method() == Method::POST && req.uri().path() == "/reload" {
+        let h = req.headers();
+        if h.contains_key("x-tlsgate") {
+            return None;
+        }
+        let ct = h
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            });
+        return match ct.as_deref() {
+            Some("application/json") => None,
+            Some(_) => Some(refusal(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "admin_content_type_refused",
+                "POST /reload needs Content-Type: application/json or an X-Tlsgate header",
+            )),
+            None => Some(refusal(
+                StatusCode::FORBIDDEN,
+                "admin_csrf_refused",
+                "POST /reload needs Content-Type: application/json or an X-Tlsgate header",
+            )),
+        };
+    }
+    None
+}
+
+/// `localhost`, a loopback IP or the admin address itself, with or without a port.
+fn host_allowed(host: &str, local: Option<std::net::SocketAddr>) -> bool {
+    let host = host.trim();
+    if local.is_some_and(|l| host == l.to_string() || host == l.ip().to_string()) {
+        return true;
+    }
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((ip, port)) if port.is_empty() || valid_port(port) => ip,
+            _ => return false,
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((n, port)) if valid_port(&format!(":{port}")) => n,
+            Some(_) => return false,
+            None => host,
+        }
+    };
+    // Bound to 0.0.0.0 / [::] (admin.allow_public), any of this machine's addresses is the
+    // admin address; an IP literal cannot be rebound, so any is accepted there.
+    let any_ip = local.is_some_and(|l| l.ip().is_unspecified());
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || any_ip)
+}
+
+fn valid_port(p: &str) -> bool {
+    p.strip_prefix(':')
+        .is_some_and(|d| !d.is_empty() && d.len() <= 5 && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Answers one admin request. Only the method and path matter (no admin endpoint reads a
@@ -77,7 +228,7 @@ async fn route<B>(state: &Arc<State>, req: Request<B>) -> Response<Full<Bytes>> 
                 respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n")
             }
         }
-        (&Method::GET, "/status") => json(StatusCode::OK, &state.status_json()),
+        (&Method::GET, "/status") => json(StatusCode::OK, &state.status()),
         (&Method::GET, "/metrics") => respond(
             StatusCode::OK,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
@@ -95,25 +246,37 @@ async fn route<B>(state: &Arc<State>, req: Request<B>) -> Response<Full<Bytes>> 
                     let result = tokio::task::spawn_blocking(move || t()).await;
                     match result {
                         Ok(status) => {
-                            let code = if status.result == "rejected" {
+                            let code = if status.result == ReloadResult::Rejected {
                                 StatusCode::UNPROCESSABLE_ENTITY
                             } else {
                                 StatusCode::OK
                             };
                             json(
                                 code,
-                                &serde_json::json!({"result": status.result, "findings": status.findings}),
+                                &ReloadReply {
+                                    result: status.result.into(),
+                                    findings: status.findings,
+                                    note: None,
+                                },
                             )
                         }
                         Err(_) => json(
                             StatusCode::INTERNAL_SERVER_ERROR,
-                            &serde_json::json!({"result": "error", "findings": []}),
+                            &ReloadReply {
+                                result: ReloadReplyResult::Error,
+                                findings: Vec::new(),
+                                note: None,
+                            },
                         ),
                     }
                 }
                 None => json(
                     StatusCode::OK,
-                    &serde_json::json!({"result": "none", "findings": [], "note": "no TLS listener: nothing to reload"}),
+                    &ReloadReply {
+                        result: ReloadReplyResult::None,
+                        findings: Vec::new(),
+                        note: Some("no TLS listener: nothing to reload"),
+                    },
                 ),
             }
         }
@@ -121,7 +284,10 @@ async fn route<B>(state: &Arc<State>, req: Request<B>) -> Response<Full<Bytes>> 
             let mut r = respond(
                 StatusCode::OK,
                 "text/html; charset=utf-8",
-                super::page::render(&state.status_json(), &state.request_counts()),
+                super::page::render(
+                    &serde_json::to_value(state.status()).unwrap_or_default(),
+                    &state.request_counts(),
+                ),
             );
             // Self-contained by design: no scripts, no external fetches, inline styles only.
             r.headers_mut().insert(
@@ -133,7 +299,12 @@ async fn route<B>(state: &Arc<State>, req: Request<B>) -> Response<Full<Bytes>> 
             r
         }
         (_, "/healthz" | "/readyz" | "/status" | "/metrics" | "/") => {
-            respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "use GET\n")
+            let mut r = respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "use GET\n");
+            r.headers_mut().insert(
+                http::header::ALLOW,
+                http::HeaderValue::from_static("GET, HEAD"),
+            );
+            r
         }
         (_, "/reload") => respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "use POST\n"),
         _ => respond(

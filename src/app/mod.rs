@@ -19,6 +19,7 @@ use crate::server::listener::{self, ListenerContext, TlsSide};
 use crate::status::certificate_statuses;
 use crate::status::State;
 use crate::telemetry::ratelimit::RateLimiter;
+use crate::telemetry::Event;
 
 /// How long a shutdown waits for in-flight requests before closing what is left.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -66,6 +67,7 @@ pub async fn run(
     on_started: impl FnOnce(&Running),
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), StartError> {
+    crate::certs::pem::set_max_file_bytes(cfg.limits.max_cert_file_bytes.0);
     let state = Arc::new(State::new());
     let observer_state = state.clone();
     let observer: crate::proxy::RequestObserver = Arc::new(move |log| {
@@ -85,7 +87,7 @@ pub async fn run(
                     StartError(vec![Finding::new(
                         Code::ConfigInvalid,
                         "an upstream cannot be set up",
-                        e,
+                        e.to_string(),
                         "correct the upstream settings named",
                     )])
                 })
@@ -98,7 +100,7 @@ pub async fn run(
     for (name, up) in &cfg.upstreams {
         if up.tls.insecure_skip_verify {
             tracing::warn!(
-                event = "upstream_check",
+                event = Event::UpstreamCheck.as_str(),
                 upstream = %name,
                 code = Code::UpstreamVerificationDisabled.as_str(),
                 severity = "warning",
@@ -125,7 +127,7 @@ pub async fn run(
                         continue;
                     }
                     Ok(set) => {
-                        log_certificates(&l.name, &set, "cert_loaded");
+                        log_certificates(&l.name, &set, Event::CertLoaded);
                         let statuses = certificate_statuses(&set);
                         let chains = Arc::new(arc_swap::ArcSwap::from_pointee(
                             crate::diagnose::evidence::our_chains(&set),
@@ -146,7 +148,7 @@ pub async fn run(
                                     StartError(vec![Finding::new(
                                         Code::ConfigInvalid,
                                         format!("listener {} cannot set up TLS", l.name),
-                                        e,
+                                        e.to_string(),
                                         "correct the listener's tls settings",
                                     )])
                                 })?;
@@ -251,7 +253,7 @@ pub async fn run(
         state.set_upstream(crate::status::UpstreamStatus {
             name: name.clone(),
             url: up.url.clone(),
-            status: "unchecked".into(),
+            status: crate::status::UpstreamHealth::Unchecked,
             checked_at: None,
             tls_version: None,
             cipher: None,
@@ -304,7 +306,7 @@ pub async fn run(
                 }
                 for s in limiter.flush(std::time::Instant::now()) {
                     tracing::info!(
-                        event = "tls_handshake_failures_suppressed",
+                        event = Event::TlsHandshakeFailuresSuppressed.as_str(),
                         listener = %s.listener,
                         code = s.code.as_str(),
                         count = s.suppressed,
@@ -319,7 +321,7 @@ pub async fn run(
                 }
                 for s in upstream_limiter.flush(std::time::Instant::now()) {
                     tracing::info!(
-                        event = "upstream_errors_suppressed",
+                        event = Event::UpstreamErrorsSuppressed.as_str(),
                         upstream = %s.listener,
                         code = s.code.as_str(),
                         count = s.suppressed,
@@ -338,7 +340,7 @@ pub async fn run(
     let mut summary = Vec::new();
     for b in &bound {
         summary.push((b.ctx.name.to_string(), b.ctx.bind, b.ctx.tls.is_some()));
-        tracing::info!(event = "listening", listener = %b.ctx.name, bind = %b.ctx.bind, tls = b.ctx.tls.is_some(), workers);
+        tracing::info!(event = Event::Listening.as_str(), listener = %b.ctx.name, bind = %b.ctx.bind, tls = b.ctx.tls.is_some(), workers);
     }
     // Every worker accepts from its own socket of each listener.
     let mut worker_threads = Vec::new();
@@ -383,7 +385,7 @@ pub async fn run(
 
     stop.await;
     tracing::info!(
-        event = "shutting_down",
+        event = Event::ShuttingDown.as_str(),
         drain_timeout_s = DRAIN_TIMEOUT.as_secs()
     );
     state.set_ready(false);
@@ -391,7 +393,7 @@ pub async fn run(
     for t in worker_threads {
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }
-    tracing::info!(event = "stopped");
+    tracing::info!(event = Event::Stopped.as_str());
     Ok(())
 }
 
@@ -448,7 +450,7 @@ fn spawn_worker(
         {
             Ok(rt) => rt,
             Err(e) => {
-                tracing::error!(event = "worker_failed", worker = index, error = %e);
+                tracing::error!(event = Event::WorkerFailed.as_str(), worker = index, error = %e);
                 return;
             }
         };
@@ -459,7 +461,7 @@ fn spawn_worker(
                 let tcp = match tcp.set_nonblocking(true).and_then(|()| TcpListener::from_std(tcp)) {
                     Ok(t) => t,
                     Err(e) => {
-                        tracing::error!(event = "worker_failed", worker = index, listener = %ctx.name, error = %e);
+                        tracing::error!(event = Event::WorkerFailed.as_str(), worker = index, listener = %ctx.name, error = %e);
                         continue;
                     }
                 };
@@ -481,13 +483,13 @@ fn spawn_worker(
                         .is_err()
                     {
                         tracing::warn!(
-                            event = "drain_timeout",
+                            event = Event::DrainTimeout.as_str(),
                             worker = index,
                             "connections still open after the drain timeout were closed"
                         );
                     }
                 }
-                Err(_) => tracing::warn!(event = "drain_skipped", worker = index, "connections could not be drained"),
+                Err(_) => tracing::warn!(event = Event::DrainSkipped.as_str(), worker = index, "connections could not be drained"),
             }
         });
     };
@@ -503,7 +505,7 @@ fn log_upstream_check(st: &crate::status::UpstreamStatus) {
     macro_rules! emit {
         ($lvl:ident) => {
             tracing::$lvl!(
-                event = "upstream_check",
+                event = Event::UpstreamCheck.as_str(),
                 upstream = %st.name,
                 url = %st.url,
                 status = %st.status,
@@ -518,7 +520,7 @@ fn log_upstream_check(st: &crate::status::UpstreamStatus) {
             )
         };
     }
-    if st.status == "healthy" {
+    if st.status == crate::status::UpstreamHealth::Healthy {
         emit!(info)
     } else {
         emit!(warn)

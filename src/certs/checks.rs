@@ -1,4 +1,4 @@
-//! The local certificate checks: everything PRODUCT.md's "Local certificates and keys" table
+//! The local certificate checks: everything docs/spec.md's "Local certificates and keys" table
 //! asks of a bundle (certificates in the order they are sent, an optional private key), as a pure
 //! function of the bundle and a [`CheckContext`].
 //!

@@ -5,12 +5,56 @@
 //! rustls-pemfile); the labels are scanned separately because the parser skips sections it does
 //! not know, and an `ENCRYPTED PRIVATE KEY` or a CSR is exactly what a user needs to hear about.
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustls::pki_types::pem::{PemObject, SectionKind};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::findings::{Code, Finding};
+
+/// At most this many certificates in one PEM file (a leaf and its chain need a handful; a
+/// file with thousands is a mistake, or an attack on memory and logs).
+pub const MAX_CERTS_PER_FILE: usize = 100;
+
+/// `limits.max_cert_file_bytes` (default 1 MiB): larger files are refused unread.
+static MAX_FILE_BYTES: AtomicU64 = AtomicU64::new(1024 * 1024);
+
+/// Sets the size limit from the configuration (once, at startup, before anything is read).
+pub fn set_max_file_bytes(bytes: u64) {
+    MAX_FILE_BYTES.store(bytes, Ordering::Relaxed);
+}
+
+/// The size limit in force.
+pub fn max_file_bytes() -> u64 {
+    MAX_FILE_BYTES.load(Ordering::Relaxed)
+}
+
+/// The `cert_file_too_large` finding when `bytes` (the file's content, or its first
+/// `max + 1` bytes) break a limit: larger than `max`, or more than [`MAX_CERTS_PER_FILE`]
+/// certificates.
+pub fn check_limits(path: &Path, bytes: &[u8], max: u64) -> Result<(), Finding> {
+    if bytes.len() as u64 > max {
+        return Err(too_large(path, max));
+    }
+    let p = path.display();
+    let count = count_cert_blocks(bytes);
+    if count > MAX_CERTS_PER_FILE {
+        return Err(Finding::new(
+            Code::CertFileTooLarge,
+            format!("{p} holds more than {MAX_CERTS_PER_FILE} certificates"),
+            format!("{p} holds {count} certificate blocks; a served chain is a leaf and a few intermediates"),
+            "keep only the leaf and its intermediates in the file (trust bundles belong in ca:/ca_bundle)",
+        ));
+    }
+    Ok(())
+}
+
+fn count_cert_blocks(bytes: &[u8]) -> usize {
+    const MARK: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    bytes.windows(MARK.len()).filter(|w| *w == MARK).count()
+}
 
 /// The decoded content of one file.
 #[derive(Debug)]
@@ -43,7 +87,16 @@ impl PemFile {
                 "point the setting at the PEM file itself",
             ));
         }
-        let bytes = std::fs::read(path).map_err(|e| unreadable(path, &e))?;
+        let max = max_file_bytes();
+        if meta.len() > max {
+            return Err(too_large(path, max));
+        }
+        // Read at most one byte more than allowed: a file growing meanwhile is caught too.
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        std::fs::File::open(path)
+            .and_then(|f| f.take(max.saturating_add(1)).read_to_end(&mut bytes))
+            .map_err(|e| unreadable(path, &e))?;
+        check_limits(path, &bytes, max)?;
         let mut file = Self::parse(path, &bytes);
         file.mode = file_mode(&meta);
         Ok(file)
@@ -66,6 +119,8 @@ impl PemFile {
         let mut syntax_error = None;
         for item in <(SectionKind, Vec<u8>) as PemObject>::pem_slice_iter(bytes) {
             match item {
+                // Bounded whatever the caller checked: the rest is not decoded.
+                Ok((SectionKind::Certificate, _)) if certs.len() >= MAX_CERTS_PER_FILE => break,
                 Ok((SectionKind::Certificate, der)) => certs.push(CertificateDer::from(der)),
                 Ok((
                     kind @ (SectionKind::PrivateKey
@@ -168,6 +223,16 @@ impl PemFile {
         };
         (format!("holds only: {found}"), hint.to_string())
     }
+}
+
+fn too_large(path: &Path, max: u64) -> Finding {
+    let p = path.display();
+    Finding::new(
+        Code::CertFileTooLarge,
+        format!("{p} is larger than limits.max_cert_file_bytes"),
+        format!("{p} has more than {max} bytes; a certificate chain needs a few KiB"),
+        "point the setting at the certificate file itself (leaf and chain), not a CA bundle or an archive; raise limits.max_cert_file_bytes if the chain really is that large",
+    )
 }
 
 pub(crate) fn unreadable(path: &Path, e: &std::io::Error) -> Finding {

@@ -1,7 +1,7 @@
 //! Loading a listener certificate (cert chain + key + optional private root) into what rustls
 //! serves, refusing only material that cannot be served at all.
 //!
-//! The refusals are PRODUCT.md's list: unreadable files, no certificate, no key, an encrypted or
+//! The refusals are docs/spec.md's list: unreadable files, no certificate, no key, an encrypted or
 //! unsupported key, a key that does not match the leaf (or matches a certificate other than the
 //! first). Everything else (expiry, incomplete chain, …) is the checks' business: it serves,
 //! loudly.

@@ -13,6 +13,7 @@ use rustls::sign::CertifiedKey;
 use crate::certs::LoadedCertificate;
 use crate::config::{CertificateSource, Config};
 use crate::findings::{sort_by_importance, Finding, Severity};
+use crate::telemetry::Event;
 
 /// One served certificate and the names it answers for.
 #[derive(Debug, Clone)]
@@ -219,11 +220,11 @@ pub fn diagnose_set(
 }
 
 /// Logs `cert_loaded` (or `cert_reloaded` when `old` is given) and each finding.
-pub fn log_certificates(listener: &str, set: &LoadedSet, event: &'static str) {
+pub fn log_certificates(listener: &str, set: &LoadedSet, event: Event) {
     for (l, findings) in set.loaded.iter().zip(&set.findings) {
         let leaf = l.leaf();
         tracing::info!(
-            event,
+            event = event.as_str(),
             listener,
             cert_file = %l.source.cert.display(),
             key_file = %l.source.key.display(),
@@ -243,7 +244,7 @@ fn log_finding(listener: &str, file: &str, f: &Finding) {
     macro_rules! emit {
         ($lvl:ident) => {
             tracing::$lvl!(
-                event = "cert_finding",
+                event = Event::CertFinding.as_str(),
                 listener,
                 cert_file = file,
                 code = f.code.as_str(),

@@ -41,6 +41,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    crate::certs::pem::set_max_file_bytes(cfg.limits.max_cert_file_bytes.0);
     let mut sections = vec![Section {
         title: format!("configuration {}", path.display()),
         findings: Vec::new(),

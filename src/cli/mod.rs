@@ -1,7 +1,7 @@
 //! The command line: argument definitions (clap) and one module per subcommand.
 //!
 //! `main.rs` only calls [`main`]; each subcommand returns its process exit code so the exit
-//! status contract (PRODUCT.md, "Exit codes") lives next to the code that decides it.
+//! status contract (docs/spec.md, "Exit codes") lives next to the code that decides it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod certs_init;
 pub mod check;
+pub mod codes;
 pub mod inspect;
 pub mod probe;
 pub mod report;
@@ -38,6 +39,11 @@ pub enum Command {
     /// Local development certificates.
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Print the catalogue of finding codes: group, severity, HTTP status a client gets,
+    /// whether a retry can help, summary and fix.
+    Codes(codes::CodesArgs),
+    /// Explain one finding code in full.
+    Explain(codes::ExplainArgs),
 }
 
 #[derive(Debug, Args)]
@@ -116,5 +122,7 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Probe(args) => probe::run(args),
         Command::Certs(CertsCommand::Init(args)) => certs_init::run(args),
+        Command::Codes(args) => codes::run_codes(args),
+        Command::Explain(args) => codes::run_explain(args),
     }
 }

@@ -63,33 +63,47 @@ pub struct Target {
     pub tls: bool,
 }
 
+/// Why a probe target cannot be read; `target` is the text as given (trimmed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("{target:?}: only https:// and http:// URLs, host:port or host are accepted")]
+    UnsupportedScheme { target: String },
+    #[error("{target:?} has no host")]
+    MissingHost { target: String },
+    #[error("{target:?}: unclosed '[' in the IPv6 address")]
+    UnclosedBracket { target: String },
+    #[error("{target:?}: unexpected text after the IPv6 address")]
+    AfterIpv6 { target: String },
+    #[error("{target:?}: {port:?} is not a valid port")]
+    Port { target: String, port: String },
+}
+
 /// Parses `https://host[:port][/path]`, `http://host[:port]`, `host:port`, `[v6]:port`, `host`.
-pub fn parse_target(text: &str) -> Result<Target, String> {
+pub fn parse_target(text: &str) -> Result<Target, TargetError> {
     let t = text.trim();
+    let target = || t.to_string();
     let (rest, tls, default_port) = if let Some(r) = t.strip_prefix("https://") {
         (r, true, 443)
     } else if let Some(r) = t.strip_prefix("http://") {
         (r, false, 80)
     } else if t.contains("://") {
-        return Err(format!(
-            "{t:?}: only https:// and http:// URLs, host:port or host are accepted"
-        ));
+        return Err(TargetError::UnsupportedScheme { target: target() });
     } else {
         (t, true, 443)
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let authority = authority.rsplit('@').next().unwrap_or("");
     if authority.is_empty() {
-        return Err(format!("{t:?} has no host"));
+        return Err(TargetError::MissingHost { target: target() });
     }
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let (h, after) = v6
             .split_once(']')
-            .ok_or_else(|| format!("{t:?}: unclosed '[' in the IPv6 address"))?;
+            .ok_or_else(|| TargetError::UnclosedBracket { target: target() })?;
         let port = match after.strip_prefix(':') {
             Some(p) => Some(p),
             None if after.is_empty() => None,
-            None => return Err(format!("{t:?}: unexpected text after the IPv6 address")),
+            None => return Err(TargetError::AfterIpv6 { target: target() }),
         };
         (h.to_string(), port)
     } else if authority.matches(':').count() > 1 {
@@ -102,14 +116,17 @@ pub fn parse_target(text: &str) -> Result<Target, String> {
         }
     };
     if host.is_empty() {
-        return Err(format!("{t:?} has no host"));
+        return Err(TargetError::MissingHost { target: target() });
     }
     let port = match port {
         Some(p) => p
             .parse::<u16>()
             .ok()
             .filter(|p| *p != 0)
-            .ok_or_else(|| format!("{t:?}: {p:?} is not a valid port"))?,
+            .ok_or_else(|| TargetError::Port {
+                target: target(),
+                port: p.to_string(),
+            })?,
         None => default_port,
     };
     Ok(Target { host, port, tls })
@@ -171,7 +188,7 @@ pub fn run(args: ProbeArgs) -> ExitCode {
         (Some(c), Some(k)) => match crate::tls::client::load_client_key(c, k) {
             Ok(k) => Some(k),
             Err(e) => {
-                eprintln!("tlsgate probe: --{}", e.replacen('_', "-", 1));
+                eprintln!("tlsgate probe: --{}", e.to_string().replacen('_', "-", 1));
                 return ExitCode::from(2);
             }
         },

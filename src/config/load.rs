@@ -9,20 +9,25 @@ use super::schema::*;
 use super::upstream_url::UpstreamUrl;
 use crate::findings::{Code, Finding};
 
-/// Why a configuration cannot be used.
-#[derive(Debug)]
+/// Why a configuration cannot be used. The text names the file (or flag), the position where
+/// known, and the key.
+#[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("{}: cannot read the configuration: {error}", path.display())]
     Read {
         path: PathBuf,
+        #[source]
         error: std::io::Error,
     },
     /// YAML syntax, unknown key, or a value of the wrong type.
+    #[error("{}{message}", position(origin, *line, *column))]
     Parse {
         origin: String,
         line: Option<u64>,
         column: Option<u64>,
         message: String,
     },
+    #[error("{origin}:{line}:{column}: environment variable {name} is not set (referenced as ${{{name}}})")]
     EnvMissing {
         origin: String,
         name: String,
@@ -30,6 +35,7 @@ pub enum ConfigError {
         column: usize,
     },
     /// A value that parses but cannot work (unknown upstream, bad URL, …).
+    #[error("{}{key}: {message}", position(origin, (*line).map(|l| l as u64), None))]
     Invalid {
         origin: String,
         key: String,
@@ -38,45 +44,14 @@ pub enum ConfigError {
     },
 }
 
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ConfigError::Read { path, error } => {
-                write!(f, "{}: cannot read the configuration: {error}", path.display())
-            }
-            ConfigError::Parse {
-                origin,
-                line,
-                column,
-                message,
-            } => match (line, column) {
-                (Some(l), Some(c)) => write!(f, "{origin}:{l}:{c}: {message}"),
-                (Some(l), None) => write!(f, "{origin}:{l}: {message}"),
-                _ => write!(f, "{origin}: {message}"),
-            },
-            ConfigError::EnvMissing {
-                origin,
-                name,
-                line,
-                column,
-            } => write!(
-                f,
-                "{origin}:{line}:{column}: environment variable {name} is not set (referenced as ${{{name}}})"
-            ),
-            ConfigError::Invalid {
-                origin,
-                key,
-                message,
-                line,
-            } => match line {
-                Some(l) => write!(f, "{origin}:{l}: {key}: {message}"),
-                None => write!(f, "{origin}: {key}: {message}"),
-            },
-        }
+/// `origin:line:column: `, with what is known of the position.
+fn position(origin: &str, line: Option<u64>, column: Option<u64>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!("{origin}:{l}:{c}: "),
+        (Some(l), None) => format!("{origin}:{l}: "),
+        _ => format!("{origin}: "),
     }
 }
-
-impl std::error::Error for ConfigError {}
 
 impl ConfigError {
     /// The finding for reports and logs.
@@ -100,7 +75,7 @@ impl ConfigError {
                 Code::ConfigInvalid,
                 "the configuration is not valid",
                 self.to_string(),
-                "correct the key or value at the position shown; PRODUCT.md and config/*.yaml list every key",
+                "correct the key or value at the position shown; docs/spec.md and config/*.yaml list every key",
             ),
             ConfigError::Invalid { key, .. } => Finding::new(
                 Code::ConfigInvalid,
@@ -382,7 +357,8 @@ pub fn validate(cfg: &mut Config, text: &str, origin: &str) -> Result<(), Config
     }
 
     for (name, up) in cfg.upstreams.iter_mut() {
-        UpstreamUrl::parse(&up.url).map_err(|m| err(format!("upstreams.{name}.url"), "url", m))?;
+        UpstreamUrl::parse(&up.url)
+            .map_err(|e| err(format!("upstreams.{name}.url"), "url", e.to_string()))?;
         let mut lowered = std::collections::BTreeMap::new();
         for (k, v) in std::mem::take(&mut up.set_headers) {
             let lk = k.to_ascii_lowercase();
@@ -411,8 +387,13 @@ pub fn validate(cfg: &mut Config, text: &str, origin: &str) -> Result<(), Config
             ));
         }
         if let Some(p) = up.egress_proxy.as_deref().filter(|p| !p.trim().is_empty()) {
-            UpstreamUrl::parse_proxy(p)
-                .map_err(|m| err(format!("upstreams.{name}.egress_proxy"), "egress_proxy", m))?;
+            UpstreamUrl::parse_proxy(p).map_err(|e| {
+                err(
+                    format!("upstreams.{name}.egress_proxy"),
+                    "egress_proxy",
+                    e.to_string(),
+                )
+            })?;
         }
     }
 
@@ -492,10 +473,10 @@ impl Config {
         listen: Option<SocketAddr>,
     ) -> Result<(), ConfigError> {
         if let Some(url) = upstream {
-            let parsed = UpstreamUrl::parse(url).map_err(|message| ConfigError::Invalid {
+            let parsed = UpstreamUrl::parse(url).map_err(|e| ConfigError::Invalid {
                 origin: "--upstream".into(),
                 key: "--upstream".into(),
-                message,
+                message: e.to_string(),
                 line: None,
             })?;
             let mut up = if self.upstreams.len() == 1 {
@@ -579,6 +560,7 @@ pub fn builtin_default(
         reload: Reload::default(),
         diagnostics: Diagnostics::default(),
         limits: Limits::default(),
+        proxy: ProxySettings::default(),
     }
 }
 

@@ -9,5 +9,5 @@ pub use load::{
     builtin_default, interpolate, load, parse_str, parse_with_env, validate, ConfigError,
 };
 pub use schema::*;
-pub use units::{parse_duration, parse_size, ByteSize, Duration};
-pub use upstream_url::{Scheme, UpstreamUrl};
+pub use units::{parse_duration, parse_size, ByteSize, Duration, DurationError, SizeError};
+pub use upstream_url::{Scheme, UpstreamUrl, UrlError};

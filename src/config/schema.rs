@@ -1,6 +1,6 @@
 //! The YAML schema, as typed settings. Field names are the YAML keys; unknown keys are errors.
 //!
-//! Defaults follow PRODUCT.md. Values are already `${ENV}`-interpolated when they reach serde
+//! Defaults follow docs/spec.md. Values are already `${ENV}`-interpolated when they reach serde
 //! (see `interpolate`), and validated afterwards (see `validate`).
 
 use std::collections::BTreeMap;
@@ -28,6 +28,8 @@ pub struct Config {
     pub diagnostics: Diagnostics,
     #[serde(default)]
     pub limits: Limits,
+    #[serde(default)]
+    pub proxy: ProxySettings,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -345,6 +347,16 @@ pub struct Limits {
     pub max_request_header_bytes: ByteSize,
     #[serde(default = "d_30s")]
     pub header_read_timeout: Duration,
+    /// No request-body bytes for this long → 408 `client_body_timeout`.
+    #[serde(default = "d_60s")]
+    pub client_body_timeout: Duration,
+    /// `none` (the default): no limit; else larger bodies → 413 `client_body_too_large`.
+    #[serde(default, deserialize_with = "super::units::optional_size")]
+    pub max_request_body_bytes: Option<ByteSize>,
+    /// PEM files larger than this are refused (as are files with more than
+    /// `MAX_CERTS_PER_FILE` certificates).
+    #[serde(default = "d_1mib")]
+    pub max_cert_file_bytes: ByteSize,
 }
 
 impl Default for Limits {
@@ -354,6 +366,9 @@ impl Default for Limits {
             handshake_timeout: d_10s(),
             max_request_header_bytes: d_64k(),
             header_read_timeout: d_30s(),
+            client_body_timeout: d_60s(),
+            max_request_body_bytes: None,
+            max_cert_file_bytes: d_1mib(),
         }
     }
 }
@@ -363,6 +378,31 @@ fn d_max_conn() -> usize {
 }
 fn d_64k() -> ByteSize {
     ByteSize(64 * 1024)
+}
+fn d_1mib() -> ByteSize {
+    ByteSize(1024 * 1024)
+}
+
+/// `proxy:` — what the proxy lets through.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySettings {
+    /// `Upgrade` tokens tunnelled (compared case-insensitively, without a `/version`); any
+    /// other token is refused with 400 `client_upgrade_refused`.
+    #[serde(default = "default_upgrades")]
+    pub allowed_upgrades: Vec<String>,
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        ProxySettings {
+            allowed_upgrades: default_upgrades(),
+        }
+    }
+}
+
+fn default_upgrades() -> Vec<String> {
+    vec!["websocket".into()]
 }
 
 impl<'de> Deserialize<'de> for UpstreamChecks {

@@ -22,21 +22,30 @@ impl Duration {
     }
 }
 
+/// Why a duration could not be read; each variant keeps the text as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("expected a duration with a unit like 10s, 5m, 300ms, 2h or 30d, found {text:?}")]
+    MissingUnit { text: String },
+    #[error("expected a duration like 10s, 5m, 300ms, 2h or 30d, found {text:?}")]
+    InvalidNumber { text: String },
+    #[error("unknown duration unit {unit:?} in {text:?}: use ms, s, m, h or d")]
+    UnknownUnit { unit: String, text: String },
+    #[error("duration {text:?} is out of range")]
+    OutOfRange { text: String },
+}
+
 /// Parses `10s`, `5m`, `300ms`, `2h`, `30d`, `1.5s`. A bare number is rejected: the unit is
 /// what makes a config readable.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| {
-            format!(
-                "expected a duration with a unit like 10s, 5m, 300ms, 2h or 30d, found {text:?}"
-            )
-        })?;
+        .ok_or_else(|| DurationError::MissingUnit { text: text.into() })?;
     let (num, unit) = t.split_at(split);
-    let value: f64 = num.parse().map_err(|_| {
-        format!("expected a duration like 10s, 5m, 300ms, 2h or 30d, found {text:?}")
-    })?;
+    let value: f64 = num
+        .parse()
+        .map_err(|_| DurationError::InvalidNumber { text: text.into() })?;
     let scale = match unit.trim() {
         "ms" => 0.001,
         "s" => 1.0,
@@ -44,14 +53,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => 3600.0,
         "d" => 86400.0,
         other => {
-            return Err(format!(
-                "unknown duration unit {other:?} in {text:?}: use ms, s, m, h or d"
-            ))
+            return Err(DurationError::UnknownUnit {
+                unit: other.into(),
+                text: text.into(),
+            })
         }
     };
     let secs = value * scale;
     if !secs.is_finite() || !(0.0..=1.0e10).contains(&secs) {
-        return Err(format!("duration {text:?} is out of range"));
+        return Err(DurationError::OutOfRange { text: text.into() });
     }
     Ok(Duration(std::time::Duration::from_secs_f64(secs)))
 }
@@ -91,17 +101,44 @@ pub fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Durat
     }
 }
 
+/// An optional size: `none` (or YAML null) for no limit, else a size.
+pub fn optional_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ByteSize>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u64),
+        Text(String),
+    }
+    match Option::<Raw>::deserialize(d)? {
+        None => Ok(None),
+        Some(Raw::Number(n)) => Ok(Some(ByteSize(n))),
+        Some(Raw::Text(t)) if t.trim() == "none" => Ok(None),
+        Some(Raw::Text(t)) => parse_size(&t).map(Some).map_err(de::Error::custom),
+    }
+}
+
 /// A size in bytes: `512`, `64KiB`, `1MiB`, `2GiB`, `64KB` (decimal), `64k` (binary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ByteSize(pub u64);
 
-pub fn parse_size(text: &str) -> Result<ByteSize, String> {
+/// Why a size could not be read; each variant keeps the text as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    #[error("expected a size like 64KiB or 1MiB, found {text:?}")]
+    InvalidNumber { text: String },
+    #[error("unknown size unit {unit:?} in {text:?}: use B, KiB, MiB, GiB, KB, MB or GB")]
+    UnknownUnit { unit: String, text: String },
+    #[error("size {text:?} is out of range")]
+    OutOfRange { text: String },
+}
+
+pub fn parse_size(text: &str) -> Result<ByteSize, SizeError> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let value: u64 = num
         .parse()
-        .map_err(|_| format!("expected a size like 64KiB or 1MiB, found {text:?}"))?;
+        .map_err(|_| SizeError::InvalidNumber { text: text.into() })?;
     let scale: u64 = match unit.trim() {
         "" | "B" => 1,
         "KiB" | "k" | "K" => 1 << 10,
@@ -111,15 +148,16 @@ pub fn parse_size(text: &str) -> Result<ByteSize, String> {
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
         other => {
-            return Err(format!(
-                "unknown size unit {other:?} in {text:?}: use B, KiB, MiB, GiB, KB, MB or GB"
-            ))
+            return Err(SizeError::UnknownUnit {
+                unit: other.into(),
+                text: text.into(),
+            })
         }
     };
     value
         .checked_mul(scale)
         .map(ByteSize)
-        .ok_or_else(|| format!("size {text:?} is out of range"))
+        .ok_or_else(|| SizeError::OutOfRange { text: text.into() })
 }
 
 impl<'de> Deserialize<'de> for ByteSize {

@@ -18,6 +18,28 @@ impl Scheme {
     }
 }
 
+/// Why an upstream or egress-proxy URL cannot be used; `url` is the text as written.
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    #[error("{url:?} is not a valid URL ({source})")]
+    Syntax {
+        url: String,
+        source: http::uri::InvalidUri,
+    },
+    #[error("{url:?}: unsupported scheme {scheme:?}, expected http:// or https://")]
+    UnsupportedScheme { url: String, scheme: String },
+    #[error("{url:?} has no scheme: write https://{url} (or http:// for a plain-HTTP upstream)")]
+    MissingScheme { url: String },
+    #[error("{url:?} has no host")]
+    MissingHost { url: String },
+    #[error("{url:?}: credentials in the URL are not supported; use set_headers (e.g. authorization) instead")]
+    Credentials { url: String },
+    #[error("{url:?}: port {port:?} is not in 1-65535")]
+    Port { url: String, port: String },
+    #[error("{url:?}: a query string is not allowed in an upstream URL")]
+    Query { url: String },
+}
+
 /// A parsed `scheme://host[:port][/path-prefix]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamUrl {
@@ -30,33 +52,29 @@ pub struct UpstreamUrl {
 }
 
 impl UpstreamUrl {
-    /// Parses an upstream URL; the error is a sentence for the user.
-    pub fn parse(text: &str) -> Result<UpstreamUrl, String> {
+    /// Parses an upstream URL; the error's text is a sentence for the user.
+    pub fn parse(text: &str) -> Result<UpstreamUrl, UrlError> {
         let text = text.trim();
+        let url = || text.to_string();
         let uri: http::Uri = text
             .parse()
-            .map_err(|e| format!("{text:?} is not a valid URL ({e})"))?;
+            .map_err(|source| UrlError::Syntax { url: url(), source })?;
         let scheme = match uri.scheme_str() {
             Some("https") => Scheme::Https,
             Some("http") => Scheme::Http,
             Some(other) => {
-                return Err(format!(
-                    "{text:?}: unsupported scheme {other:?}, expected http:// or https://"
-                ))
+                return Err(UrlError::UnsupportedScheme {
+                    url: url(),
+                    scheme: other.to_string(),
+                })
             }
-            None => {
-                return Err(format!(
-                    "{text:?} has no scheme: write https://{text} (or http:// for a plain-HTTP upstream)"
-                ))
-            }
+            None => return Err(UrlError::MissingScheme { url: url() }),
         };
         let authority = uri
             .authority()
-            .ok_or_else(|| format!("{text:?} has no host"))?;
+            .ok_or_else(|| UrlError::MissingHost { url: url() })?;
         if authority.as_str().contains('@') {
-            return Err(format!(
-                "{text:?}: credentials in the URL are not supported; use set_headers (e.g. authorization) instead"
-            ));
+            return Err(UrlError::Credentials { url: url() });
         }
         let host = authority
             .host()
@@ -64,7 +82,7 @@ impl UpstreamUrl {
             .trim_end_matches(']')
             .to_string();
         if host.is_empty() {
-            return Err(format!("{text:?} has no host"));
+            return Err(UrlError::MissingHost { url: url() });
         }
         // Read the port from the text: `Authority::port` hides an out-of-range port.
         let after_host = authority
@@ -73,20 +91,22 @@ impl UpstreamUrl {
             .map(|(_, rest)| rest)
             .unwrap_or(authority.as_str());
         let port = match after_host.rsplit_once(':') {
-            Some((_, p)) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or_else(|| format!("{text:?}: port {p:?} is not in 1-65535"))?,
+            Some((_, p)) => {
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| UrlError::Port {
+                        url: url(),
+                        port: p.to_string(),
+                    })?
+            }
             None => match scheme {
                 Scheme::Https => 443,
                 Scheme::Http => 80,
             },
         };
         if uri.query().is_some() {
-            return Err(format!(
-                "{text:?}: a query string is not allowed in an upstream URL"
-            ));
+            return Err(UrlError::Query { url: url() });
         }
         let path_prefix = uri.path().trim_end_matches('/').to_string();
         Ok(UpstreamUrl {
@@ -99,7 +119,7 @@ impl UpstreamUrl {
 
     /// Parses an egress proxy address: a URL, or a bare `host:port` as HTTPS_PROXY often holds
     /// (taken as `http://`, the scheme of a CONNECT proxy).
-    pub fn parse_proxy(text: &str) -> Result<UpstreamUrl, String> {
+    pub fn parse_proxy(text: &str) -> Result<UpstreamUrl, UrlError> {
         let t = text.trim();
         if t.contains("://") {
             UpstreamUrl::parse(t)
@@ -139,7 +159,7 @@ impl std::fmt::Display for UpstreamUrl {
 
 impl Upstream {
     /// The parsed URL (validated at load time, so this only fails on unvalidated configs).
-    pub fn parsed_url(&self) -> Result<UpstreamUrl, String> {
+    pub fn parsed_url(&self) -> Result<UpstreamUrl, UrlError> {
         UpstreamUrl::parse(&self.url)
     }
 }

@@ -235,29 +235,6 @@ pub fn from_io_error(err: &io::Error, phase: Phase) -> FailureKind {
     }
 }
 
-/// The log level for a handshake finding: warning when the cause points at our configuration
-/// (clients rejecting our certificate, unknown or missing SNI, ALPN, mutual TLS, a PROXY header),
-/// info for client-side problems and scanner noise.
-pub fn severity_for_log(code: Code) -> tracing::Level {
-    match code {
-        Code::ClientRejectedUntrustedCa
-        | Code::ClientRejectedIncompleteChain
-        | Code::ClientRejectedNameMismatch
-        | Code::ClientRejectedExpiredCert
-        | Code::ClientClockWrong
-        | Code::ClientRejectedCertificate
-        | Code::NoSni
-        | Code::UnknownSni
-        | Code::AlpnMismatch
-        | Code::ClientCertMissing
-        | Code::ClientCertUntrusted
-        | Code::ClientCertExpired
-        | Code::ClientCertInvalid
-        | Code::ProxyProtocolUnexpected => tracing::Level::WARN,
-        _ => tracing::Level::INFO,
-    }
-}
-
 /// The TLS name of an alert ("unknown_ca").
 pub fn alert_name(a: AlertDescription) -> String {
     use AlertDescription as A;

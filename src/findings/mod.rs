@@ -8,5 +8,5 @@
 mod catalogue;
 mod finding;
 
-pub use catalogue::Code;
+pub use catalogue::{Code, Group, HttpAnswer};
 pub use finding::{sort_by_importance, Finding, Severity};

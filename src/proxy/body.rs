@@ -19,42 +19,290 @@ use tokio::time::Sleep;
 use super::errors::error_sse_event;
 use crate::config::ClientErrorDetail;
 use crate::findings::{Code, Finding};
+use crate::telemetry::Event;
 
-/// The client's request body, counting bytes as they pass.
-pub struct CountingBody {
-    inner: Incoming,
-    count: Arc<AtomicU64>,
+/// The error type of bodies sent upstream.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A fault of the client found while its body streamed to the upstream. Recorded before the
+/// body reports the error, so whoever sees the upstream request fail can tell it was the
+/// client's doing (and the proxy is woken at once, without waiting for the upstream).
+#[derive(Default)]
+pub struct ClientFault {
+    finding: std::sync::OnceLock<Finding>,
+    notify: tokio::sync::Notify,
 }
 
-impl CountingBody {
-    pub fn new(inner: Incoming, count: Arc<AtomicU64>) -> Self {
-        CountingBody { inner, count }
+impl ClientFault {
+    /// The first fault recorded, if any.
+    pub fn get(&self) -> Option<&Finding> {
+        self.finding.get()
+    }
+
+    fn set(&self, finding: Finding) {
+        if self.finding.set(finding).is_ok() {
+            self.notify.notify_one();
+        }
+    }
+
+    /// Resolves once a fault is recorded.
+    pub async fn wait(&self) -> &Finding {
+        loop {
+            if let Some(f) = self.finding.get() {
+                return f;
+            }
+            self.notify.notified().await;
+        }
     }
 }
 
-impl Body for CountingBody {
+/// The error a client body reports to the upstream client (the finding itself is in
+/// [`ClientFault`]).
+#[derive(Debug)]
+pub struct ClientBodyError(pub Code);
+
+impl std::fmt::Display for ClientBodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "client request body: {}", self.0)
+    }
+}
+
+impl std::error::Error for ClientBodyError {}
+
+/// What bounds a client's request body.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// `limits.max_request_body_bytes`.
+    pub max_bytes: Option<u64>,
+    /// `limits.client_body_timeout`: no bytes for this long is the client's fault.
+    pub idle: Duration,
+}
+
+/// The client's request body on its way upstream: bytes counted, `max_request_body_bytes`
+/// and `client_body_timeout` enforced, a broken body recorded as the client's fault — and,
+/// when the upstream drops it unread, handed back (`give_back`) so the error response can
+/// read it to its end first (see [`Drain`]).
+pub struct RequestBody {
+    inner: Option<Incoming>,
+    count: Arc<AtomicU64>,
+    limits: BodyLimits,
+    fault: Arc<ClientFault>,
+    give_back: Option<tokio::sync::oneshot::Sender<Incoming>>,
+    timer: Option<Pin<Box<Sleep>>>,
+    /// Since when we have been waiting for the client (`None`: not waiting). Only time spent
+    /// waiting counts: while the upstream does not poll (backpressure) the client is not late.
+    waiting_since: Option<tokio::time::Instant>,
+}
+
+impl RequestBody {
+    pub fn new(
+        inner: Incoming,
+        count: Arc<AtomicU64>,
+        limits: BodyLimits,
+        fault: Arc<ClientFault>,
+        give_back: Option<tokio::sync::oneshot::Sender<Incoming>>,
+    ) -> Self {
+        RequestBody {
+            inner: Some(inner),
+            count,
+            limits,
+            fault,
+            give_back,
+            timer: None,
+            waiting_since: None,
+        }
+    }
+
+    fn fail(&mut self, finding: Finding) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let code = finding.code;
+        self.fault.set(finding);
+        // The client's body is unusable: nothing to hand back.
+        self.give_back = None;
+        self.inner = None;
+        Poll::Ready(Some(Err(Box::new(ClientBodyError(code)))))
+    }
+}
+
+impl Body for RequestBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled {
-            if let Some(data) = frame.data_ref() {
-                self.count.fetch_add(data.len() as u64, Ordering::Relaxed);
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let total = this.count.fetch_add(data.len() as u64, Ordering::Relaxed)
+                        + data.len() as u64;
+                    if let Some(max) = this.limits.max_bytes.filter(|&m| total > m) {
+                        return this.fail(Finding::new(
+                            Code::ClientBodyTooLarge,
+                            "the request body is larger than this server accepts",
+                            format!(
+                                "the body exceeded limits.max_request_body_bytes = {max} bytes"
+                            ),
+                            "send a smaller body, or raise limits.max_request_body_bytes",
+                        ));
+                    }
+                }
+                this.waiting_since = None;
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => this.fail(Finding::new(
+                Code::ClientBodyInvalid,
+                "the request body is malformed or was cut short",
+                format!("reading the client's body failed: {e}"),
+                "fix the client's body framing (chunked encoding, Content-Length)",
+            )),
+            Poll::Ready(None) => {
+                this.inner = None;
+                this.give_back = None;
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                let idle = this.limits.idle;
+                let since = *this
+                    .waiting_since
+                    .get_or_insert_with(tokio::time::Instant::now);
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(since + idle)));
+                match poll_deadline(timer.as_mut(), since, Some(idle), None, cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(()) => this.fail(Finding::new(
+                        Code::ClientBodyTimeout,
+                        "the client stopped sending its request body",
+                        format!(
+                            "no request-body bytes for limits.client_body_timeout = {idle:?}"
+                        ),
+                        "check the client and the network; raise limits.client_body_timeout for slow uploads",
+                    )),
+                }
             }
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(|i| i.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), |i| i.size_hint())
+    }
+}
+
+impl Drop for RequestBody {
+    fn drop(&mut self) {
+        if let (Some(inner), Some(tx)) = (self.inner.take(), self.give_back.take()) {
+            if !inner.is_end_stream() {
+                let _ = tx.send(inner);
+            }
+        }
+    }
+}
+
+/// How much of an unread request body an error response reads (and discards) before it ends,
+/// and for how long. Beyond either, the body is dropped (HTTP/2: `RST_STREAM(NO_ERROR)`).
+pub const DRAIN_MAX_BYTES: u64 = 16 * 1024 * 1024;
+pub const DRAIN_MAX_TIME: Duration = Duration::from_secs(10);
+/// How long to wait for the upstream client to hand an unread body back.
+pub const DRAIN_RETURN_WAIT: Duration = Duration::from_secs(1);
+
+/// The rest of a client's HTTP/2 request body, read to its end before an error response is
+/// sent.
+///
+/// Why: if a response ends while the client is still sending, h2 resets the stream
+/// (`RST_STREAM(NO_ERROR)`, RFC 9113 §8.1): legal, but curl, httpx and the OpenAI SDKs treat a
+/// reset that arrives while they are still uploading as a failed request and throw the
+/// response away ("Stream error in HTTP/2 framing layer"). Nor may the response head go out
+/// early: curl then stops uploading and ends the stream short of its Content-Length, which h2
+/// must reset as a PROTOCOL_ERROR. So the body is read to its end first (bounded by
+/// [`DRAIN_MAX_BYTES`] and [`DRAIN_MAX_TIME`]) and the stream closes cleanly.
+pub struct Drain {
+    state: DrainState,
+    budget: u64,
+    deadline: Pin<Box<Sleep>>,
+}
+
+enum DrainState {
+    Reading(Incoming),
+    /// The body is with the upstream client; it comes back when that drops it.
+    Returning(tokio::sync::oneshot::Receiver<Incoming>),
+    Done,
+}
+
+impl Drain {
+    /// Drains a body tlsgate still holds.
+    pub fn body(body: Incoming) -> Self {
+        Self::new(DrainState::Reading(body), DRAIN_MAX_TIME)
+    }
+
+    /// Drains a body once the upstream client hands it back.
+    pub fn returning(rx: tokio::sync::oneshot::Receiver<Incoming>) -> Self {
+        Self::new(DrainState::Returning(rx), DRAIN_RETURN_WAIT)
+    }
+
+    fn new(state: DrainState, wait: Duration) -> Self {
+        Drain {
+            state,
+            budget: DRAIN_MAX_BYTES,
+            deadline: Box::pin(tokio::time::sleep(wait)),
+        }
+    }
+}
+
+impl Future for Drain {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        loop {
+            match &mut this.state {
+                DrainState::Done => return Poll::Ready(()),
+                DrainState::Returning(rx) => match Pin::new(rx).poll(cx) {
+                    Poll::Ready(Ok(body)) => {
+                        this.state = DrainState::Reading(body);
+                        let at = tokio::time::Instant::now() + DRAIN_MAX_TIME;
+                        this.deadline.as_mut().reset(at);
+                    }
+                    // Dropped without handing back: the body ended (or failed) upstream.
+                    Poll::Ready(Err(_)) => this.state = DrainState::Done,
+                    Poll::Pending => break,
+                },
+                DrainState::Reading(body) => {
+                    if body.is_end_stream() {
+                        this.state = DrainState::Done;
+                        continue;
+                    }
+                    match Pin::new(body).poll_frame(cx) {
+                        Poll::Ready(Some(Ok(frame))) => {
+                            let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+                            match this.budget.checked_sub(n) {
+                                Some(left) => this.budget = left,
+                                None => this.state = DrainState::Done,
+                            }
+                        }
+                        Poll::Ready(_) => this.state = DrainState::Done,
+                        Poll::Pending => break,
+                    }
+                }
+            }
+        }
+        match this.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                this.state = DrainState::Done;
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
@@ -104,7 +352,7 @@ impl Drop for RequestLog {
         let duration_ms = self.start.elapsed().as_secs_f64() * 1000.0;
         let ttfb_ms = self.ttfb.map(|d| d.as_secs_f64() * 1000.0);
         tracing::info!(
-            event = "request",
+            event = Event::Request.as_str(),
             method = %self.method,
             path = %path,
             status = self.status,
@@ -145,6 +393,8 @@ pin_project! {
         detail: ClientErrorDetail,
         upstream_name: Option<Arc<str>>,
         log: Option<RequestLog>,
+        // A request body to read to its end before the response is sent (error responses).
+        drain: Option<Drain>,
     }
 }
 
@@ -174,7 +424,19 @@ impl ProxyBody {
             detail: ClientErrorDetail::Summary,
             upstream_name: None,
             log,
+            drain: None,
         }
+    }
+
+    /// Attaches a request body to read to its end before this response is sent (see
+    /// [`Drain`]); the proxy takes it back out with [`take_drain`](Self::take_drain).
+    pub fn with_drain(mut self, drain: Option<Drain>) -> Self {
+        self.drain = drain;
+        self
+    }
+
+    pub fn take_drain(&mut self) -> Option<Drain> {
+        self.drain.take()
     }
 
     /// An empty body (101 Switching Protocols, HEAD, …).
@@ -207,6 +469,7 @@ impl ProxyBody {
             detail,
             upstream_name: Some(upstream_name),
             log,
+            drain: None,
         }
     }
 }
@@ -343,7 +606,7 @@ impl Body for ProxyBody {
             log.code = Some(failure.code);
         }
         tracing::warn!(
-            event = "upstream_error",
+            event = Event::UpstreamError.as_str(),
             upstream = this.upstream_name.as_deref().unwrap_or("-"),
             code = failure.code.as_str(),
             summary = %failure.summary,

@@ -23,7 +23,6 @@ use tokio::net::TcpStream;
 use super::connect::{
     connect_tcp, connect_via_proxy, hello_answer, ConnectError, EgressProxy, Recorded,
 };
-use crate::certs::info::format_time;
 use crate::certs::CertInfo;
 use crate::config::{Scheme, Upstream, UpstreamUrl};
 use crate::diagnose::upstream::{
@@ -32,7 +31,7 @@ use crate::diagnose::upstream::{
     ERROR_PAGE_LIMIT,
 };
 use crate::findings::{sort_by_importance, Code, Finding, Severity};
-use crate::status::{ChainEntry, UpstreamStatus};
+use crate::status::{ChainEntry, UpstreamHealth, UpstreamStatus};
 use crate::tls::client as tls_client;
 use crate::tls::verifier::CaptureSlot;
 
@@ -97,17 +96,17 @@ impl ProbeOutcome {
     }
 
     /// `healthy`, `degraded` (warnings only) or `failing`.
-    pub fn status(&self) -> &'static str {
+    pub fn status(&self) -> UpstreamHealth {
         if self.tcp_error.is_some() || self.findings.iter().any(Finding::is_error) {
-            "failing"
+            UpstreamHealth::Failing
         } else if self
             .findings
             .iter()
             .any(|f| f.severity == Severity::Warning)
         {
-            "degraded"
+            UpstreamHealth::Degraded
         } else {
-            "healthy"
+            UpstreamHealth::Healthy
         }
     }
 }
@@ -323,7 +322,7 @@ pub async fn probe(
             out.findings = vec![Finding::new(
                 Code::UpstreamTlsFailed,
                 "the TLS client could not be configured",
-                e,
+                e.to_string(),
                 "report this as a bug",
             )];
             return out;
@@ -503,8 +502,8 @@ pub async fn check_upstream(name: &str, cfg: &Upstream) -> UpstreamStatus {
     let mut status = UpstreamStatus {
         name: name.to_string(),
         url: cfg.url.clone(),
-        status: "failing".to_string(),
-        checked_at: Some(format_time(now)),
+        status: UpstreamHealth::Failing,
+        checked_at: Some(now),
         tls_version: None,
         cipher: None,
         alpn: None,
@@ -519,7 +518,7 @@ pub async fn check_upstream(name: &str, cfg: &Upstream) -> UpstreamStatus {
         }
     };
     let outcome = probe(&target, |ce| super::upstream::connect_finding(name, ce)).await;
-    status.status = outcome.status().to_string();
+    status.status = outcome.status();
     status.tls_version = outcome.tls_version.clone();
     status.cipher = outcome.cipher.clone();
     status.alpn = outcome.alpn.clone();
@@ -529,7 +528,7 @@ pub async fn check_upstream(name: &str, cfg: &Upstream) -> UpstreamStatus {
         .map(|c| ChainEntry {
             subject: c.subject.clone(),
             issuer: c.issuer.clone(),
-            not_after: format_time(c.not_after),
+            not_after: c.not_after,
         })
         .collect();
     let mut findings = outcome.findings;

@@ -25,6 +25,7 @@ use crate::diagnose::upstream::{
     FixContext, TrustStore, UpstreamEvidence,
 };
 use crate::findings::{Code, Finding};
+use crate::telemetry::Event;
 
 /// Why connecting to an upstream failed: a finding code and the evidence.
 #[derive(Debug, Clone)]
@@ -426,7 +427,7 @@ impl Connector {
             FixContext::Probe | FixContext::ProbePostgres => "",
         };
         tracing::warn!(
-            event = "upstream_verification_disabled",
+            event = Event::UpstreamVerificationDisabled.as_str(),
             upstream,
             address,
             server_name,
@@ -684,7 +685,7 @@ pub(crate) async fn connect_via_proxy(
     }
     match judge_proxy_reply(&head, &proxy_addr, &authority) {
         Ok(()) => Ok(tcp),
-        Err(why) => Err(fail(why)),
+        Err(why) => Err(fail(why.to_string())),
     }
 }
 
@@ -702,9 +703,42 @@ impl EgressProxy {
     }
 }
 
-/// Judges the head of a proxy's reply to `CONNECT authority`: `Ok` for a 2xx, else the `why`.
-/// The status line is the proxy's own words, quoted escaped and shortened.
-fn judge_proxy_reply(head: &[u8], proxy_addr: &str, authority: &str) -> Result<(), String> {
+/// How an egress proxy turned down `CONNECT authority`. `reply` is its status line, escaped
+/// and shortened (the proxy's own words).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ProxyReplyError {
+    #[error("the egress proxy {proxy} did not answer CONNECT {authority} in HTTP: it sent {reply:?}; is it an HTTP proxy?")]
+    NotHttp {
+        proxy: String,
+        authority: String,
+        reply: String,
+    },
+    #[error("the egress proxy {proxy} requires authentication for CONNECT {authority}: it answered {reply:?}")]
+    AuthenticationRequired {
+        proxy: String,
+        authority: String,
+        reply: String,
+    },
+    #[error("the egress proxy {proxy} is reachable but could not reach the upstream {authority} behind it: it answered {reply:?} (the upstream refused, timed out or does not resolve from the proxy)")]
+    UpstreamUnreachable {
+        proxy: String,
+        authority: String,
+        reply: String,
+    },
+    #[error("the egress proxy {proxy} refused CONNECT {authority}: it answered {reply:?}")]
+    Refused {
+        proxy: String,
+        authority: String,
+        reply: String,
+    },
+}
+
+/// Judges the head of a proxy's reply to `CONNECT authority`: `Ok` for a 2xx, else why not.
+fn judge_proxy_reply(
+    head: &[u8],
+    proxy_addr: &str,
+    authority: &str,
+) -> Result<(), ProxyReplyError> {
     let line_end = head
         .windows(2)
         .position(|w| w == b"\r\n")
@@ -718,25 +752,36 @@ fn judge_proxy_reply(head: &[u8], proxy_addr: &str, authority: &str) -> Result<(
         .and_then(|s| std::str::from_utf8(s).ok())
         .filter(|s| s.len() == 3)
         .and_then(|s| s.parse::<u16>().ok());
+    let proxy = proxy_addr.to_string();
+    let authority = authority.to_string();
+    let reply = quoted;
     let status = match status {
         Some(s) if version.starts_with(b"HTTP/") => s,
         _ => {
-            return Err(format!(
-                "the egress proxy {proxy_addr} did not answer CONNECT {authority} in HTTP: it sent {quoted:?}; is it an HTTP proxy?"
-            ))
+            return Err(ProxyReplyError::NotHttp {
+                proxy,
+                authority,
+                reply,
+            })
         }
     };
     match status {
         200..=299 => Ok(()),
-        407 => Err(format!(
-            "the egress proxy {proxy_addr} requires authentication for CONNECT {authority}: it answered {quoted:?}"
-        )),
-        502..=504 => Err(format!(
-            "the egress proxy {proxy_addr} is reachable but could not reach the upstream {authority} behind it: it answered {quoted:?} (the upstream refused, timed out or does not resolve from the proxy)"
-        )),
-        _ => Err(format!(
-            "the egress proxy {proxy_addr} refused CONNECT {authority}: it answered {quoted:?}"
-        )),
+        407 => Err(ProxyReplyError::AuthenticationRequired {
+            proxy,
+            authority,
+            reply,
+        }),
+        502..=504 => Err(ProxyReplyError::UpstreamUnreachable {
+            proxy,
+            authority,
+            reply,
+        }),
+        _ => Err(ProxyReplyError::Refused {
+            proxy,
+            authority,
+            reply,
+        }),
     }
 }
 

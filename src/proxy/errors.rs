@@ -7,34 +7,13 @@ use http::{HeaderValue, Response, StatusCode};
 use crate::config::ClientErrorDetail;
 use crate::findings::{Code, Finding};
 
-/// The HTTP status a finding maps to when tlsgate answers for the upstream.
+/// The HTTP status of tlsgate's answer for a finding: its catalogue row's status. A code
+/// whose row has none never reaches an error response; should one, 502 is the gateway's
+/// neutral answer.
 pub fn status_for(code: Code) -> StatusCode {
-    match code {
-        Code::UpstreamTimeout | Code::UpstreamHandshakeTimeout | Code::UpstreamConnectTimeout => {
-            StatusCode::GATEWAY_TIMEOUT
-        }
-        Code::RequestHeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-        Code::BadRequest | Code::PlainHttpOnTlsPort => StatusCode::BAD_REQUEST,
-        Code::NoRoute => StatusCode::NOT_FOUND,
-        _ => StatusCode::BAD_GATEWAY,
-    }
-}
-
-/// Whether a retry could help. Certificate, trust, name, protocol and configuration problems
-/// will fail the same way next time, so SDKs are told not to retry (`x-should-retry: false`);
-/// refused connections, DNS, timeouts and resets are left to the SDK's retry policy.
-pub fn is_transient(code: Code) -> bool {
-    matches!(
-        code,
-        Code::UpstreamDnsFailed
-            | Code::UpstreamRefused
-            | Code::UpstreamConnectTimeout
-            | Code::UpstreamUnreachable
-            | Code::UpstreamHandshakeTimeout
-            | Code::UpstreamTimeout
-            | Code::UpstreamConnectionReset
-            | Code::EgressProxyFailed
-    )
+    code.http_status()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::BAD_GATEWAY)
 }
 
 /// The `message` text per `diagnostics.client_error_detail`.
@@ -81,7 +60,7 @@ pub fn error_response<B: From<Bytes>>(finding: &Finding, detail: ClientErrorDeta
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    if !is_transient(finding.code) {
+    if !finding.code.retryable() {
         h.insert("x-should-retry", HeaderValue::from_static("false"));
     }
     resp

@@ -9,27 +9,34 @@ pub mod body;
 pub mod check;
 pub mod connect;
 pub mod errors;
+pub mod inbound;
+pub mod path;
 pub mod rewrite;
 
 pub mod upstream;
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use http::uri::PathAndQuery;
 use http::{HeaderValue, Request, Response, StatusCode, Version};
+use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
-use self::body::{CountingBody, ProxyBody, RequestId, RequestLog};
+use self::body::{BodyLimits, ClientFault, Drain, ProxyBody, RequestBody, RequestId, RequestLog};
+use self::inbound::Refusal;
 use self::rewrite::ClientSide;
-use self::upstream::{Screened, UpstreamClient};
+use self::upstream::{Screened, UpstreamClient, UpstreamClientError};
 use crate::config::{ClientErrorDetail, Config};
 use crate::findings::{Code, Finding};
 use crate::telemetry::ratelimit::{Admit, RateLimiter};
+use crate::telemetry::Event;
 
 /// What the proxy knows about the connection a request came on.
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +55,15 @@ struct CompiledRoute {
     upstream: usize,
 }
 
+/// Why the proxy cannot be built from a configuration. The text names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error(transparent)]
+    Upstream(#[from] UpstreamClientError),
+    #[error("routes: no upstream named {upstream:?}")]
+    UnknownUpstream { upstream: String },
+}
+
 /// The routing table and the upstream clients.
 pub struct Proxy {
     routes: Vec<CompiledRoute>,
@@ -58,11 +74,18 @@ pub struct Proxy {
     id_prefix: Arc<str>,
     /// Rate limit of `upstream_error` / `upstream_tls_failed` events, per upstream and code.
     limiter: Arc<RateLimiter>,
+    /// `proxy.allowed_upgrades`.
+    allowed_upgrades: Vec<String>,
+    /// `limits.max_request_header_bytes`.
+    max_header_bytes: usize,
+    body_limits: BodyLimits,
+    /// The rate-limit key of `client_error` events.
+    client_key: Arc<str>,
 }
 
 impl Proxy {
     /// Builds the clients for every upstream. Errors name the configuration key.
-    pub fn new(cfg: &Config, observer: Option<RequestObserver>) -> Result<Proxy, String> {
+    pub fn new(cfg: &Config, observer: Option<RequestObserver>) -> Result<Proxy, ProxyError> {
         Self::with_counters(cfg, observer, &|_| Default::default())
     }
 
@@ -71,7 +94,7 @@ impl Proxy {
         cfg: &Config,
         observer: Option<RequestObserver>,
         connections: &dyn Fn(&str) -> prometheus_client::metrics::counter::Counter,
-    ) -> Result<Proxy, String> {
+    ) -> Result<Proxy, ProxyError> {
         let mut names = Vec::new();
         let mut upstreams = Vec::new();
         for (name, up) in &cfg.upstreams {
@@ -86,16 +109,17 @@ impl Proxy {
             .effective_routes()
             .into_iter()
             .map(|r| {
-                let upstream = names
-                    .iter()
-                    .position(|n| *n == r.upstream)
-                    .ok_or_else(|| format!("routes: no upstream named {:?}", r.upstream))?;
+                let upstream = names.iter().position(|n| *n == r.upstream).ok_or_else(|| {
+                    ProxyError::UnknownUpstream {
+                        upstream: r.upstream.clone(),
+                    }
+                })?;
                 Ok(CompiledRoute {
                     prefix: r.path_prefix.trim_end_matches('/').to_string(),
                     upstream,
                 })
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, ProxyError>>()?;
         let started = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -108,6 +132,14 @@ impl Proxy {
             next_id: AtomicU64::new(1),
             id_prefix: Arc::from(format!("{:x}", started & 0xffff_ffff)),
             limiter: Arc::new(RateLimiter::default()),
+            allowed_upgrades: cfg.proxy.allowed_upgrades.clone(),
+            max_header_bytes: usize::try_from(cfg.limits.max_request_header_bytes.0)
+                .unwrap_or(usize::MAX),
+            body_limits: BodyLimits {
+                max_bytes: cfg.limits.max_request_body_bytes.map(|b| b.0),
+                idle: cfg.limits.client_body_timeout.get(),
+            },
+            client_key: Arc::from("client"),
         })
     }
 
@@ -122,6 +154,11 @@ impl Proxy {
         &self.limiter
     }
 
+    /// `diagnostics.client_error_detail`: what an HTTP client is told.
+    pub fn detail(&self) -> ClientErrorDetail {
+        self.detail
+    }
+
     /// The upstream clients (for checks and status).
     pub fn upstreams(&self) -> &[Arc<UpstreamClient>] {
         &self.upstreams
@@ -129,22 +166,105 @@ impl Proxy {
 
     /// First route whose prefix matches whole path segments: `/v1` matches `/v1` and
     /// `/v1/models`, not `/v10`.
+    #[cfg(test)]
     fn route(&self, path: &str) -> Option<&Arc<UpstreamClient>> {
+        self.route_index(path)
+            .map(|i| &self.upstreams[self.routes[i].upstream])
+    }
+
+    fn route_index(&self, path: &str) -> Option<usize> {
         self.routes
             .iter()
-            .find(|r| {
-                r.prefix.is_empty()
-                    || (path.starts_with(&r.prefix)
-                        && matches!(
-                            path.as_bytes().get(r.prefix.len()),
-                            None | Some(b'/') | Some(b'?')
-                        ))
-            })
-            .map(|r| &self.upstreams[r.upstream])
+            .position(|r| path::is_under(path, &r.prefix))
+    }
+
+    /// Normalizes a request path (see [`path`]) and picks its route. A path that dot segments
+    /// take out of the route its raw form falls under is refused: `/v1/../admin` must not
+    /// reach another route on the strength of looking like `/v1`.
+    fn resolve<'a>(&self, raw: &'a str) -> Result<(Cow<'a, str>, Option<usize>), Refusal> {
+        let invalid = |e: path::PathError| Refusal {
+            code: Code::ClientPathInvalid,
+            why: format!(
+                "path {}: {e}",
+                crate::telemetry::redact::redact_path_and_query(raw)
+            ),
+        };
+        let decoded = path::decode_unreserved(raw).map_err(invalid)?;
+        let normalized = match path::remove_dot_segments(&decoded).map_err(invalid)? {
+            None => decoded,
+            Some(n) => {
+                if let Some(i) = self.route_index(&decoded) {
+                    if !path::is_under(&n, &self.routes[i].prefix) {
+                        return Err(invalid(path::PathError(
+                            "its dot segments lead out of the route prefix it starts with",
+                        )));
+                    }
+                }
+                Cow::Owned(n)
+            }
+        };
+        let route = self.route_index(&normalized);
+        Ok((normalized, route))
+    }
+
+    /// Refusals that need no upstream: method, head size, Host, body size, Upgrade tokens.
+    fn screen(&self, req: &Request<Incoming>) -> Result<(), Refusal> {
+        inbound::check_method(req.method())?;
+        let head = inbound::head_size(req.method(), req.uri(), req.headers());
+        if head > self.max_header_bytes {
+            return Err(Refusal {
+                code: Code::ClientHeadersTooLarge,
+                why: format!(
+                    "the request head is {head} bytes, limits.max_request_header_bytes is {}",
+                    self.max_header_bytes
+                ),
+            });
+        }
+        inbound::check_host(req.version(), req.uri(), req.headers())?;
+        if req.version() <= Version::HTTP_11 {
+            if let Some(scheme) = req.uri().scheme_str() {
+                if scheme != "http" && scheme != "https" {
+                    return Err(Refusal {
+                        code: Code::ClientPathInvalid,
+                        why: format!("an absolute-form target with scheme {scheme:?}"),
+                    });
+                }
+            }
+            if let Some(tokens) = inbound::upgrade_tokens(req.headers()) {
+                inbound::check_upgrade(&tokens, &self.allowed_upgrades)?;
+            }
+        }
+        if let (Some(max), Some(len)) = (
+            self.body_limits.max_bytes,
+            req.body()
+                .size_hint()
+                .exact()
+                .filter(|_| !req.body().is_end_stream()),
+        ) {
+            if len > max {
+                return Err(Refusal {
+                    code: Code::ClientBodyTooLarge,
+                    why: format!(
+                        "Content-Length {len} exceeds limits.max_request_body_bytes = {max}"
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Handles one request. Never fails: every problem becomes an HTTP response.
-    pub async fn handle(&self, mut req: Request<Incoming>, meta: &ConnMeta) -> Response<ProxyBody> {
+    pub async fn handle(&self, req: Request<Incoming>, meta: &ConnMeta) -> Response<ProxyBody> {
+        let mut resp = self.respond(req, meta).await;
+        // An HTTP/2 request body that will not be forwarded is read to its end before the
+        // answer goes out, so the stream closes cleanly (see `Drain`).
+        if let Some(drain) = resp.body_mut().take_drain() {
+            drain.await;
+        }
+        resp
+    }
+
+    async fn respond(&self, mut req: Request<Incoming>, meta: &ConnMeta) -> Response<ProxyBody> {
         let start = Instant::now();
         let request_id = RequestId {
             prefix: self.id_prefix.clone(),
@@ -166,7 +286,33 @@ impl Proxy {
             on_done: self.observer.clone(),
         };
 
-        let Some(upstream) = self.route(req.uri().path()).cloned() else {
+        // HTTP/2: a body we will not forward is read to its end before the error ends (see
+        // `Drain`); HTTP/1.1 leaves it to hyper (drained or the connection closed).
+        let h2 = req.version() == Version::HTTP_2;
+        if let Err(refusal) = self.screen(&req) {
+            let drain = h2.then(|| Drain::body(req.into_body()));
+            return self.refuse(refusal, meta, log, drain);
+        }
+        if inbound::is_options_asterisk(req.method(), req.uri()) {
+            // A question about tlsgate itself, never forwarded.
+            log.status = 200;
+            let drain = h2.then(|| Drain::body(req.into_body()));
+            let mut resp =
+                Response::new(ProxyBody::full(Bytes::new(), Some(log)).with_drain(drain));
+            resp.headers_mut().insert(
+                http::header::ALLOW,
+                HeaderValue::from_static(inbound::ALLOW),
+            );
+            return resp;
+        }
+        let (normalized, route) = match self.resolve(req.uri().path()) {
+            Ok(r) => r,
+            Err(refusal) => {
+                let drain = h2.then(|| Drain::body(req.into_body()));
+                return self.refuse(refusal, meta, log, drain);
+            }
+        };
+        let Some(upstream) = route.map(|i| self.upstreams[self.routes[i].upstream].clone()) else {
             let finding = Finding::new(
                 Code::NoRoute,
                 "no route matches this path",
@@ -176,9 +322,21 @@ impl Proxy {
                 ),
                 "add a route for this path, or call a path that is routed",
             );
-            return self.local_error(&finding, log);
+            let drain = h2.then(|| Drain::body(req.into_body()));
+            return self.local_error(&finding, log, drain);
         };
         log.upstream = Some(upstream.name.clone());
+        // What is forwarded is what was routed: the normalized path, the query as sent.
+        let normalized_pq = match normalized {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(p) => {
+                let text = match req.uri().query() {
+                    Some(q) => format!("{p}?{q}"),
+                    None => p,
+                };
+                PathAndQuery::try_from(text).ok()
+            }
+        };
 
         let upgrade =
             req.version() <= Version::HTTP_11 && rewrite::is_upgrade_request(req.headers());
@@ -196,7 +354,8 @@ impl Proxy {
             &upstream.set_headers,
             upgrade,
         );
-        parts.uri = match upstream.target_uri(parts.uri.path_and_query()) {
+        let target = upstream.target_uri(normalized_pq.as_ref().or(parts.uri.path_and_query()));
+        parts.uri = match target {
             Ok(u) => u,
             Err(e) => {
                 let finding = Finding::new(
@@ -205,18 +364,41 @@ impl Proxy {
                     format!("building the upstream URI failed: {e}"),
                     "check the request path",
                 );
-                return self.local_error(&finding, log);
+                let drain = h2.then(|| Drain::body(body));
+                return self.local_error(&finding, log, drain);
             }
         };
         // The upstream connection decides its own protocol; hyper-util wants HTTP/1.1 here and
         // switches to HTTP/2 itself on an h2 connection.
         parts.version = Version::HTTP_11;
-        let upstream_body = CountingBody::new(body, bytes_in).boxed();
+        let fault = Arc::new(ClientFault::default());
+        let (give_back, returned) = if h2 && !body.is_end_stream() {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let upstream_body =
+            RequestBody::new(body, bytes_in, self.body_limits, fault.clone(), give_back).boxed();
         let upstream_req = Request::from_parts(parts, upstream_body);
 
-        let resp = match upstream.send(upstream_req, upgrade).await {
+        // A fault of the client's body (too large, stalled, malformed) ends the wait at once
+        // and is reported as the client's, whatever the upstream made of the broken request.
+        let sent = tokio::select! {
+            biased;
+            f = fault.wait() => Err(f.clone()),
+            r = upstream.send(upstream_req, upgrade) => r,
+        };
+        let resp = match sent {
             Ok(r) => r,
             Err(finding) => {
+                if let Some(client_fault) = fault.get() {
+                    let refusal = Refusal {
+                        code: client_fault.code,
+                        why: client_fault.why.clone(),
+                    };
+                    return self.refuse(refusal, meta, log, None);
+                }
                 if self.limiter.admit(
                     &upstream.name,
                     finding.code,
@@ -226,7 +408,7 @@ impl Proxy {
                 {
                     log_upstream_failure(&upstream, &finding);
                 }
-                return self.local_error(&finding, log);
+                return self.local_error(&finding, log, returned.map(Drain::returning));
             }
         };
         log.ttfb = Some(start.elapsed());
@@ -256,7 +438,7 @@ impl Proxy {
                 {
                     log_upstream_failure(&upstream, &finding);
                 }
-                return self.local_error(&finding, log);
+                return self.local_error(&finding, log, returned.map(Drain::returning));
             }
         };
         rewrite::rewrite_response_headers(&mut parts.headers, false);
@@ -299,7 +481,7 @@ impl Proxy {
             let (client, upstream) = match tokio::join!(client_upgrade, upstream_upgrade) {
                 (Ok(c), Ok(u)) => (c, u),
                 (c, u) => {
-                    tracing::debug!(event = "upgrade_failed", upstream = %name, client_ok = c.is_ok(), upstream_ok = u.is_ok());
+                    tracing::debug!(event = Event::UpgradeFailed.as_str(), upstream = %name, client_ok = c.is_ok(), upstream_ok = u.is_ok());
                     return;
                 }
             };
@@ -316,8 +498,50 @@ impl Proxy {
         Response::from_parts(parts, ProxyBody::empty(None))
     }
 
-    /// An error tlsgate answers itself, OpenAI-shaped.
-    fn local_error(&self, finding: &Finding, mut log: RequestLog) -> Response<ProxyBody> {
+    /// A request refused as the client's fault: a `client_error` event (rate-limited per code)
+    /// and the 4xx JSON error.
+    fn refuse(
+        &self,
+        refusal: Refusal,
+        meta: &ConnMeta,
+        log: RequestLog,
+        drain: Option<Drain>,
+    ) -> Response<ProxyBody> {
+        let code = refusal.code;
+        let finding = Finding::new(code, client_summary(code), refusal.why, code.fix_hint());
+        if self.limiter.admit(
+            &self.client_key,
+            code,
+            &crate::telemetry::redact::peer(meta.peer),
+            Instant::now(),
+        ) == Admit::Log
+        {
+            tracing::info!(
+                event = Event::ClientError.as_str(),
+                peer = %crate::telemetry::redact::peer(meta.peer),
+                code = code.as_str(),
+                summary = %finding.summary,
+                why = %finding.why,
+            );
+        }
+        let mut resp = self.local_error(&finding, log, drain);
+        if code == Code::ClientMethodRefused {
+            resp.headers_mut().insert(
+                http::header::ALLOW,
+                HeaderValue::from_static(inbound::ALLOW),
+            );
+        }
+        resp
+    }
+
+    /// An error tlsgate answers itself, OpenAI-shaped. `drain`: an HTTP/2 request body to read
+    /// to its end before the response ends.
+    fn local_error(
+        &self,
+        finding: &Finding,
+        mut log: RequestLog,
+        drain: Option<Drain>,
+    ) -> Response<ProxyBody> {
         let resp: Response<Bytes> = errors::error_response(finding, self.detail);
         log.status = resp.status().as_u16();
         log.code = Some(finding.code);
@@ -325,21 +549,38 @@ impl Proxy {
         if let Ok(v) = HeaderValue::from_str(&log.request_id.to_string()) {
             parts.headers.insert("x-tlsgate-request-id", v);
         }
-        Response::from_parts(parts, ProxyBody::full(bytes, Some(log)))
+        Response::from_parts(parts, ProxyBody::full(bytes, Some(log)).with_drain(drain))
+    }
+}
+
+/// The one-line summary a client is told for each `client_*` refusal.
+fn client_summary(code: Code) -> &'static str {
+    match code {
+        Code::ClientMethodRefused => "this method is not forwarded (CONNECT and TRACE are refused)",
+        Code::ClientHostInvalid => {
+            "the request's Host is missing, repeated, malformed or contradicts its authority"
+        }
+        Code::ClientHeadersTooLarge => "the request headers are larger than this server accepts",
+        Code::ClientPathInvalid => "the request path cannot be forwarded safely",
+        Code::ClientUpgradeRefused => "this protocol upgrade is not allowed",
+        Code::ClientBodyTooLarge => "the request body is larger than this server accepts",
+        Code::ClientBodyTimeout => "the client stopped sending its request body",
+        Code::ClientBodyInvalid => "the request body is malformed or was cut short",
+        _ => "the request cannot be forwarded",
     }
 }
 
 /// Logs a failed upstream request: `upstream_tls_failed` for handshake and certificate causes,
 /// `upstream_error` for the rest.
 fn log_upstream_failure(upstream: &UpstreamClient, finding: &Finding) {
-    let tls = is_tls_code(finding.code);
+    let tls = finding.code.is_tls_cause();
     let event = if tls {
-        "upstream_tls_failed"
+        Event::UpstreamTlsFailed
     } else {
-        "upstream_error"
+        Event::UpstreamError
     };
     tracing::warn!(
-        event,
+        event = event.as_str(),
         upstream = %upstream.name,
         address = %upstream.url,
         code = finding.code.as_str(),
@@ -349,27 +590,6 @@ fn log_upstream_failure(upstream: &UpstreamClient, finding: &Finding) {
         fix = %finding.fix,
         verification_disabled = upstream.insecure,
     );
-}
-
-fn is_tls_code(code: Code) -> bool {
-    matches!(
-        code,
-        Code::UpstreamPlainHttp
-            | Code::UpstreamTlsOnHttpUrl
-            | Code::UpstreamCertExpired
-            | Code::UpstreamCertNotYetValid
-            | Code::UpstreamNameMismatch
-            | Code::UpstreamSelfSigned
-            | Code::UpstreamChainIncomplete
-            | Code::UpstreamUntrustedRoot
-            | Code::UpstreamTlsInspection
-            | Code::UpstreamLegacyTls
-            | Code::UpstreamNoSharedCipher
-            | Code::UpstreamClientCertRequired
-            | Code::UpstreamClientCertRejected
-            | Code::UpstreamHandshakeTimeout
-            | Code::UpstreamTlsFailed
-    )
 }
 
 #[cfg(test)]

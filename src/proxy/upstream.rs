@@ -16,17 +16,49 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::ServerName;
 
 use super::connect::{ConnectDiag, ConnectError, Connector, EgressProxy};
-use crate::config::{HttpVersion, Scheme, Upstream, UpstreamTimeouts, UpstreamUrl};
+use crate::config::{HttpVersion, Scheme, Upstream, UpstreamTimeouts, UpstreamUrl, UrlError};
 use crate::diagnose::upstream::{
     classify_tls_failure, http_answer_finding, may_be_tls_error_page, FixContext, HttpAnswer,
     ERROR_PAGE_LIMIT,
 };
 use crate::findings::{Code, Finding};
 use crate::tls::client as tls_client;
+use crate::tls::roots::TrustStoreError;
+
+/// Why the client of a configured upstream cannot be built. `upstream` is its name; the text
+/// names the configuration key (`upstreams.NAME.…`).
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamClientError {
+    #[error("upstreams.{upstream}.url: {source}")]
+    Url { upstream: String, source: UrlError },
+    #[error("upstreams.{upstream}.url: invalid authority: {source}")]
+    Authority {
+        upstream: String,
+        source: http::uri::InvalidUri,
+    },
+    #[error("upstreams.{upstream}.set_headers: invalid header name {header:?}")]
+    HeaderName { upstream: String, header: String },
+    #[error("upstreams.{upstream}.set_headers.{header}: the value is not a valid header value")]
+    HeaderValue { upstream: String, header: String },
+    #[error("upstreams.{upstream}.egress_proxy: {source}")]
+    EgressProxy { upstream: String, source: UrlError },
+    #[error("upstreams.{upstream}.tls.server_name: {name:?} is not a valid name")]
+    ServerName { upstream: String, name: String },
+    #[error("upstreams.{upstream}.{source}")]
+    TrustStores {
+        upstream: String,
+        source: TrustStoreError,
+    },
+    #[error("upstreams.{upstream}.{source}")]
+    Tls {
+        upstream: String,
+        source: tls_client::ClientConfigError,
+    },
+}
 
 /// The request body type sent upstream: the client's streamed body, type-erased so locally
 /// made bodies (health checks, upgrades) fit too.
-pub type UpstreamBody = BoxBody<Bytes, hyper::Error>;
+pub type UpstreamBody = BoxBody<Bytes, super::body::BoxError>;
 
 /// A ready-to-use upstream.
 pub struct UpstreamClient {
@@ -59,8 +91,8 @@ pub enum Screened {
 }
 
 impl UpstreamClient {
-    /// Builds the client for a configured upstream. Errors are plain sentences naming the key.
-    pub fn new(name: &str, cfg: &Upstream) -> Result<Self, String> {
+    /// Builds the client for a configured upstream. Errors name the key.
+    pub fn new(name: &str, cfg: &Upstream) -> Result<Self, UpstreamClientError> {
         Self::with_connection_counter(name, cfg, Default::default())
     }
 
@@ -70,10 +102,14 @@ impl UpstreamClient {
         name: &str,
         cfg: &Upstream,
         opened: prometheus_client::metrics::counter::Counter,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, UpstreamClientError> {
+        let upstream = || name.to_string();
         let url = cfg
             .parsed_url()
-            .map_err(|e| format!("upstreams.{name}.url: {e}"))?;
+            .map_err(|source| UpstreamClientError::Url {
+                upstream: upstream(),
+                source,
+            })?;
         let https = url.scheme == Scheme::Https;
         let host_for_uri = if url.host.contains(':') {
             format!("[{}]", url.host)
@@ -86,26 +122,33 @@ impl UpstreamClient {
         } else {
             format!("{host_for_uri}:{}", url.port)
         };
-        let authority: Authority = authority_text
-            .parse()
-            .map_err(|e| format!("upstreams.{name}.url: invalid authority: {e}"))?;
+        let authority: Authority =
+            authority_text
+                .parse()
+                .map_err(|source| UpstreamClientError::Authority {
+                    upstream: upstream(),
+                    source,
+                })?;
 
         let set_headers = cfg
             .set_headers
             .iter()
             .map(|(k, v)| {
                 let name_ = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
-                    format!("upstreams.{name}.set_headers: invalid header name {k:?}")
+                    UpstreamClientError::HeaderName {
+                        upstream: upstream(),
+                        header: k.clone(),
+                    }
                 })?;
-                let mut value = HeaderValue::from_str(v).map_err(|_| {
-                    format!(
-                        "upstreams.{name}.set_headers.{k}: the value is not a valid header value"
-                    )
-                })?;
+                let mut value =
+                    HeaderValue::from_str(v).map_err(|_| UpstreamClientError::HeaderValue {
+                        upstream: upstream(),
+                        header: k.clone(),
+                    })?;
                 value.set_sensitive(true);
                 Ok((name_, value))
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, UpstreamClientError>>()?;
 
         let egress = match cfg.egress_proxy.as_deref().map(str::trim) {
             Some(p)
@@ -113,8 +156,12 @@ impl UpstreamClient {
                     && !is_loopback_host(&url.host)
                     && !no_proxy_matches(&url.host) =>
             {
-                let parsed = UpstreamUrl::parse_proxy(p)
-                    .map_err(|e| format!("upstreams.{name}.egress_proxy: {e}"))?;
+                let parsed = UpstreamUrl::parse_proxy(p).map_err(|source| {
+                    UpstreamClientError::EgressProxy {
+                        upstream: upstream(),
+                        source,
+                    }
+                })?;
                 Some(EgressProxy {
                     host: parsed.host,
                     port: parsed.port,
@@ -125,26 +172,37 @@ impl UpstreamClient {
 
         let server_name = match &cfg.tls.server_name {
             Some(n) => Some(ServerName::try_from(n.clone()).map_err(|_| {
-                format!("upstreams.{name}.tls.server_name: {n:?} is not a valid name")
+                UpstreamClientError::ServerName {
+                    upstream: upstream(),
+                    name: n.clone(),
+                }
             })?),
             None => None,
         };
         let diag = Arc::new(ConnectDiag {
             context: FixContext::Upstream(name.to_string()),
             stores: if https && !cfg.tls.insecure_skip_verify {
-                crate::tls::roots::trust_stores(&cfg.tls)
-                    .map_err(|e| format!("upstreams.{name}.{e}"))?
+                crate::tls::roots::trust_stores(&cfg.tls).map_err(|source| {
+                    UpstreamClientError::TrustStores {
+                        upstream: upstream(),
+                        source,
+                    }
+                })?
             } else {
                 Vec::new()
             },
             client_cert_sent: cfg.tls.client_cert.is_some() && cfg.tls.client_key.is_some(),
             verification_disabled: https && cfg.tls.insecure_skip_verify,
         });
-        let make_connector = |alpn: Vec<Vec<u8>>| -> Result<Connector, String> {
+        let make_connector = |alpn: Vec<Vec<u8>>| -> Result<Connector, UpstreamClientError> {
             let tls = if https {
                 Some(Arc::new(
-                    tls_client::client_config(&cfg.tls, alpn)
-                        .map_err(|e| format!("upstreams.{name}.{e}"))?,
+                    tls_client::client_config(&cfg.tls, alpn).map_err(|source| {
+                        UpstreamClientError::Tls {
+                            upstream: upstream(),
+                            source,
+                        }
+                    })?,
                 ))
             } else {
                 None

@@ -20,7 +20,8 @@ use crate::diagnose::handshake::OurChain;
 use crate::findings::{sort_by_importance, Code, Finding, Severity};
 use crate::locks::lock;
 use crate::status::certificate_statuses;
-use crate::status::{ReloadStatus, State};
+use crate::status::{ReloadResult, ReloadStatus, State};
+use crate::telemetry::Event;
 
 /// What asked for a reload (logged with the result).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,7 +294,7 @@ impl Reloader {
             }
             let leaf = new.leaf();
             tracing::info!(
-                event = "cert_reloaded",
+                event = Event::CertReloaded.as_str(),
                 listener = %l.name,
                 trigger = trigger.as_str(),
                 cert_file = %new.source.cert.display(),
@@ -308,7 +309,7 @@ impl Reloader {
             for f in findings {
                 if f.severity >= Severity::Warning {
                     tracing::warn!(
-                        event = "cert_finding",
+                        event = Event::CertFinding.as_str(),
                         listener = %l.name,
                         cert_file = %new.source.cert.display(),
                         code = f.code.as_str(),
@@ -339,7 +340,7 @@ impl Reloader {
                 let leaf = c.leaf();
                 if leaf.not_after > now && leaf.not_after - now <= window {
                     tracing::warn!(
-                        event = "cert_expiring_soon",
+                        event = Event::CertExpiringSoon.as_str(),
                         code = Code::CertExpiringSoon.as_str(),
                         listener = %l.name,
                         cert_file = %c.source.cert.display(),
@@ -354,6 +355,10 @@ impl Reloader {
     }
 }
 
+/// Whether a rejection may be a rotation caught half-way (the key of one renewal beside the
+/// certificate of the next, a file cut short mid-write), worth one more read. Not a column of
+/// the catalogue: the same findings at startup or in `check` are plain errors; what makes them
+/// possibly transient is how a watched reload reads files, which this pipeline owns.
 fn is_transient_rejection(e: &Evaluation) -> bool {
     match e {
         Evaluation::Rejected { findings, .. } => findings.iter().any(|f| {
@@ -373,7 +378,7 @@ fn is_transient_rejection(e: &Evaluation) -> bool {
 fn log_rejection(listener: &str, trigger: Trigger, findings: &[Finding]) {
     let first = findings.first();
     tracing::error!(
-        event = "cert_reload_rejected",
+        event = Event::CertReloadRejected.as_str(),
         listener,
         trigger = trigger.as_str(),
         code = first.map(|f| f.code.as_str()).unwrap_or("-"),
@@ -388,12 +393,12 @@ fn log_rejection(listener: &str, trigger: Trigger, findings: &[Finding]) {
 /// The `/status` form of an outcome.
 pub fn status_of(outcome: &Outcome) -> ReloadStatus {
     let (result, findings) = match outcome {
-        Outcome::Unchanged | Outcome::Reloaded => ("ok", Vec::new()),
-        Outcome::Rejected(f) => ("rejected", f.clone()),
+        Outcome::Unchanged | Outcome::Reloaded => (ReloadResult::Ok, Vec::new()),
+        Outcome::Rejected(f) => (ReloadResult::Rejected, f.clone()),
     };
     ReloadStatus {
-        last_attempt_at: Some(format_time(OffsetDateTime::now_utc())),
-        result: result.to_string(),
+        last_attempt_at: Some(OffsetDateTime::now_utc()),
+        result,
         findings,
     }
 }

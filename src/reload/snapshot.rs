@@ -29,7 +29,7 @@ impl Snapshot {
         let files = paths
             .iter()
             .map(|p| {
-                let r = std::fs::read(p).map(|bytes| {
+                let r = read_capped(p).map(|bytes| {
                     let mode = std::fs::metadata(p).ok().and_then(|m| pem::file_mode(&m));
                     (bytes, mode)
                 });
@@ -39,12 +39,18 @@ impl Snapshot {
         Snapshot { files }
     }
 
-    /// Reads until two consecutive reads agree (or `MAX_READS` is reached).
+    /// Reads until two consecutive reads `SETTLE` apart agree (or `MAX_READS` is reached).
     pub fn read_stable(paths: &[PathBuf]) -> Snapshot {
-        let mut prev = Snapshot::read(paths);
+        Self::settle(|| Snapshot::read(paths), || std::thread::sleep(SETTLE))
+    }
+
+    /// The settling rule on its own, so it can be tested without a racing writer: `read`
+    /// takes a snapshot, `wait` passes the settle time.
+    fn settle(mut read: impl FnMut() -> Snapshot, mut wait: impl FnMut()) -> Snapshot {
+        let mut prev = read();
         for _ in 0..MAX_READS {
-            std::thread::sleep(SETTLE);
-            let next = Snapshot::read(paths);
+            wait();
+            let next = read();
             if next.same_content(&prev) {
                 return next;
             }
@@ -98,6 +104,7 @@ impl Snapshot {
     pub fn pem(&self, path: &Path) -> Result<PemFile, Finding> {
         match self.files.get(path) {
             Some(Ok((bytes, mode))) => {
+                pem::check_limits(path, bytes, pem::max_file_bytes())?;
                 let mut f = PemFile::parse(path, bytes);
                 f.mode = *mode;
                 Ok(f)
@@ -107,6 +114,17 @@ impl Snapshot {
             None => PemFile::read(path),
         }
     }
+}
+
+/// A file's bytes, at most one more than `limits.max_cert_file_bytes` (enough to tell it is
+/// too large without reading a huge file whole).
+fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(pem::max_file_bytes().saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 #[cfg(test)]

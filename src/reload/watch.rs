@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::pipeline::{Reloader, Trigger};
 use crate::config::Reload;
+use crate::telemetry::Event;
 
 /// How often the daily expiry announcement runs.
 const EXPIRY_ANNOUNCE_EVERY: Duration = Duration::from_secs(24 * 3600);
@@ -85,7 +86,7 @@ fn arm(watcher: &Mutex<RecommendedWatcher>, paths: &[PathBuf]) {
     for dir in watch_dirs(paths).all() {
         if dir.is_dir() {
             if let Err(e) = w.watch(dir, RecursiveMode::NonRecursive) {
-                tracing::debug!(event = "watch_failed", dir = %dir.display(), error = %e);
+                tracing::debug!(event = Event::WatchFailed.as_str(), dir = %dir.display(), error = %e);
             }
         }
     }
@@ -124,7 +125,7 @@ pub fn start(
                 Some(w)
             }
             Err(e) => {
-                tracing::warn!(event = "watch_unavailable", error = %e, "file watching is unavailable; relying on the poll, SIGHUP and POST /reload");
+                tracing::warn!(event = Event::WatchUnavailable.as_str(), error = %e, "file watching is unavailable; relying on the poll, SIGHUP and POST /reload");
                 None
             }
         }

@@ -19,10 +19,12 @@ use tokio_rustls::LazyConfigAcceptor;
 use super::context::{ListenerContext, TlsSide};
 use crate::certs::set::Selection;
 use crate::diagnose::handshake::{
-    classify, from_io_error, severity_for_log, FailureKind, HandshakeEvidence, Phase, ServedInfo,
+    classify, from_io_error, FailureKind, HandshakeEvidence, Phase, ServedInfo,
 };
-use crate::findings::Finding;
+use crate::findings::{Finding, Severity};
+use crate::status::HandshakeFailureRecord;
 use crate::telemetry::ratelimit::Admit;
+use crate::telemetry::Event;
 use crate::wire::client_hello;
 use crate::wire::sniff::{self, Sniffed};
 
@@ -368,19 +370,18 @@ fn log_failure(
         .map(|_| ev.our_chain.fingerprint.clone())
         .unwrap_or_default();
     let duration_ms = ev.elapsed_ms;
-    let record = serde_json::json!({
-        "at": crate::certs::info::format_time(time::OffsetDateTime::now_utc()),
-        "peer": peer_text,
-        "sni": sni,
-        "alpn": alpn,
-        "client_versions": versions,
-        "alert": alert,
-        "code": f.code.as_str(),
-        "summary": f.summary,
-        "served_cert": served_cert,
-    });
-    ctx.state
-        .record_handshake_failure(&ctx.name, f.code, record);
+    let record = HandshakeFailureRecord {
+        at: time::OffsetDateTime::now_utc(),
+        peer: peer_text.clone(),
+        sni: sni.clone(),
+        alpn: alpn.clone(),
+        client_versions: versions.clone(),
+        alert: alert.clone(),
+        code: f.code,
+        summary: f.summary.clone(),
+        served_cert: served_cert.clone(),
+    };
+    ctx.state.record_handshake_failure(&ctx.name, record);
     if tls
         .limiter
         .admit(&ctx.name, f.code, &peer_text, Instant::now())
@@ -391,7 +392,7 @@ fn log_failure(
     macro_rules! emit {
         ($lvl:ident) => {
             tracing::$lvl!(
-                event = "tls_handshake_failed",
+                event = Event::TlsHandshakeFailed.as_str(),
                 listener = %ctx.name,
                 peer = %peer_text,
                 sni = sni.as_deref().unwrap_or(""),
@@ -411,7 +412,9 @@ fn log_failure(
             )
         };
     }
-    if severity_for_log(f.code) == tracing::Level::WARN {
+    // The level is the code's catalogue severity: warnings (our configuration, as clients see
+    // it) at WARN, client-side problems and scanner noise at INFO.
+    if f.code.default_severity() >= Severity::Warning {
         emit!(warn)
     } else {
         emit!(info)

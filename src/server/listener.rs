@@ -17,12 +17,17 @@ pub use super::context::{ListenerContext, TlsSide};
 use super::handshake::{self, HandshakeOutcome};
 use crate::config::Limits;
 use crate::proxy::ConnMeta;
+use crate::telemetry::Event;
 
 /// The HTTP server settings shared by every connection of a listener.
 pub fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    // hyper answers 431 itself when the head outgrows this buffer; it refuses values < 8 KiB.
-    let max_head = (limits.max_request_header_bytes.0 as usize).max(8192);
+    // The proxy enforces max_request_header_bytes itself (a JSON 431); hyper's own limits sit
+    // above it, as the backstop for heads too large to buffer (hyper's answer is rewritten as
+    // JSON on HTTP/1.1 by `parse_errors`; h2's stays bare). hyper refuses values < 8 KiB.
+    let max_head = (limits.max_request_header_bytes.0 as usize)
+        .saturating_mul(2)
+        .max(16 * 1024);
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -32,7 +37,7 @@ pub fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_request_header_bytes.0).unwrap_or(u32::MAX))
+        .max_header_list_size(u32::try_from(max_head).unwrap_or(u32::MAX))
         .keep_alive_interval(Some(Duration::from_secs(30)));
     builder
 }
@@ -59,7 +64,7 @@ pub async fn run(
                 Ok(pair) => pair,
                 Err(e) => {
                     // EMFILE and friends: back off briefly rather than spin.
-                    tracing::warn!(event = "accept_failed", listener = %ctx.name, error = %e);
+                    tracing::warn!(event = Event::AcceptFailed.as_str(), listener = %ctx.name, error = %e);
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -129,7 +134,10 @@ async fn serve_http<I>(
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let proxy = ctx.proxy.clone();
+    let owed = super::parse_errors::Owed::default();
+    let io = super::parse_errors::RewriteParseErrors::new(io, owed.clone(), proxy.detail());
     let service = service_fn(move |req| {
+        owed.request_received();
         if let Some(r) = &requests {
             r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
@@ -139,6 +147,6 @@ async fn serve_http<I>(
     let conn = ctx.http.serve_connection_with_upgrades(io, service);
     let conn = graceful.watch(conn.into_owned());
     if let Err(e) = conn.await {
-        tracing::debug!(event = "connection_error", listener = %ctx.name, peer = %meta.peer, error = %e);
+        tracing::debug!(event = Event::ConnectionError.as_str(), listener = %ctx.name, peer = %meta.peer, error = %e);
     }
 }

@@ -4,4 +4,5 @@
 pub mod context;
 pub mod handshake;
 pub mod listener;
+pub mod parse_errors;
 pub mod tls;

@@ -3,16 +3,17 @@
 //! counts. Writers are the hot path's side effects, so updates are atomic or short locks.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
 
 use crate::certs::info::format_time;
@@ -31,18 +32,18 @@ pub struct ListenerLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub upstream: String,
-    pub status_class: String,
+    pub status_class: StatusClass,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HandshakeLabels {
     pub listener: String,
-    pub code: String,
+    pub code: Code,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
-    pub result: String,
+    pub result: ReloadResult,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -56,7 +57,87 @@ pub struct UpstreamLabel {
     pub upstream: String,
 }
 
-/// The Prometheus metrics (names and labels are PRODUCT.md's contract).
+/// The `status_class` label of `tlsgate_requests_total`: `1xx` … `5xx`.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum StatusClass {
+    Informational,
+    Success,
+    Redirection,
+    ClientError,
+    ServerError,
+}
+
+impl StatusClass {
+    pub const ALL: [StatusClass; 5] = [
+        StatusClass::Informational,
+        StatusClass::Success,
+        StatusClass::Redirection,
+        StatusClass::ClientError,
+        StatusClass::ServerError,
+    ];
+
+    /// The class of an HTTP status; anything outside 100-499 counts as `5xx`.
+    pub const fn of(status: u16) -> StatusClass {
+        match status {
+            100..=199 => StatusClass::Informational,
+            200..=299 => StatusClass::Success,
+            300..=399 => StatusClass::Redirection,
+            400..=499 => StatusClass::ClientError,
+            _ => StatusClass::ServerError,
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StatusClass::Informational => "1xx",
+            StatusClass::Success => "2xx",
+            StatusClass::Redirection => "3xx",
+            StatusClass::ClientError => "4xx",
+            StatusClass::ServerError => "5xx",
+        }
+    }
+}
+
+impl EncodeLabelValue for StatusClass {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
+/// The result of a certificate reload: the `result` label of `tlsgate_cert_reloads_total`
+/// (`ok`, `rejected`) and `reload.result` of `/status` (also `none`: never attempted).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReloadResult {
+    Ok,
+    Rejected,
+    None,
+}
+
+impl ReloadResult {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ReloadResult::Ok => "ok",
+            ReloadResult::Rejected => "rejected",
+            ReloadResult::None => "none",
+        }
+    }
+}
+
+impl EncodeLabelValue for ReloadResult {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
+/// The `code` label of `tlsgate_handshake_failures_total`: the catalogue's name of the code.
+impl EncodeLabelValue for Code {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
+/// The Prometheus metrics (names and labels are docs/spec.md's contract).
 pub struct Metrics {
     pub registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
@@ -140,22 +221,47 @@ impl Metrics {
     }
 }
 
+/// A timestamp in `/status`: RFC 3339, UTC, to the second (`2025-01-31T12:00:00Z`).
+fn rfc3339<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_time(*t))
+}
+
+/// An optional timestamp in `/status`: RFC 3339 or `null`.
+fn rfc3339_opt<S: Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => rfc3339(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// The `/status` document (docs/spec.md, "Admin API").
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusDocument {
+    pub version: &'static str,
+    #[serde(serialize_with = "rfc3339")]
+    pub started_at: OffsetDateTime,
+    pub listeners: Vec<ListenerStatus>,
+    pub reload: ReloadStatus,
+    pub upstreams: Vec<UpstreamStatus>,
+}
+
 /// One served certificate as `/status` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct CertificateStatus {
     pub subject: String,
     pub sans: Vec<String>,
     pub issuer: String,
-    pub not_before: String,
-    pub not_after: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub not_before: OffsetDateTime,
+    #[serde(serialize_with = "rfc3339")]
+    pub not_after: OffsetDateTime,
     pub days_left: i64,
     pub fingerprint_sha256: String,
     pub cert_file: String,
     pub key_file: String,
-    pub loaded_at: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub loaded_at: OffsetDateTime,
     pub findings: Vec<Finding>,
-    #[serde(skip)]
-    pub not_after_unix: i64,
 }
 
 impl CertificateStatus {
@@ -165,25 +271,41 @@ impl CertificateStatus {
             subject: leaf.subject.clone(),
             sans: leaf.sans.clone(),
             issuer: leaf.issuer.clone(),
-            not_before: format_time(leaf.not_before),
-            not_after: format_time(leaf.not_after),
+            not_before: leaf.not_before,
+            not_after: leaf.not_after,
             days_left: leaf.days_left(OffsetDateTime::now_utc()),
             fingerprint_sha256: leaf.fingerprint_sha256.clone(),
             cert_file: loaded.source.cert.display().to_string(),
             key_file: loaded.source.key.display().to_string(),
-            loaded_at: format_time(loaded.loaded_at),
+            loaded_at: loaded.loaded_at,
             findings,
-            not_after_unix: leaf.not_after.unix_timestamp(),
         }
     }
+}
+
+/// One failed handshake as `/status` keeps it (`handshake_failures.recent`).
+#[derive(Debug, Clone, Serialize)]
+pub struct HandshakeFailureRecord {
+    #[serde(serialize_with = "rfc3339")]
+    pub at: OffsetDateTime,
+    /// The peer address (redacted as the logs show it).
+    pub peer: String,
+    pub sni: Option<String>,
+    pub alpn: String,
+    pub client_versions: String,
+    pub alert: Option<String>,
+    pub code: Code,
+    pub summary: String,
+    /// Fingerprint of the certificate served, empty when none was.
+    pub served_cert: String,
 }
 
 /// Handshake failures of one listener.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct HandshakeStats {
     pub total: u64,
-    pub by_code: BTreeMap<String, u64>,
-    pub recent: VecDeque<serde_json::Value>,
+    pub by_code: BTreeMap<Code, u64>,
+    pub recent: VecDeque<HandshakeFailureRecord>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -197,9 +319,9 @@ pub struct ListenerStatus {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ReloadStatus {
-    pub last_attempt_at: Option<String>,
-    /// `ok`, `rejected` or `none` (never attempted).
-    pub result: String,
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub last_attempt_at: Option<OffsetDateTime>,
+    pub result: ReloadResult,
     pub findings: Vec<Finding>,
 }
 
@@ -208,16 +330,55 @@ pub struct ReloadStatus {
 pub struct ChainEntry {
     pub subject: String,
     pub issuer: String,
-    pub not_after: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub not_after: OffsetDateTime,
+}
+
+/// An upstream's health as its last check found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamHealth {
+    /// Connected, verified, nothing to warn about.
+    Healthy,
+    /// Connected, with warnings.
+    Degraded,
+    /// Could not connect, or an error finding.
+    Failing,
+    /// Not checked (yet, or checks are off).
+    Unchecked,
+}
+
+impl UpstreamHealth {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            UpstreamHealth::Healthy => "healthy",
+            UpstreamHealth::Degraded => "degraded",
+            UpstreamHealth::Failing => "failing",
+            UpstreamHealth::Unchecked => "unchecked",
+        }
+    }
+}
+
+impl std::fmt::Display for UpstreamHealth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `status == "healthy"`: compares with the name `/status` shows.
+impl PartialEq<&str> for UpstreamHealth {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct UpstreamStatus {
     pub name: String,
     pub url: String,
-    /// `healthy`, `degraded`, `failing` or `unchecked`.
-    pub status: String,
-    pub checked_at: Option<String>,
+    pub status: UpstreamHealth,
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub checked_at: Option<OffsetDateTime>,
     pub tls_version: Option<String>,
     pub cipher: Option<String>,
     pub alpn: Option<String>,
@@ -228,8 +389,6 @@ pub struct UpstreamStatus {
 /// Requests per upstream and status class (`"2xx"`, …), for the HTML page (the metrics family
 /// cannot be iterated).
 pub type RequestCounts = BTreeMap<String, BTreeMap<String, u64>>;
-
-const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// The metric handles of one upstream, resolved once so a request only increments atomics.
 struct RequestHandles {
@@ -251,14 +410,14 @@ impl RequestHandles {
         }
     }
 
-    fn record(&self, metrics: &Metrics, upstream: &str, class: usize, seconds: f64) {
-        self.by_class[class]
+    fn record(&self, metrics: &Metrics, upstream: &str, class: StatusClass, seconds: f64) {
+        self.by_class[class as usize]
             .get_or_init(|| {
                 metrics
                     .requests
                     .get_or_create(&RequestLabels {
                         upstream: upstream.to_string(),
-                        status_class: STATUS_CLASSES[class].to_string(),
+                        status_class: class,
                     })
                     .clone()
             })
@@ -302,7 +461,7 @@ impl State {
             listeners: RwLock::new(Vec::new()),
             reload: Mutex::new(ReloadStatus {
                 last_attempt_at: None,
-                result: "none".into(),
+                result: ReloadResult::None,
                 findings: Vec::new(),
             }),
             upstreams: Mutex::new(Vec::new()),
@@ -348,9 +507,10 @@ impl State {
         // certificate for the same name: the first to expire is the one to watch).
         let mut soonest: BTreeMap<&str, i64> = BTreeMap::new();
         for c in &certs {
+            let not_after = c.not_after.unix_timestamp();
             for name in c.sans.iter().take(16) {
-                let e = soonest.entry(name.as_str()).or_insert(c.not_after_unix);
-                *e = (*e).min(c.not_after_unix);
+                let e = soonest.entry(name.as_str()).or_insert(not_after);
+                *e = (*e).min(not_after);
             }
         }
         let labels: Vec<CertLabels> = soonest
@@ -382,13 +542,14 @@ impl State {
         }
     }
 
-    /// Counts one failed handshake and keeps its event for `/status`.
-    pub fn record_handshake_failure(&self, listener: &str, code: Code, event: serde_json::Value) {
+    /// Counts one failed handshake and keeps its record for `/status`.
+    pub fn record_handshake_failure(&self, listener: &str, record: HandshakeFailureRecord) {
+        let code = record.code;
         self.metrics
             .handshake_failures
             .get_or_create(&HandshakeLabels {
                 listener: listener.to_string(),
-                code: code.as_str().to_string(),
+                code,
             })
             .inc();
         if let Some(l) = write(&self.listeners)
@@ -397,11 +558,11 @@ impl State {
         {
             let s = &mut l.handshake_failures;
             s.total += 1;
-            *s.by_code.entry(code.as_str().to_string()).or_default() += 1;
+            *s.by_code.entry(code).or_default() += 1;
             if s.recent.len() == RECENT_EVENTS {
                 s.recent.pop_front();
             }
-            s.recent.push_back(event);
+            s.recent.push_back(record);
         }
     }
 
@@ -418,13 +579,7 @@ impl State {
     /// Counts one finished request. On the hot path: after the first request of an upstream,
     /// one read lock and atomic increments, no allocation.
     pub fn record_request(&self, upstream: &str, status: u16, seconds: f64) {
-        let class = match status {
-            100..=199 => 0,
-            200..=299 => 1,
-            300..=399 => 2,
-            400..=499 => 3,
-            _ => 4,
-        };
+        let class = StatusClass::of(status);
         if let Some(h) = read(&self.request_handles).get(upstream) {
             h.record(&self.metrics, upstream, class, seconds);
             return;
@@ -441,10 +596,10 @@ impl State {
         read(&self.request_handles)
             .iter()
             .map(|(name, h)| {
-                let by_class = STATUS_CLASSES
+                let by_class = StatusClass::ALL
                     .iter()
                     .zip(&h.by_class)
-                    .filter_map(|(class, c)| c.get().map(|c| (class.to_string(), c.get())))
+                    .filter_map(|(class, c)| c.get().map(|c| (class.as_str().to_string(), c.get())))
                     .collect();
                 (name.clone(), by_class)
             })
@@ -455,7 +610,7 @@ impl State {
         self.metrics
             .cert_reloads
             .get_or_create(&ResultLabel {
-                result: status.result.clone(),
+                result: status.result,
             })
             .inc();
         *lock(&self.reload) = status;
@@ -466,11 +621,11 @@ impl State {
     }
 
     pub fn set_upstream(&self, status: UpstreamStatus) {
-        let up = match status.status.as_str() {
-            "healthy" | "degraded" => 1,
-            _ => 0,
+        let up = match status.status {
+            UpstreamHealth::Healthy | UpstreamHealth::Degraded => 1,
+            UpstreamHealth::Failing | UpstreamHealth::Unchecked => 0,
         };
-        if status.status != "unchecked" {
+        if status.status != UpstreamHealth::Unchecked {
             self.metrics
                 .upstream_up
                 .get_or_create(&UpstreamLabel {
@@ -493,24 +648,22 @@ impl State {
         lock(&self.upstreams).clone()
     }
 
-    /// The `/status` document.
-    pub fn status_json(&self) -> serde_json::Value {
+    /// The `/status` document, `days_left` counted from now.
+    pub fn status(&self) -> StatusDocument {
         let now = OffsetDateTime::now_utc();
         let mut listeners = self.listeners();
         for l in &mut listeners {
             for c in &mut l.certificates {
-                c.days_left =
-                    (OffsetDateTime::from_unix_timestamp(c.not_after_unix).unwrap_or(now) - now)
-                        .whole_days();
+                c.days_left = (c.not_after - now).whole_days();
             }
         }
-        serde_json::json!({
-            "version": self.version,
-            "started_at": format_time(self.started_at),
-            "listeners": listeners,
-            "reload": self.reload_status(),
-            "upstreams": self.upstreams(),
-        })
+        StatusDocument {
+            version: self.version,
+            started_at: self.started_at,
+            listeners,
+            reload: self.reload_status(),
+            upstreams: self.upstreams(),
+        }
     }
 
     /// The `/metrics` text.

@@ -1,8 +1,11 @@
 //! Logging: tracing setup (pretty or flat JSON lines), the one redaction function set, and
 //! rate-limited summaries of repeated events.
 
+pub mod event;
 pub mod ratelimit;
 pub mod redact;
+
+pub use event::Event;
 
 use crate::config::LogFormat;
 

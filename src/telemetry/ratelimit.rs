@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::findings::Code;
 
-/// Events logged individually per key and window (PRODUCT.md: 5 per 60 s).
+/// Events logged individually per key and window (docs/spec.md: 5 per 60 s).
 pub const PER_WINDOW: u32 = 5;
 pub const WINDOW: Duration = Duration::from_secs(60);
 

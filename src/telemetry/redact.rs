@@ -24,26 +24,99 @@ pub fn is_secret_header(name: &str) -> bool {
 /// The placeholder for a removed value.
 pub const REDACTED: &str = "REDACTED";
 
-/// A path and query as it may be logged: each query value replaced by `REDACTED`, and secret-
-/// looking tokens in the path masked.
+/// A path and query as it may be logged. Query values, valueless query tokens and `;`
+/// path-parameter values are replaced by `REDACTED` (keys travel there: `?api-key=`,
+/// `?key=`, `;api_key=`, a bare `?<key>`); so is a parameter name that is not a plain word,
+/// and the segment after a key/token/secret-like segment (`/key/<key>`); `sk-…` tokens are
+/// masked anywhere.
 pub fn redact_path_and_query(pq: &str) -> String {
     let (path, query) = match pq.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (pq, None),
     };
-    let mut out = redact_text(path);
+    let mut out = String::with_capacity(pq.len());
+    let mut after_secret_name = false;
+    for (i, seg) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        let (name, params) = match seg.split_once(';') {
+            Some((n, p)) => (n, Some(p)),
+            None => (seg, None),
+        };
+        if after_secret_name && !name.is_empty() {
+            out.push_str(REDACTED);
+        } else {
+            out.push_str(&redact_text(name));
+        }
+        after_secret_name = is_secret_name(name);
+        if let Some(params) = params {
+            out.push(';');
+            redact_params(params, ';', &mut out);
+        }
+    }
     if let Some(q) = query {
         out.push('?');
-        let parts: Vec<String> = q
-            .split('&')
-            .map(|kv| match kv.split_once('=') {
-                Some((k, _)) => format!("{}={REDACTED}", redact_text(k)),
-                None => redact_text(kv),
-            })
-            .collect();
-        out.push_str(&parts.join("&"));
+        redact_params(q, '&', &mut out);
     }
     out
+}
+
+/// `name=value` pairs separated by `sep`: values replaced, odd names and bare tokens too.
+fn redact_params(params: &str, sep: char, out: &mut String) {
+    for (i, kv) in params.split(sep).enumerate() {
+        if i > 0 {
+            out.push(sep);
+        }
+        match kv.split_once('=') {
+            Some((k, _)) => {
+                if is_plain_name(k) {
+                    out.push_str(k);
+                } else {
+                    out.push_str(REDACTED);
+                }
+                out.push('=');
+                out.push_str(REDACTED);
+            }
+            None if kv.is_empty() => {}
+            None => out.push_str(REDACTED),
+        }
+    }
+}
+
+/// A parameter name that is a word (`api_key`, `stream`, `api-version`), not a token: shorter
+/// than keys are (20), and without the digit runs that keys are made of.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() < 20
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'[' | b']'))
+        && name.bytes().filter(u8::is_ascii_digit).count() <= 2
+}
+
+/// A path segment naming a credential: `key`, `api_key`, `apiKey`, `token`, `secret`, …
+fn is_secret_name(seg: &str) -> bool {
+    let norm: String = seg
+        .chars()
+        .filter(|c| *c != '-' && *c != '_')
+        .flat_map(char::to_lowercase)
+        .collect();
+    [
+        "key",
+        "keys",
+        "token",
+        "tokens",
+        "secret",
+        "secrets",
+        "password",
+        "passwd",
+        "auth",
+        "credential",
+        "credentials",
+    ]
+    .iter()
+    .any(|s| norm.ends_with(s))
 }
 
 /// Masks API-key-looking tokens: `sk-` (OpenAI, Anthropic `sk-ant-`) followed by at least 8

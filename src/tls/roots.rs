@@ -2,14 +2,32 @@
 //! roots, and CA files named in the configuration, each built once and kept apart so a
 //! diagnosis can say which store trusts a chain.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::RootCertStore;
 
 use crate::config::{RootStore, UpstreamTls};
+
+/// Why a CA file cannot be used as a trust store. The text starts with the path.
+#[derive(Debug, thiserror::Error)]
+pub enum CaFileError {
+    #[error("{}: {source}", path.display())]
+    Read { path: PathBuf, source: pem::Error },
+    #[error("{}: no certificate found in the file", path.display())]
+    NoCertificate { path: PathBuf },
+    #[error("{}: no usable CA certificate in the file", path.display())]
+    NoUsableCertificate { path: PathBuf },
+}
+
+/// Why the trust stores of an upstream cannot be built. The text starts with the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustStoreError {
+    #[error("tls.ca_bundle {0}")]
+    CaBundle(#[source] CaFileError),
+}
 
 /// One trust store that was consulted, with its anchors.
 #[derive(Debug, Clone)]
@@ -91,7 +109,7 @@ pub fn system_roots() -> &'static [CertificateDer<'static>] {
 }
 
 /// Builds the root store an upstream is verified against.
-pub fn root_store(tls: &UpstreamTls) -> Result<RootCertStore, String> {
+pub fn root_store(tls: &UpstreamTls) -> Result<RootCertStore, TrustStoreError> {
     Ok(merged_roots(&trust_stores(tls)?))
 }
 
@@ -106,7 +124,7 @@ pub fn merged_roots(stores: &[TrustStore]) -> RootCertStore {
 
 /// The trust stores an upstream is verified against, each on its own (`webpki`, `system`,
 /// `ca_bundle`), so a diagnosis can say which one trusts a chain.
-pub fn trust_stores(tls: &UpstreamTls) -> Result<Vec<TrustStore>, String> {
+pub fn trust_stores(tls: &UpstreamTls) -> Result<Vec<TrustStore>, TrustStoreError> {
     let mut out = Vec::new();
     for store in &tls.roots {
         match store {
@@ -115,7 +133,7 @@ pub fn trust_stores(tls: &UpstreamTls) -> Result<Vec<TrustStore>, String> {
         }
     }
     if let Some(path) = &tls.ca_bundle {
-        out.push(ca_file_store("ca_bundle", path).map_err(|e| format!("tls.ca_bundle {e}"))?);
+        out.push(ca_file_store("ca_bundle", path).map_err(TrustStoreError::CaBundle)?);
     }
     Ok(out)
 }
@@ -134,24 +152,26 @@ pub fn system_store() -> TrustStore {
 }
 
 /// A PEM file of CA certificates as a store named `name`. Errors start with the path.
-pub fn ca_file_store(name: &str, path: &Path) -> Result<TrustStore, String> {
+pub fn ca_file_store(name: &str, path: &Path) -> Result<TrustStore, CaFileError> {
+    let read = |source| CaFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
+        .map_err(read)?
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(read)?;
     if certs.is_empty() {
-        return Err(format!(
-            "{}: no certificate found in the file",
-            path.display()
-        ));
+        return Err(CaFileError::NoCertificate {
+            path: path.to_path_buf(),
+        });
     }
     let mut roots = RootCertStore::empty();
     let (added, _) = roots.add_parsable_certificates(certs);
     if added == 0 {
-        return Err(format!(
-            "{}: no usable CA certificate in the file",
-            path.display()
-        ));
+        return Err(CaFileError::NoUsableCertificate {
+            path: path.to_path_buf(),
+        });
     }
     Ok(TrustStore::new(name, roots))
 }

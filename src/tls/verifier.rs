@@ -68,6 +68,13 @@ enum Mode {
     Accept,
 }
 
+/// Why an enforcing verifier cannot be built (an empty root store, most often).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifierError {
+    #[error("building the certificate verifier: {0}")]
+    Build(#[source] rustls::client::VerifierBuilderError),
+}
+
 /// A `ServerCertVerifier` that keeps the presented chain (see the module docs).
 #[derive(Debug)]
 pub struct RecordingVerifier {
@@ -82,10 +89,10 @@ impl RecordingVerifier {
     pub fn enforcing(
         roots: Arc<RootCertStore>,
         provider: Arc<CryptoProvider>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, VerifierError> {
         let inner = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
             .build()
-            .map_err(|e| format!("building the certificate verifier: {e}"))?;
+            .map_err(VerifierError::Build)?;
         Ok(RecordingVerifier {
             inner: Some(inner),
             provider,

@@ -84,3 +84,74 @@ fn missing_file_is_unreadable() {
     assert_eq!(err.code, Code::CertFileUnreadable);
     assert!(err.summary.contains("does not exist"));
 }
+
+#[test]
+fn too_many_certificates_are_refused_and_never_all_decoded() {
+    let (cert, _) = pair();
+    let text = cert.repeat(MAX_CERTS_PER_FILE + 5);
+    let f = PemFile::parse(Path::new("many.pem"), text.as_bytes());
+    assert_eq!(f.certs.len(), MAX_CERTS_PER_FILE, "parse stops at the cap");
+    let err = check_limits(Path::new("many.pem"), text.as_bytes(), u64::MAX).unwrap_err();
+    assert_eq!(err.code, Code::CertFileTooLarge);
+    assert!(err.why.contains("105 certificate blocks"), "{}", err.why);
+    let ok = cert.repeat(3);
+    assert!(check_limits(Path::new("three.pem"), ok.as_bytes(), u64::MAX).is_ok());
+}
+
+#[test]
+fn files_over_the_size_limit_are_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.pem");
+    let (cert, _) = pair();
+    std::fs::write(&path, cert.repeat(2000)).unwrap();
+    let err = PemFile::read(&path).unwrap_err();
+    assert_eq!(err.code, Code::CertFileTooLarge);
+    assert!(
+        err.summary.contains("max_cert_file_bytes"),
+        "{}",
+        err.summary
+    );
+    let err = check_limits(&path, &[b'x'; 11], 10).unwrap_err();
+    assert_eq!(err.code, Code::CertFileTooLarge);
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
+            let f = PemFile::parse(Path::new("x.pem"), &bytes);
+            let _ = f.no_certificate_finding();
+            let _ = f.no_key_finding();
+            let _ = check_limits(Path::new("x.pem"), &bytes, 1000);
+        }
+
+        /// PEM-shaped text (labels, base64, cut anywhere) never panics.
+        #[test]
+        fn pem_like_text_never_panics(
+            blocks in proptest::collection::vec(
+                (
+                    "(CERTIFICATE|PRIVATE KEY|RSA PRIVATE KEY|EC PRIVATE KEY|ENCRYPTED PRIVATE KEY|CERTIFICATE REQUEST|X)",
+                    "[A-Za-z0-9+/=\n]{0,200}",
+                    any::<bool>(),
+                ),
+                0..6,
+            ),
+            cut in any::<proptest::sample::Index>(),
+        ) {
+            let mut text = String::new();
+            for (label, body, end) in blocks {
+                text.push_str(&format!("-----BEGIN {label}-----\n{body}\n"));
+                if end {
+                    text.push_str(&format!("-----END {label}-----\n"));
+                }
+            }
+            let n = cut.index(text.len() + 1);
+            let f = PemFile::parse(Path::new("x.pem"), &text.as_bytes()[..n]);
+            prop_assert!(f.certs.len() <= MAX_CERTS_PER_FILE);
+            let _ = f.no_certificate_finding();
+        }
+    }
+}

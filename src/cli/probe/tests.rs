@@ -19,11 +19,23 @@ fn targets() {
     assert_eq!(t("[::1]:9").host, "::1");
     assert_eq!(t("::1").host, "::1");
     assert_eq!(t("127.0.0.1:5432").host, "127.0.0.1");
-    assert!(parse_target("ftp://h").is_err());
-    assert!(parse_target("h:0").is_err());
-    assert!(parse_target("h:x").is_err());
-    assert!(parse_target("").is_err());
-    assert!(parse_target("[::1").is_err());
+    assert!(matches!(
+        parse_target("ftp://h"),
+        Err(TargetError::UnsupportedScheme { .. })
+    ));
+    assert_eq!(
+        parse_target("h:0").unwrap_err().to_string(),
+        "\"h:0\": \"0\" is not a valid port"
+    );
+    assert!(matches!(parse_target("h:x"), Err(TargetError::Port { .. })));
+    assert!(matches!(
+        parse_target(""),
+        Err(TargetError::MissingHost { .. })
+    ));
+    assert!(matches!(
+        parse_target("[::1"),
+        Err(TargetError::UnclosedBracket { .. })
+    ));
 }
 
 #[test]

@@ -159,3 +159,70 @@ fn empty_file_is_all_defaults() {
     assert!(cfg.listeners.is_empty());
     assert_eq!(cfg.limits.max_connections, 10_000);
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// YAML-ish lines from the config's own vocabulary: keys, values, indentation, flow
+    /// syntax, `${ENV}` references and stray punctuation.
+    fn yamlish() -> impl Strategy<Value = String> {
+        let key = prop_oneof![
+            Just("listeners"),
+            Just("routes"),
+            Just("upstreams"),
+            Just("limits"),
+            Just("proxy"),
+            Just("bind"),
+            Just("tls"),
+            Just("url"),
+            Just("timeouts"),
+            Just("path_prefix"),
+            Just("max_request_body_bytes"),
+            Just("client_body_timeout"),
+            Just("allowed_upgrades"),
+            Just("certificates"),
+            Just("cert"),
+            Just("- name"),
+            Just("admin"),
+            Just("x"),
+        ];
+        let value = prop_oneof![
+            Just(""),
+            Just("10s"),
+            Just("1MiB"),
+            Just("none"),
+            Just("[websocket, h2c]"),
+            Just("127.0.0.1:0"),
+            Just("http://127.0.0.1:1"),
+            Just("${NOPE}"),
+            Just("${A:-b}"),
+            Just("{a: 1"),
+            Just("\"unterminated"),
+            Just("-1"),
+            Just("99999999999999999999s"),
+            Just("*anchor"),
+            Just("&a"),
+            Just("!!binary x"),
+            Just("|"),
+            Just("é"),
+        ];
+        let line = (0usize..6, key, value)
+            .prop_map(|(indent, k, v)| format!("{}{k}: {v}", " ".repeat(indent)));
+        prop::collection::vec(line, 0..12).prop_map(|l| l.join("\n"))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn arbitrary_text_never_panics(text in ".{0,200}") {
+            let _ = parse_with_env(&text, "fuzz.yaml", &|_| None);
+        }
+
+        #[test]
+        fn yaml_ish_text_never_panics(text in yamlish()) {
+            let _ = parse_with_env(&text, "fuzz.yaml", &|_| None);
+        }
+    }
+}

@@ -18,16 +18,14 @@ fn parses_parts() {
 
 #[test]
 fn rejects_with_reasons() {
-    assert!(UpstreamUrl::parse("example.com")
-        .unwrap_err()
-        .contains("no scheme"));
-    assert!(UpstreamUrl::parse("ftp://x")
-        .unwrap_err()
-        .contains("unsupported scheme"));
-    assert!(UpstreamUrl::parse("https://u:p@x")
-        .unwrap_err()
-        .contains("credentials"));
-    assert!(UpstreamUrl::parse("https://x/?a=b")
-        .unwrap_err()
-        .contains("query"));
+    let err = |url: &str| UpstreamUrl::parse(url).unwrap_err();
+    assert!(matches!(err("example.com"), UrlError::MissingScheme { .. }));
+    assert!(err("example.com").to_string().contains("no scheme"));
+    assert!(err("ftp://x").to_string().contains("unsupported scheme"));
+    assert!(err("https://u:p@x").to_string().contains("credentials"));
+    assert!(err("https://x/?a=b").to_string().contains("query"));
+    assert!(matches!(err("https://x:0"), UrlError::Port { port, .. } if port == "0"));
+    assert!(err("https://x:99999")
+        .to_string()
+        .contains("port \"99999\" is not in 1-65535"));
 }

@@ -816,28 +816,6 @@ fn name_matching() {
 }
 
 #[test]
-fn log_levels() {
-    assert_eq!(
-        severity_for_log(Code::ClientRejectedUntrustedCa),
-        tracing::Level::WARN
-    );
-    assert_eq!(severity_for_log(Code::UnknownSni), tracing::Level::WARN);
-    assert_eq!(
-        severity_for_log(Code::ClientCertMissing),
-        tracing::Level::WARN
-    );
-    assert_eq!(severity_for_log(Code::NotTls), tracing::Level::INFO);
-    assert_eq!(
-        severity_for_log(Code::HandshakeTimeout),
-        tracing::Level::INFO
-    );
-    assert_eq!(
-        severity_for_log(Code::ClientClosedAfterCertificate),
-        tracing::Level::INFO
-    );
-}
-
-#[test]
 fn no_suite_in_common_wins_over_the_group_rustls_checked_first() {
     // `openssl s_client -tls1_2 -cipher AES128-SHA`: no supported_groups extension, so rustls
     // stops at the groups, but the suites are what the client must change.

@@ -3,7 +3,9 @@ use tokio::net::TcpListener;
 
 #[test]
 fn proxy_replies_are_told_apart() {
-    let j = |head: &[u8]| judge_proxy_reply(head, "10.0.0.9:3128", "api.example:443");
+    let j = |head: &[u8]| {
+        judge_proxy_reply(head, "10.0.0.9:3128", "api.example:443").map_err(|e| e.to_string())
+    };
     assert!(j(b"HTTP/1.1 200 Connection established\r\n\r\n").is_ok());
     assert!(j(b"HTTP/1.0 200 OK\r\nProxy-Agent: x\r\n\r\n").is_ok());
     let forbidden = j(b"HTTP/1.1 403 Forbidden\r\n\r\n").unwrap_err();
@@ -33,6 +35,10 @@ fn proxy_replies_are_told_apart() {
             && garbage.contains("\\x16"),
         "{garbage}"
     );
+    assert!(matches!(
+        judge_proxy_reply(b"HTTP/1.1 407 x\r\n\r\n", "p:1", "a:443"),
+        Err(ProxyReplyError::AuthenticationRequired { reply, .. }) if reply == "HTTP/1.1 407 x"
+    ));
     assert!(j(b"HTTP/1.1 2000 x\r\n\r\n").is_err());
     assert!(j(b"HTTP/1.1\r\n\r\n").is_err());
     assert!(j(b"").is_err());

@@ -283,3 +283,64 @@ fn plain_http_response_host_sanitising() {
     let long = "a".repeat(300);
     assert!(body(Some(&long), 1).contains("https://localhost:1/"));
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn evidence_is_bounded(s: &Sniffed) -> bool {
+        let strings: Vec<&str> = match s {
+            Sniffed::PlainHttp { method, host, path } => {
+                let mut v = vec![method.as_str()];
+                v.extend(host.as_deref());
+                v.extend(path.as_deref());
+                v
+            }
+            Sniffed::Ssh { banner } => vec![banner.as_str()],
+            Sniffed::Unknown { hex_prefix } => vec![hex_prefix.as_str()],
+            _ => vec![],
+        };
+        strings
+            .iter()
+            .all(|t| t.len() <= 64 && t.chars().all(|c| c.is_ascii_graphic() || c == ' '))
+    }
+
+    proptest! {
+        /// Total: any bytes give a verdict, whose evidence is short and printable.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let s = sniff(&bytes);
+            prop_assert!(evidence_is_bounded(&s), "{:?}", s);
+            let _ = s.describe();
+            let _ = s.code();
+            let f = sniff_final(&bytes);
+            prop_assert_ne!(&f, &Sniffed::NeedMore);
+            prop_assert!(evidence_is_bounded(&f), "{:?}", f);
+            let _ = http_head_complete(&bytes);
+        }
+
+        /// HTTP-looking input (the branch with the most parsing) never panics either.
+        #[test]
+        fn http_like_input_never_panics(
+            method in "[A-Z]{0,12}",
+            target in "[ -~]{0,80}",
+            rest in proptest::collection::vec(any::<u8>(), 0..120),
+        ) {
+            let mut b = format!("{method} {target} HTTP/1.1\r\nHost: ").into_bytes();
+            b.extend(rest);
+            let s = sniff(&b);
+            prop_assert!(evidence_is_bounded(&s), "{:?}", s);
+        }
+
+        /// The plain-HTTP answer is always one complete response, whatever Host said.
+        #[test]
+        fn plain_http_response_is_always_complete(host in proptest::option::of(".{0,80}"), port in any::<u16>()) {
+            let r = plain_http_response(host.as_deref(), port);
+            prop_assert!(http_head_complete(&r));
+            let text = String::from_utf8(r).unwrap();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            prop_assert!(head.contains(&format!("Content-Length: {}", body.len())), "{}", head);
+            prop_assert_eq!(head.lines().count(), 4);
+        }
+    }
+}

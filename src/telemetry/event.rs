@@ -1,0 +1,83 @@
+//! The stable names of log events (the `event` field). Users filter logs on them, so a name is
+//! a contract: every `tracing` call names its event through [`Event`], and a new name is a new
+//! variant here, never a string at the call site.
+
+macro_rules! events {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal, )*) => {
+        /// A stable log event name; [`Event::as_str`] is the value of the `event` field.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Event { $( $(#[$doc])* $variant, )* }
+
+        impl Event {
+            /// Every event, in declaration order.
+            pub const ALL: &'static [Event] = &[ $( Event::$variant, )* ];
+
+            /// The snake_case name logged in the `event` field.
+            pub const fn as_str(self) -> &'static str {
+                match self { $( Event::$variant => $name, )* }
+            }
+        }
+    };
+}
+
+events! {
+    /// An inbound TLS handshake failed (or plain HTTP reached a TLS port).
+    TlsHandshakeFailed = "tls_handshake_failed",
+    /// The rate-limit summary of `tls_handshake_failed` events of one window.
+    TlsHandshakeFailuresSuppressed = "tls_handshake_failures_suppressed",
+    /// A listener's certificate as loaded at startup.
+    CertLoaded = "cert_loaded",
+    /// A listener's certificate after a published reload.
+    CertReloaded = "cert_reloaded",
+    /// New certificate files failed their checks; the old set keeps serving.
+    CertReloadRejected = "cert_reload_rejected",
+    /// One finding about a served certificate.
+    CertFinding = "cert_finding",
+    /// A served certificate is about to expire.
+    CertExpiringSoon = "cert_expiring_soon",
+    /// A startup, reload or periodic check of an upstream.
+    UpstreamCheck = "upstream_check",
+    /// A request failed on the TLS handshake or certificate of its upstream.
+    UpstreamTlsFailed = "upstream_tls_failed",
+    /// A request failed on its upstream for a reason other than TLS.
+    UpstreamError = "upstream_error",
+    /// The rate-limit summary of upstream failure events of one window.
+    UpstreamErrorsSuppressed = "upstream_errors_suppressed",
+    /// A connection to an upstream whose certificate is not verified.
+    UpstreamVerificationDisabled = "upstream_verification_disabled",
+    /// The access log line of one request.
+    Request = "request",
+    /// A request refused as the client's fault (4xx JSON), or a connection closed for it.
+    ClientError = "client_error",
+    /// Accepting a connection failed.
+    AcceptFailed = "accept_failed",
+    /// A client connection ended with an error after the handshake.
+    ConnectionError = "connection_error",
+    /// An upgraded (WebSocket) connection could not be joined.
+    UpgradeFailed = "upgrade_failed",
+    /// A listener is bound and accepting.
+    Listening = "listening",
+    /// A termination signal arrived; draining starts.
+    ShuttingDown = "shutting_down",
+    /// The process is about to exit.
+    Stopped = "stopped",
+    /// A worker thread or its runtime failed.
+    WorkerFailed = "worker_failed",
+    /// Connections were still open when the drain timeout ended.
+    DrainTimeout = "drain_timeout",
+    /// A worker's connections could not be drained.
+    DrainSkipped = "drain_skipped",
+    /// Watching one directory of certificate files failed.
+    WatchFailed = "watch_failed",
+    /// File watching is unavailable; the poll remains.
+    WatchUnavailable = "watch_unavailable",
+}
+
+impl std::fmt::Display for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests;
