@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the integration tests drive as real clients: curl, openssl, Python's openai,
-# requests and httpx with HTTP/2 (`httpx[http2]`: tests/hostile_requests.rs), and prometheus-client (tests/admin_api.rs parses /metrics with its
+# requests and httpx with HTTP/2 (`httpx[http2]`: tests/it/hostile_requests.rs), and prometheus-client (tests/it/admin_api.rs parses /metrics with its
 # OpenMetrics parser; set TLSGATE_REQUIRE_PYTHON=1 to make its absence a failure).
 # Idempotent; needs root for apt-get (as on CI and the dev machines).
 set -euo pipefail

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
@@ -15,6 +14,7 @@ use crate::config::{Config, UpstreamChecks};
 use crate::findings::{sort_by_importance, Code, Finding};
 use crate::proxy::Proxy;
 use crate::reload::{ListenerCerts, Reloader, Trigger};
+use crate::server::lifecycle::{Closer, ConnTimeouts, Drain, PerIpLimit};
 use crate::server::listener::{self, ListenerContext, TlsSide};
 use crate::status::certificate_statuses;
 use crate::status::State;
@@ -114,6 +114,9 @@ pub async fn run(
     let http = listener::http_builder(&cfg.limits);
     let mut reload_targets = Vec::new();
     let limiter = Arc::new(RateLimiter::default());
+    // Connections closed for a limit and failed accepts, per listener and code.
+    let close_limiter = Arc::new(RateLimiter::default());
+    let per_ip = cfg.limits.max_connections_per_ip.map(PerIpLimit::new);
     let mut bound = Vec::new();
     let mut fatal = Vec::new();
     for l in &cfg.listeners {
@@ -180,6 +183,7 @@ pub async fn run(
             .first()
             .and_then(|t| t.local_addr().ok())
             .unwrap_or(l.bind);
+        state.set_listener_bind(&l.name, bind);
         bound.push(Bound {
             tcp,
             ctx: ListenerContext {
@@ -189,6 +193,14 @@ pub async fn run(
                 proxy: proxies[0].clone(),
                 http: http.clone(),
                 handshake_timeout: cfg.limits.handshake_timeout.get(),
+                timeouts: ConnTimeouts::from_limits(&cfg.limits),
+                per_ip: per_ip.clone(),
+                closer: Arc::new(Closer {
+                    listener: Arc::from(l.name.as_str()),
+                    state: state.clone(),
+                    limiter: close_limiter.clone(),
+                }),
+                error_detail: cfg.diagnostics.client_error_detail,
                 state: state.clone(),
                 open_connections,
             },
@@ -219,6 +231,7 @@ pub async fn run(
                 )])
             })?;
             let local = tcp.local_addr().unwrap_or(addr);
+            tracing::info!(event = Event::AdminListening.as_str(), bind = %local);
             tokio::spawn(crate::admin::serve(tcp, state.clone(), shutdown_rx.clone()));
             Some(local)
         }
@@ -296,6 +309,7 @@ pub async fn run(
     {
         let limiter = limiter.clone();
         let upstream_limiter = upstream_limiter.clone();
+        let close_limiter = close_limiter.clone();
         let mut shutdown = shutdown_rx.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -307,6 +321,26 @@ pub async fn run(
                 for s in limiter.flush(std::time::Instant::now()) {
                     tracing::info!(
                         event = Event::TlsHandshakeFailuresSuppressed.as_str(),
+                        listener = %s.listener,
+                        code = s.code.as_str(),
+                        count = s.suppressed,
+                        first_peer = %s.first_peer,
+                        last_peer = %s.last_peer,
+                        window_s = s.window.as_secs(),
+                        "{} more {} in the last {} s",
+                        s.suppressed,
+                        s.code.as_str(),
+                        s.window.as_secs()
+                    );
+                }
+                for s in close_limiter.flush(std::time::Instant::now()) {
+                    let event = if s.code == Code::AcceptFailed {
+                        Event::AcceptFailuresSuppressed
+                    } else {
+                        Event::ClientErrorsSuppressed
+                    };
+                    tracing::info!(
+                        event = event.as_str(),
                         listener = %s.listener,
                         code = s.code.as_str(),
                         count = s.suppressed,
@@ -402,37 +436,42 @@ pub async fn run(
 /// With SO_REUSEPORT the kernel spreads new connections evenly over the workers' sockets (one
 /// shared socket lets whichever thread wakes first take a burst of connections and leaves the
 /// other idle). Because SO_REUSEPORT would also let a second process share the port silently,
-/// the address is first bound once without it, so "address in use" is still reported.
+/// a fixed port is first bound once without it, so "address in use" is still reported. Port 0
+/// needs no such check (the system picks a port nobody listens on, and never a port held
+/// by another SO_REUSEPORT group): the first socket is bound to it and the others to the port
+/// it got, so every worker listens on the same one.
 fn bind_for_workers(addr: SocketAddr, n: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
-    let probe = std::net::TcpListener::bind(addr)?;
-    if n <= 1 {
-        return Ok(vec![probe]);
-    }
     #[cfg(unix)]
-    {
-        let addr = probe.local_addr()?;
-        drop(probe);
-        (0..n)
-            .map(|_| {
-                let s = if addr.is_ipv4() {
-                    tokio::net::TcpSocket::new_v4()?
-                } else {
-                    tokio::net::TcpSocket::new_v6()?
-                };
-                s.set_reuseaddr(true)?;
-                s.set_reuseport(true)?;
-                s.bind(addr)?;
-                s.listen(1024)?.into_std()
-            })
-            .collect()
+    if n > 1 {
+        let bind_one = |addr: SocketAddr| -> std::io::Result<std::net::TcpListener> {
+            let s = if addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            s.set_reuseaddr(true)?;
+            s.set_reuseport(true)?;
+            s.bind(addr)?;
+            s.listen(1024)?.into_std()
+        };
+        if addr.port() != 0 {
+            drop(std::net::TcpListener::bind(addr)?);
+        }
+        let first = bind_one(addr)?;
+        let addr = first.local_addr()?;
+        let mut all = vec![first];
+        for _ in 1..n {
+            all.push(bind_one(addr)?);
+        }
+        return Ok(all);
     }
-    #[cfg(not(unix))]
-    {
-        (1..n).try_fold(vec![probe], |mut v, _| {
-            v.push(v[0].try_clone()?);
-            Ok(v)
-        })
+    let first = std::net::TcpListener::bind(addr)?;
+    let mut all = Vec::with_capacity(n);
+    for _ in 1..n {
+        all.push(first.try_clone()?);
     }
+    all.insert(0, first);
+    Ok(all)
 }
 
 /// Starts one serving thread: a single-threaded runtime running the accept loops of every
@@ -455,7 +494,7 @@ fn spawn_worker(
             }
         };
         rt.block_on(async move {
-            let graceful = Arc::new(GracefulShutdown::new());
+            let graceful = Arc::new(Drain::new());
             let mut loops = Vec::new();
             for (tcp, ctx) in items {
                 let tcp = match tcp.set_nonblocking(true).and_then(|()| TcpListener::from_std(tcp)) {
@@ -548,5 +587,30 @@ pub async fn termination_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bind_for_workers;
+
+    // `listen` registers the socket with the runtime's reactor: a runtime is needed.
+    #[tokio::test]
+    async fn port_0_gives_every_worker_the_same_port() {
+        let socks = bind_for_workers("127.0.0.1:0".parse().unwrap(), 3).unwrap();
+        assert_eq!(socks.len(), 3);
+        let addrs: Vec<_> = socks.iter().map(|s| s.local_addr().unwrap()).collect();
+        assert_ne!(addrs[0].port(), 0);
+        assert!(addrs.iter().all(|a| *a == addrs[0]), "{addrs:?}");
+    }
+
+    #[tokio::test]
+    async fn a_fixed_port_in_use_is_refused() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        for n in [1, 2] {
+            let e = bind_for_workers(addr, n).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse, "{n} workers");
+        }
     }
 }

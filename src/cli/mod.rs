@@ -103,6 +103,11 @@ pub struct ServeArgs {
     /// Listen on this address (overrides the first listener's bind).
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
+    /// Once every listener and the admin API are bound, write their addresses to this file as
+    /// JSON (`{"listeners":[{"name":…,"addr":…,"tls":…}],"admin":…}`), atomically (a temporary
+    /// file renamed into place). With port 0 in a bind address this is how to learn the port.
+    #[arg(long, value_name = "PATH")]
+    pub ready_file: Option<PathBuf>,
 }
 
 /// Output format of the diagnosing commands.

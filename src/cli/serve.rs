@@ -21,6 +21,11 @@ pub fn run(args: ServeArgs) -> ExitCode {
     if let Err(e) = cfg.apply_overrides(args.upstream.as_deref(), args.listen) {
         return fail(&[e.to_finding()]);
     }
+    if let Some(path) = &args.ready_file {
+        if let Err(f) = prepare_ready_file(path) {
+            return fail(&[f]);
+        }
+    }
     crate::telemetry::init(cfg.diagnostics.log_format);
     // The main runtime runs the admin API, reloads and upstream checks; requests are served by
     // the worker threads `server::serve` starts (one single-threaded runtime per CPU).
@@ -35,11 +40,23 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let ready_file = args.ready_file.as_deref();
     let result = runtime.block_on(runner::run(
         cfg,
-        |running| print_banner(running, dev.as_ref()),
+        |running| {
+            print_banner(running, dev.as_ref());
+            if let Some(path) = ready_file {
+                if let Err(e) = write_ready_file(path, running) {
+                    tracing::error!(event = crate::telemetry::Event::ReadyFileFailed.as_str(), path = %path.display(), error = %e);
+                }
+            }
+        },
         runner::termination_signal(),
     ));
+    if let Some(path) = ready_file {
+        // Only a running instance has a ready file: a supervisor must not read a stale one.
+        let _ = std::fs::remove_file(path);
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e.0),
@@ -111,9 +128,98 @@ fn print_banner(running: &Running, dev: Option<&DevCerts>) {
     let _ = std::io::stdout().flush();
 }
 
+/// Removes a ready file left by an earlier run, and refuses a path whose directory is missing,
+/// before anything is bound.
+fn prepare_ready_file(path: &Path) -> Result<(), Finding> {
+    let refuse = |why: String| {
+        Finding::new(
+            crate::findings::Code::ConfigInvalid,
+            "the --ready-file cannot be written",
+            why,
+            "give --ready-file a path in an existing, writable directory",
+        )
+    };
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(refuse(format!("removing the old {}: {e}", path.display()))),
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(refuse(format!("{} is not a directory", dir.display())));
+    }
+    Ok(())
+}
+
+/// The ready file's content: where each listener and the admin API actually listen (the bound
+/// addresses, so a configured port 0 shows the port the system chose).
+fn ready_json(running: &Running) -> serde_json::Value {
+    let listeners: Vec<serde_json::Value> = running
+        .listeners
+        .iter()
+        .map(|(name, addr, tls)| {
+            serde_json::json!({"name": name, "addr": addr.to_string(), "tls": tls})
+        })
+        .collect();
+    serde_json::json!({
+        "listeners": listeners,
+        "admin": running.admin.map(|a| a.to_string()),
+        "pid": std::process::id(),
+    })
+}
+
+/// Writes the ready file atomically: a temporary file beside it, renamed over it, so a reader
+/// sees either nothing or the whole document.
+fn write_ready_file(path: &Path, running: &Running) -> std::io::Result<()> {
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let mut text = ready_json(running).to_string();
+    text.push('\n');
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
 fn fail(findings: &[Finding]) -> ExitCode {
     let mut text = String::new();
     super::report::render_text("tlsgate: cannot start", findings, &mut text);
     eprint!("{text}");
     ExitCode::from(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_file_names_the_bound_addresses_and_replaces_a_stale_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ready.json");
+        std::fs::write(&path, "stale").unwrap();
+        prepare_ready_file(&path).unwrap();
+        assert!(
+            !path.exists(),
+            "a stale ready file is removed before startup"
+        );
+        let running = Running {
+            listeners: vec![("main".into(), "127.0.0.1:43121".parse().unwrap(), true)],
+            admin: Some("127.0.0.1:40211".parse().unwrap()),
+            state: std::sync::Arc::new(crate::admin::State::new()),
+        };
+        write_ready_file(&path, &running).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(v["listeners"][0]["name"], "main");
+        assert_eq!(v["listeners"][0]["addr"], "127.0.0.1:43121");
+        assert_eq!(v["listeners"][0]["tls"], true);
+        assert_eq!(v["admin"], "127.0.0.1:40211");
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file is left behind");
+        assert!(prepare_ready_file(&dir.path().join("missing/ready.json")).is_err());
+    }
 }

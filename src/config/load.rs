@@ -441,6 +441,32 @@ pub fn validate(cfg: &mut Config, text: &str, origin: &str) -> Result<(), Config
             ));
         }
     }
+
+    // A zero timeout would close every connection at once; a zero cap would refuse them all.
+    let l = &cfg.limits;
+    for (key, d) in [
+        ("handshake_timeout", l.handshake_timeout),
+        ("header_read_timeout", l.header_read_timeout),
+        ("keepalive_timeout", l.keepalive_timeout),
+        ("http2_idle_timeout", l.http2_idle_timeout),
+        ("client_body_timeout", l.client_body_timeout),
+        ("send_timeout", l.send_timeout),
+    ] {
+        if d.get().is_zero() {
+            return Err(err(
+                format!("limits.{key}"),
+                key,
+                "must be longer than 0s".into(),
+            ));
+        }
+    }
+    if l.max_connections_per_ip == Some(0) {
+        return Err(err(
+            "limits.max_connections_per_ip".into(),
+            "max_connections_per_ip",
+            "must be at least 1, or none for no cap".into(),
+        ));
+    }
     Ok(())
 }
 

@@ -341,15 +341,30 @@ pub enum ClientErrorDetail {
 pub struct Limits {
     #[serde(default = "d_max_conn")]
     pub max_connections: usize,
+    /// Connections one client address may hold at once; `none` (the default): no cap.
+    #[serde(default, deserialize_with = "optional_count")]
+    pub max_connections_per_ip: Option<usize>,
+    /// From accept to a finished TLS handshake.
     #[serde(default = "d_10s")]
     pub handshake_timeout: Duration,
     #[serde(default = "d_64k")]
     pub max_request_header_bytes: ByteSize,
+    /// From the connection being ready (or, between requests, the first byte of the next one)
+    /// to a complete request head.
     #[serde(default = "d_30s")]
     pub header_read_timeout: Duration,
-    /// No request-body bytes for this long → 408 `client_body_timeout`.
+    /// An HTTP/1.1 connection idle between requests.
+    #[serde(default = "d_75s")]
+    pub keepalive_timeout: Duration,
+    /// An HTTP/2 connection with no open stream (PINGs do not count as activity).
+    #[serde(default = "d_5m")]
+    pub http2_idle_timeout: Duration,
+    /// No request-body bytes for this long: 408 (or the stream is cut if the response began).
     #[serde(default = "d_60s")]
     pub client_body_timeout: Duration,
+    /// The client does not take what we send for this long: the connection is closed.
+    #[serde(default = "d_60s")]
+    pub send_timeout: Duration,
     /// `none` (the default): no limit; else larger bodies → 413 `client_body_too_large`.
     #[serde(default, deserialize_with = "super::units::optional_size")]
     pub max_request_body_bytes: Option<ByteSize>,
@@ -363,14 +378,60 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: d_max_conn(),
+            max_connections_per_ip: None,
             handshake_timeout: d_10s(),
             max_request_header_bytes: d_64k(),
             header_read_timeout: d_30s(),
+            keepalive_timeout: d_75s(),
+            http2_idle_timeout: d_5m(),
             client_body_timeout: d_60s(),
+            send_timeout: d_60s(),
             max_request_body_bytes: None,
             max_cert_file_bytes: d_1mib(),
         }
     }
+}
+
+fn d_75s() -> Duration {
+    Duration::from_secs(75)
+}
+
+/// A count or `none` (YAML null too) for no limit.
+fn optional_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Option<usize>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a number of connections, or none")
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            usize::try_from(v)
+                .map(Some)
+                .map_err(|_| E::custom(format!("{v} is out of range")))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            u64::try_from(v)
+                .map_err(|_| E::custom("a number of connections cannot be negative"))
+                .and_then(|v| self.visit_u64(v))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            match v.trim() {
+                "none" => Ok(None),
+                t => t.parse().map(Some).map_err(|_| {
+                    E::custom(format!(
+                        "expected a number of connections or none, found {v:?}"
+                    ))
+                }),
+            }
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(V)
 }
 
 fn d_max_conn() -> usize {

@@ -256,6 +256,11 @@ catalogue! {
         ClientHeadersTooLarge = "client_headers_too_large", Warning, 431, -, -, "the request headers exceed limits.max_request_header_bytes", "send smaller headers (cookies, tokens), or raise `limits.max_request_header_bytes`";
         ClientBodyTooLarge = "client_body_too_large", Warning, 413, -, -, "the request body exceeds limits.max_request_body_bytes", "send a smaller body, or raise `limits.max_request_body_bytes`";
         ProxyProtocolInvalid = "proxy_protocol_invalid", Warning, closed, -, -, "a PROXY protocol header is malformed, or comes from a source not in trusted_proxies", "list the load balancer's addresses in `trusted_proxies`, and match `proxy_protocol` to the version it sends";
+        ClientHeaderTimeout = "client_header_timeout", Info, closed, -, -, "a client began a request but did not complete its headers within limits.header_read_timeout; the connection was closed", "slow or stalled clients (slowloris); raise `limits.header_read_timeout` only for legitimately slow clients";
+        ClientTooManyConnections = "client_too_many_connections", Warning, closed, -, -, "a client address opened more connections than limits.max_connections_per_ip; the extra ones were closed at once", "have the client reuse its connections, or raise `limits.max_connections_per_ip` (clients behind one NAT or load balancer share an address)";
+    }
+    "process" "The process itself (listeners, resources)" => {
+        AcceptFailed = "accept_failed", Error, -, -, -, "a listener could not accept a connection (out of file descriptors or memory)", "raise the open-file limit (`ulimit -n`, systemd `LimitNOFILE=`) above twice `limits.max_connections`, or lower `limits.max_connections`";
     }
     "config" "Configuration" => {
         ConfigInvalid = "config_invalid", Error, -, -, -, "the configuration file cannot be read, parsed or validated", "correct the key or value at the file:line:column given";

@@ -21,6 +21,14 @@ use crate::config::ClientErrorDetail;
 use crate::findings::{Code, Finding};
 use crate::telemetry::Event;
 
+/// What the proxy accepts as a client's request body: hyper's `Incoming`, or the server's
+/// wrapper of it (which times the body against `limits.client_body_timeout`).
+pub trait ClientBody:
+    Body<Data = Bytes, Error = hyper::Error> + Send + Sync + Unpin + 'static
+{
+}
+impl<B: Body<Data = Bytes, Error = hyper::Error> + Send + Sync + Unpin + 'static> ClientBody for B {}
+
 /// The error type of bodies sent upstream.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -74,33 +82,27 @@ impl std::error::Error for ClientBodyError {}
 pub struct BodyLimits {
     /// `limits.max_request_body_bytes`.
     pub max_bytes: Option<u64>,
-    /// `limits.client_body_timeout`: no bytes for this long is the client's fault.
-    pub idle: Duration,
 }
 
 /// The client's request body on its way upstream: bytes counted, `max_request_body_bytes`
-/// and `client_body_timeout` enforced, a broken body recorded as the client's fault — and,
+/// enforced (`client_body_timeout` is the server's: `server::lifecycle::TimedBody`), a broken body recorded as the client's fault — and,
 /// when the upstream drops it unread, handed back (`give_back`) so the error response can
 /// read it to its end first (see [`Drain`]).
-pub struct RequestBody {
-    inner: Option<Incoming>,
+pub struct RequestBody<B: ClientBody = Incoming> {
+    inner: Option<B>,
     count: Arc<AtomicU64>,
     limits: BodyLimits,
     fault: Arc<ClientFault>,
-    give_back: Option<tokio::sync::oneshot::Sender<Incoming>>,
-    timer: Option<Pin<Box<Sleep>>>,
-    /// Since when we have been waiting for the client (`None`: not waiting). Only time spent
-    /// waiting counts: while the upstream does not poll (backpressure) the client is not late.
-    waiting_since: Option<tokio::time::Instant>,
+    give_back: Option<tokio::sync::oneshot::Sender<B>>,
 }
 
-impl RequestBody {
+impl<B: ClientBody> RequestBody<B> {
     pub fn new(
-        inner: Incoming,
+        inner: B,
         count: Arc<AtomicU64>,
         limits: BodyLimits,
         fault: Arc<ClientFault>,
-        give_back: Option<tokio::sync::oneshot::Sender<Incoming>>,
+        give_back: Option<tokio::sync::oneshot::Sender<B>>,
     ) -> Self {
         RequestBody {
             inner: Some(inner),
@@ -108,8 +110,6 @@ impl RequestBody {
             limits,
             fault,
             give_back,
-            timer: None,
-            waiting_since: None,
         }
     }
 
@@ -123,7 +123,7 @@ impl RequestBody {
     }
 }
 
-impl Body for RequestBody {
+impl<B: ClientBody> Body for RequestBody<B> {
     type Data = Bytes;
     type Error = BoxError;
 
@@ -151,7 +151,6 @@ impl Body for RequestBody {
                         ));
                     }
                 }
-                this.waiting_since = None;
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => this.fail(Finding::new(
@@ -165,26 +164,7 @@ impl Body for RequestBody {
                 this.give_back = None;
                 Poll::Ready(None)
             }
-            Poll::Pending => {
-                let idle = this.limits.idle;
-                let since = *this
-                    .waiting_since
-                    .get_or_insert_with(tokio::time::Instant::now);
-                let timer = this
-                    .timer
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(since + idle)));
-                match poll_deadline(timer.as_mut(), since, Some(idle), None, cx) {
-                    Poll::Pending => Poll::Pending,
-                    Poll::Ready(()) => this.fail(Finding::new(
-                        Code::ClientBodyTimeout,
-                        "the client stopped sending its request body",
-                        format!(
-                            "no request-body bytes for limits.client_body_timeout = {idle:?}"
-                        ),
-                        "check the client and the network; raise limits.client_body_timeout for slow uploads",
-                    )),
-                }
-            }
+            Poll::Pending => Poll::Pending,
         }
     }
 
@@ -199,10 +179,10 @@ impl Body for RequestBody {
     }
 }
 
-impl Drop for RequestBody {
+impl<B: ClientBody> Drop for RequestBody<B> {
     fn drop(&mut self) {
         if let (Some(inner), Some(tx)) = (self.inner.take(), self.give_back.take()) {
-            if !inner.is_end_stream() {
+            if !Body::is_end_stream(&inner) {
                 let _ = tx.send(inner);
             }
         }
@@ -226,31 +206,31 @@ pub const DRAIN_RETURN_WAIT: Duration = Duration::from_secs(1);
 /// early: curl then stops uploading and ends the stream short of its Content-Length, which h2
 /// must reset as a PROTOCOL_ERROR. So the body is read to its end first (bounded by
 /// [`DRAIN_MAX_BYTES`] and [`DRAIN_MAX_TIME`]) and the stream closes cleanly.
-pub struct Drain {
-    state: DrainState,
+pub struct Drain<B = Incoming> {
+    state: DrainState<B>,
     budget: u64,
     deadline: Pin<Box<Sleep>>,
 }
 
-enum DrainState {
-    Reading(Incoming),
+enum DrainState<B> {
+    Reading(B),
     /// The body is with the upstream client; it comes back when that drops it.
-    Returning(tokio::sync::oneshot::Receiver<Incoming>),
+    Returning(tokio::sync::oneshot::Receiver<B>),
     Done,
 }
 
-impl Drain {
+impl<B: ClientBody> Drain<B> {
     /// Drains a body tlsgate still holds.
-    pub fn body(body: Incoming) -> Self {
+    pub fn body(body: B) -> Self {
         Self::new(DrainState::Reading(body), DRAIN_MAX_TIME)
     }
 
     /// Drains a body once the upstream client hands it back.
-    pub fn returning(rx: tokio::sync::oneshot::Receiver<Incoming>) -> Self {
+    pub fn returning(rx: tokio::sync::oneshot::Receiver<B>) -> Self {
         Self::new(DrainState::Returning(rx), DRAIN_RETURN_WAIT)
     }
 
-    fn new(state: DrainState, wait: Duration) -> Self {
+    fn new(state: DrainState<B>, wait: Duration) -> Self {
         Drain {
             state,
             budget: DRAIN_MAX_BYTES,
@@ -259,7 +239,7 @@ impl Drain {
     }
 }
 
-impl Future for Drain {
+impl<B: ClientBody> Future for Drain<B> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -394,7 +374,7 @@ pin_project! {
         upstream_name: Option<Arc<str>>,
         log: Option<RequestLog>,
         // A request body to read to its end before the response is sent (error responses).
-        drain: Option<Drain>,
+        drain: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     }
 }
 
@@ -430,12 +410,12 @@ impl ProxyBody {
 
     /// Attaches a request body to read to its end before this response is sent (see
     /// [`Drain`]); the proxy takes it back out with [`take_drain`](Self::take_drain).
-    pub fn with_drain(mut self, drain: Option<Drain>) -> Self {
-        self.drain = drain;
+    pub fn with_drain<B: ClientBody>(mut self, drain: Option<Drain<B>>) -> Self {
+        self.drain = drain.map(|d| Box::pin(d) as Pin<Box<dyn Future<Output = ()> + Send>>);
         self
     }
 
-    pub fn take_drain(&mut self) -> Option<Drain> {
+    pub fn take_drain(&mut self) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
         self.drain.take()
     }
 

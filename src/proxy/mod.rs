@@ -24,12 +24,13 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Request, Response, StatusCode, Version};
-use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
-use self::body::{BodyLimits, ClientFault, Drain, ProxyBody, RequestBody, RequestId, RequestLog};
+use self::body::{
+    BodyLimits, ClientBody, ClientFault, Drain, ProxyBody, RequestBody, RequestId, RequestLog,
+};
 use self::inbound::Refusal;
 use self::rewrite::ClientSide;
 use self::upstream::{Screened, UpstreamClient, UpstreamClientError};
@@ -137,7 +138,6 @@ impl Proxy {
                 .unwrap_or(usize::MAX),
             body_limits: BodyLimits {
                 max_bytes: cfg.limits.max_request_body_bytes.map(|b| b.0),
-                idle: cfg.limits.client_body_timeout.get(),
             },
             client_key: Arc::from("client"),
         })
@@ -208,7 +208,7 @@ impl Proxy {
     }
 
     /// Refusals that need no upstream: method, head size, Host, body size, Upgrade tokens.
-    fn screen(&self, req: &Request<Incoming>) -> Result<(), Refusal> {
+    fn screen<B: ClientBody>(&self, req: &Request<B>) -> Result<(), Refusal> {
         inbound::check_method(req.method())?;
         let head = inbound::head_size(req.method(), req.uri(), req.headers());
         if head > self.max_header_bytes {
@@ -253,8 +253,13 @@ impl Proxy {
         Ok(())
     }
 
-    /// Handles one request. Never fails: every problem becomes an HTTP response.
-    pub async fn handle(&self, req: Request<Incoming>, meta: &ConnMeta) -> Response<ProxyBody> {
+    /// Handles one request. Never fails: every problem becomes an HTTP response. The body is
+    /// hyper's `Incoming`, or the server's wrapper of it (which times the client's body).
+    pub async fn handle<B: ClientBody>(
+        &self,
+        req: Request<B>,
+        meta: &ConnMeta,
+    ) -> Response<ProxyBody> {
         let mut resp = self.respond(req, meta).await;
         // An HTTP/2 request body that will not be forwarded is read to its end before the
         // answer goes out, so the stream closes cleanly (see `Drain`).
@@ -264,7 +269,11 @@ impl Proxy {
         resp
     }
 
-    async fn respond(&self, mut req: Request<Incoming>, meta: &ConnMeta) -> Response<ProxyBody> {
+    async fn respond<B: ClientBody>(
+        &self,
+        mut req: Request<B>,
+        meta: &ConnMeta,
+    ) -> Response<ProxyBody> {
         let start = Instant::now();
         let request_id = RequestId {
             prefix: self.id_prefix.clone(),
@@ -397,7 +406,7 @@ impl Proxy {
                         code: client_fault.code,
                         why: client_fault.why.clone(),
                     };
-                    return self.refuse(refusal, meta, log, None);
+                    return self.refuse(refusal, meta, log, None::<Drain<B>>);
                 }
                 if self.limiter.admit(
                     &upstream.name,
@@ -500,12 +509,12 @@ impl Proxy {
 
     /// A request refused as the client's fault: a `client_error` event (rate-limited per code)
     /// and the 4xx JSON error.
-    fn refuse(
+    fn refuse<B: ClientBody>(
         &self,
         refusal: Refusal,
         meta: &ConnMeta,
         log: RequestLog,
-        drain: Option<Drain>,
+        drain: Option<Drain<B>>,
     ) -> Response<ProxyBody> {
         let code = refusal.code;
         let finding = Finding::new(code, client_summary(code), refusal.why, code.fix_hint());
@@ -536,11 +545,11 @@ impl Proxy {
 
     /// An error tlsgate answers itself, OpenAI-shaped. `drain`: an HTTP/2 request body to read
     /// to its end before the response ends.
-    fn local_error(
+    fn local_error<B: ClientBody>(
         &self,
         finding: &Finding,
         mut log: RequestLog,
-        drain: Option<Drain>,
+        drain: Option<Drain<B>>,
     ) -> Response<ProxyBody> {
         let resp: Response<Bytes> = errors::error_response(finding, self.detail);
         log.status = resp.status().as_u16();

@@ -10,7 +10,9 @@ use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use tokio_rustls::TlsAcceptor;
 
+use super::lifecycle::{Closer, ConnTimeouts, PerIpLimit};
 use crate::certs::set::SniResolver;
+use crate::config::ClientErrorDetail;
 use crate::diagnose::handshake::{OurChain, OurTls};
 use crate::proxy::Proxy;
 use crate::status::State;
@@ -25,6 +27,14 @@ pub struct ListenerContext {
     pub proxy: Arc<Proxy>,
     pub http: auto::Builder<TokioExecutor>,
     pub handshake_timeout: Duration,
+    /// The timeouts of an established connection.
+    pub timeouts: ConnTimeouts,
+    /// `limits.max_connections_per_ip`, shared by every listener; `None`: no cap.
+    pub per_ip: Option<Arc<PerIpLimit>>,
+    /// Counts and logs connections closed for a limit.
+    pub closer: Arc<Closer>,
+    /// What a client is told in tlsgate's own errors (the 408 of `client_body_timeout`).
+    pub error_detail: ClientErrorDetail,
     pub state: Arc<State>,
     /// `tlsgate_open_connections{listener}`.
     pub open_connections: prometheus_client::metrics::gauge::Gauge,

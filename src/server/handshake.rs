@@ -21,7 +21,7 @@ use crate::certs::set::Selection;
 use crate::diagnose::handshake::{
     classify, from_io_error, FailureKind, HandshakeEvidence, Phase, ServedInfo,
 };
-use crate::findings::{Finding, Severity};
+use crate::findings::{Code, Finding, Severity};
 use crate::status::HandshakeFailureRecord;
 use crate::telemetry::ratelimit::Admit;
 use crate::telemetry::Event;
@@ -134,6 +134,7 @@ pub async fn accept(
         tokio::time::timeout_at(deadline, peek_first(&stream, &mut peeked, &mut seen)).await;
     let n = match peeked_in_time {
         Err(_) => {
+            ctx.closer.count(Code::HandshakeTimeout);
             // Whatever arrived before the deadline says what the client is: nothing or part of
             // a ClientHello is a timeout; anything else (a slow plain-HTTP request) is not TLS.
             let got = &peeked[..seen];
@@ -175,6 +176,7 @@ pub async fn accept(
     let acceptor = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
     let start = match tokio::time::timeout_at(deadline, acceptor).await {
         Err(_) => {
+            ctx.closer.count(Code::HandshakeTimeout);
             let f = Failure::simple(FailureKind::TimeoutBeforeClientHello);
             report(ctx, tls, peer, reached, &f, &peeked[..n], started);
             return HandshakeOutcome::Failed;
@@ -210,6 +212,7 @@ pub async fn accept(
     let config = tls.acceptor.config().clone();
     match tokio::time::timeout_at(deadline, start.into_stream(config)).await {
         Err(_) => {
+            ctx.closer.count(Code::HandshakeTimeout);
             let mut f = Failure::simple(FailureKind::TimeoutDuringHandshake);
             f.cert_index = cert_index;
             report(ctx, tls, peer, reached, &f, &peeked[..n], started);
@@ -254,32 +257,75 @@ pub async fn accept(
 /// Peeks until at least the first TLS record (or enough non-TLS bytes to tell what they are)
 /// has arrived, or the buffer is full. Returns the number of bytes available.
 async fn peek_first(stream: &TcpStream, buf: &mut [u8], seen: &mut usize) -> io::Result<usize> {
+    // The first peek waits for readability like any read.
+    let mut n = stream.peek(buf).await?;
     loop {
-        let n = stream.peek(buf).await?;
         *seen = n;
-        if n == 0 {
-            return Ok(0);
-        }
-        match sniff::sniff(&buf[..n]) {
-            Sniffed::NeedMore => {}
-            Sniffed::Tls => {
-                if n >= 5 {
-                    let record_len = usize::from(u16::from_be_bytes([buf[3], buf[4]]));
-                    if n >= (5 + record_len).min(buf.len()) {
-                        return Ok(n);
-                    }
-                }
-            }
-            // Plain HTTP: wait for the whole head so the Host header can be read.
-            Sniffed::PlainHttp { .. } if !sniff::http_head_complete(&buf[..n]) => {}
-            _ => return Ok(n),
-        }
-        if n == buf.len() {
+        if n == 0 || n == buf.len() || enough_to_sniff(&buf[..n]) {
             return Ok(n);
         }
-        // Wait for more bytes rather than spinning on the same peek.
-        stream.readable().await?;
-        tokio::task::yield_now().await;
+        match peek_more(stream, buf, n).await? {
+            Some(more) => n = more,
+            // The client stopped sending (half-closed): judge what it sent.
+            None => return Ok(n),
+        }
+    }
+}
+
+/// Whether the first bytes say what the connection is.
+fn enough_to_sniff(buf: &[u8]) -> bool {
+    match sniff::sniff(buf) {
+        Sniffed::NeedMore => false,
+        Sniffed::Tls => {
+            buf.len() >= 5 && {
+                let record_len = usize::from(u16::from_be_bytes([buf[3], buf[4]]));
+                buf.len() >= 5 + record_len
+            }
+        }
+        // Plain HTTP: wait for the whole head so the Host header can be read.
+        Sniffed::PlainHttp { .. } => sniff::http_head_complete(buf),
+        _ => true,
+    }
+}
+
+/// Waits until more than `have` bytes can be peeked and returns how many; `None` when the peer
+/// has stopped sending. A successful peek leaves the socket "readable" as far as the runtime knows, so
+/// waiting for readiness again would return at once and spin; readiness is cleared here
+/// whenever a peek finds nothing new, and set again by the next bytes that arrive.
+#[cfg(unix)]
+async fn peek_more(stream: &TcpStream, buf: &mut [u8], have: usize) -> io::Result<Option<usize>> {
+    use std::os::fd::AsFd;
+    use tokio::io::Interest;
+    // The same socket as a std stream, for a peek that does not wait.
+    let sock = std::net::TcpStream::from(stream.as_fd().try_clone_to_owned()?);
+    loop {
+        let ready = stream.ready(Interest::READABLE).await?;
+        let peeked = stream.try_io(Interest::READABLE, || match sock.peek(buf)? {
+            n if n > have => Ok(n),
+            // Nothing new: report "would block" so the readiness is cleared.
+            _ => Err(io::ErrorKind::WouldBlock.into()),
+        });
+        match peeked {
+            Ok(n) => return Ok(Some(n)),
+            // The peer half-closed: what is there is all there will be.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && ready.is_read_closed() => {
+                return Ok(None)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Without readiness tricks: poll for more bytes every few milliseconds.
+#[cfg(not(unix))]
+async fn peek_more(stream: &TcpStream, buf: &mut [u8], have: usize) -> io::Result<Option<usize>> {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let n = stream.peek(buf).await?;
+        if n > have {
+            return Ok(Some(n));
+        }
     }
 }
 

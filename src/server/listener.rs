@@ -1,23 +1,46 @@
 //! One listener's accept loop and per-connection pipeline:
-//! accept → (TLS: peek the first bytes → sniff → handshake) → HTTP/1.1 or HTTP/2 → proxy.
+//! accept → (TLS: peek the first bytes → sniff → handshake) → HTTP/1.1 or HTTP/2 → proxy,
+//! with the connection's idle, header, body and send timeouts watched alongside
+//! (`lifecycle`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, Version};
+use http_body::Body as _;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
 pub use super::context::{ListenerContext, TlsSide};
 use super::handshake::{self, HandshakeOutcome};
-use crate::config::Limits;
+use super::lifecycle::{
+    accept_backoff, judge, Activity, Drain, DrainWatcher, Limit, Stall, StallWatch, TimedBody,
+    Tracked, Verdict, Watched,
+};
+use crate::config::{ClientErrorDetail, Limits};
+use crate::findings::{Code, Finding};
+use crate::proxy::body::ProxyBody;
 use crate::proxy::ConnMeta;
-use crate::telemetry::Event;
+
+/// How long an HTTP/2 connection closed for idleness gets, after GOAWAY, to close by itself.
+const GOAWAY_GRACE: Duration = Duration::from_secs(5);
+
+/// At most this much not-yet-sent data waits in a client socket's kernel buffer
+/// (`TCP_NOTSENT_LOWAT`). Without it the kernel wakes a blocked writer only once half of a
+/// multi-megabyte send buffer has drained, so a client reading slowly but steadily would look
+/// like one not reading at all for many seconds (and trip `send_timeout`); with it, every bit
+/// of progress the client makes is seen within a few reads, and less of a response sits queued
+/// in the kernel.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const NOTSENT_LOWAT: u32 = 128 * 1024;
 
 /// The HTTP server settings shared by every connection of a listener.
 pub fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
@@ -28,10 +51,12 @@ pub fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let max_head = (limits.max_request_header_bytes.0 as usize)
         .saturating_mul(2)
         .max(16 * 1024);
+    // No hyper header timer: hyper's starts only once a head is being read, and not at all
+    // while the auto builder waits for the first bytes; `lifecycle` times the head from the
+    // moment the connection is ready instead.
     builder
         .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout.get())
+        .header_read_timeout(None)
         .max_buf_size(max_head)
         .keep_alive(true);
     builder
@@ -43,14 +68,15 @@ pub fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
 }
 
 /// Accepts connections until `shutdown` flips, then stops accepting; open connections are
-/// drained by the caller through `graceful`.
+/// drained by the caller through `drain`.
 pub async fn run(
     tcp: TcpListener,
     ctx: Arc<ListenerContext>,
     conn_limit: Arc<Semaphore>,
-    graceful: Arc<GracefulShutdown>,
+    drain: Arc<Drain>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut failures = 0u32;
     loop {
         // Accept, then wait for capacity before serving. With one socket per worker a permit
         // must not be held by an accept loop whose socket is quiet while another worker's
@@ -61,11 +87,43 @@ pub async fn run(
             biased;
             _ = shutdown.changed() => break,
             accepted = tcp.accept() => match accepted {
-                Ok(pair) => pair,
+                Ok(pair) => {
+                    failures = 0;
+                    pair
+                }
+                // A connection that died in the backlog: nothing wrong with the listener.
+                Err(e) if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::Interrupted
+                ) => continue,
                 Err(e) => {
-                    // EMFILE and friends: back off briefly rather than spin.
-                    tracing::warn!(event = Event::AcceptFailed.as_str(), listener = %ctx.name, error = %e);
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // EMFILE, ENFILE, ENOMEM…: the same error comes back at once until
+                    // something frees up, so pause (and log rate-limited) rather than spin.
+                    failures = failures.saturating_add(1);
+                    let pause = accept_backoff(failures);
+                    ctx.closer.accept_failed(&e, pause);
+                    tokio::select! {
+                        biased;
+                        _ = shutdown.changed() => break,
+                        _ = tokio::time::sleep(pause) => continue,
+                    }
+                }
+            },
+        };
+        let slot = match &ctx.per_ip {
+            None => None,
+            Some(limit) => match limit.try_acquire(peer.ip()) {
+                Some(slot) => Some(slot),
+                None => {
+                    ctx.closer.report(
+                        Code::ClientTooManyConnections,
+                        peer,
+                        "limits.max_connections_per_ip",
+                        &limit.max(),
+                    );
+                    drop(stream);
                     continue;
                 }
             },
@@ -79,12 +137,13 @@ pub async fn run(
             },
         };
         let ctx = ctx.clone();
-        let graceful = graceful.watcher();
+        let watcher = drain.watcher();
         tokio::spawn(async move {
             ctx.open_connections.inc();
-            serve_connection(stream, peer, &ctx, graceful).await;
+            serve_connection(stream, peer, &ctx, watcher).await;
             ctx.open_connections.dec();
             drop(permit);
+            drop(slot);
         });
     }
 }
@@ -93,29 +152,30 @@ async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     ctx: &Arc<ListenerContext>,
-    graceful: Watcher,
+    drain: DrainWatcher,
 ) {
     let _ = stream.set_nodelay(true);
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let _ = socket2::SockRef::from(&stream).set_tcp_notsent_lowat(NOTSENT_LOWAT);
     let meta = ConnMeta {
         peer,
         tls: ctx.tls.is_some(),
     };
     match &ctx.tls {
-        None => serve_http(TokioIo::new(stream), meta, ctx, graceful, None).await,
+        None => {
+            serve_http(stream, meta, ctx, drain, None, false).await;
+        }
         Some(tls) => {
             let started = Instant::now();
             match handshake::accept(stream, peer, tls, ctx).await {
                 HandshakeOutcome::Established(tls_stream, after) => {
                     let requests = after.requests.clone();
-                    serve_http(
-                        TokioIo::new(tls_stream),
-                        meta,
-                        ctx,
-                        graceful,
-                        Some(requests),
-                    )
-                    .await;
-                    after.finish(ctx, tls, peer, started);
+                    let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                    let closed = serve_http(tls_stream, meta, ctx, drain, Some(requests), h2).await;
+                    // A connection we closed for idleness is not a client that left silently.
+                    if closed.is_none() {
+                        after.finish(ctx, tls, peer, started);
+                    }
                 }
                 HandshakeOutcome::Failed => {}
             }
@@ -123,30 +183,158 @@ async fn serve_connection(
     }
 }
 
-/// Serves HTTP on an established connection until it closes.
+/// Serves HTTP on an established connection until it closes, enforcing the connection
+/// timeouts. Returns the code when tlsgate closed it for a limit.
 async fn serve_http<I>(
     io: I,
     meta: ConnMeta,
     ctx: &Arc<ListenerContext>,
-    graceful: Watcher,
+    mut drain: DrainWatcher,
     requests: Option<Arc<std::sync::atomic::AtomicU64>>,
-) where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    h2: bool,
+) -> Option<Code>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let proxy = ctx.proxy.clone();
+    let activity = Activity::new(h2);
+    let io = TokioIo::new(Watched::new(io, activity.clone()));
+    // hyper's canned HTTP/1.1 parse-error answers (empty 400/431) are rewritten as JSON.
     let owed = super::parse_errors::Owed::default();
-    let io = super::parse_errors::RewriteParseErrors::new(io, owed.clone(), proxy.detail());
-    let service = service_fn(move |req| {
-        owed.request_received();
-        if let Some(r) = &requests {
-            r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        let proxy = proxy.clone();
-        async move { Ok::<_, Infallible>(proxy.handle(req, &meta).await) }
-    });
+    let io = super::parse_errors::RewriteParseErrors::new(io, owed.clone(), ctx.proxy.detail());
+    let service = {
+        let proxy = ctx.proxy.clone();
+        let closer = ctx.closer.clone();
+        let activity = activity.clone();
+        let limit = ctx.timeouts.client_body;
+        let detail = ctx.error_detail;
+        service_fn(move |req: Request<Incoming>| {
+            owed.request_received();
+            if let Some(r) = &requests {
+                r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            let in_flight = activity.request_started(req.version() == Version::HTTP_2);
+            let proxy = proxy.clone();
+            let http1 = req.version() < Version::HTTP_2;
+            let (parts, body) = req.into_parts();
+            // Only a body still to come is timed (and costs the signal's allocation).
+            let stall = (!body.is_end_stream()).then(Arc::<Stall>::default);
+            let watch = stall.as_ref().map(|s| StallWatch {
+                stall: s.clone(),
+                closer: closer.clone(),
+                peer: meta.peer,
+                limit,
+            });
+            let req = Request::from_parts(parts, TimedBody::new(body, limit, stall.clone()));
+            async move {
+                let resp = match &stall {
+                    None => proxy.handle(req, &meta).await,
+                    Some(stall) => {
+                        tokio::select! {
+                            biased;
+                            resp = proxy.handle(req, &meta) => resp,
+                            () = stall.fired() => {
+                                if let Some(w) = &watch {
+                                    w.closer.report(Code::ClientBodyTimeout, meta.peer, Limit::ClientBody.key(), &limit);
+                                }
+                                return Ok::<_, Infallible>(
+                                    body_timeout_response(detail, http1, limit)
+                                        .map(|b| Tracked::new(b, in_flight, None)),
+                                );
+                            }
+                        }
+                    }
+                };
+                Ok::<_, Infallible>(resp.map(|b| Tracked::new(b, in_flight, watch)))
+            }
+        })
+    };
     let conn = ctx.http.serve_connection_with_upgrades(io, service);
-    let conn = graceful.watch(conn.into_owned());
-    if let Err(e) = conn.await {
-        tracing::debug!(event = Event::ConnectionError.as_str(), listener = %ctx.name, peer = %meta.peer, error = %e);
+    let mut conn = std::pin::pin!(conn);
+    let timeouts = ctx.timeouts;
+    let far = || tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
+    let mut timer = std::pin::pin!(tokio::time::sleep_until(far()));
+    let mut armed: Option<tokio::time::Instant> = None;
+    let mut draining = false;
+    let mut goaway: Option<tokio::time::Instant> = None;
+    loop {
+        let due = match judge(&activity.snapshot(), &timeouts) {
+            Verdict::Close(code, limit) => {
+                ctx.closer
+                    .report(code, meta.peer, limit.key(), &timeouts.value(limit));
+                return Some(code);
+            }
+            Verdict::GoAway(limit) => match goaway {
+                None => {
+                    conn.as_mut().graceful_shutdown();
+                    ctx.closer.report(
+                        Code::ClientIdleTimeout,
+                        meta.peer,
+                        limit.key(),
+                        &timeouts.value(limit),
+                    );
+                    let at = tokio::time::Instant::now() + GOAWAY_GRACE;
+                    goaway = Some(at);
+                    Some(at)
+                }
+                // The client neither closed nor opened a stream after GOAWAY.
+                Some(at) if tokio::time::Instant::now() >= at => {
+                    return Some(Code::ClientIdleTimeout)
+                }
+                Some(at) => Some(at),
+            },
+            Verdict::Wait(at) => at.map(|ms| activity.at(ms)),
+        };
+        if due != armed {
+            timer.as_mut().reset(due.unwrap_or_else(far));
+            armed = due;
+        }
+        tokio::select! {
+            biased;
+            res = conn.as_mut() => {
+                if let Err(e) = res {
+                    tracing::debug!(event = crate::telemetry::Event::ConnectionError.as_str(), listener = %ctx.name, peer = %meta.peer, error = %e);
+                }
+                return goaway.map(|_| Code::ClientIdleTimeout);
+            }
+            () = drain.signaled(), if !draining => {
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            () = activity.changed() => {}
+            () = &mut timer => {
+                timer.as_mut().reset(far());
+                armed = None;
+            }
+        }
     }
+}
+
+/// 408 for a request whose body stopped arriving before the response began; HTTP/1.1 closes
+/// the connection after it (the rest of the body will not be read).
+fn body_timeout_response(
+    detail: ClientErrorDetail,
+    http1: bool,
+    limit: Duration,
+) -> Response<ProxyBody> {
+    let finding = Finding::new(
+        Code::ClientBodyTimeout,
+        "the client stopped sending its request body",
+        format!(
+            "no request-body bytes arrived for limits.client_body_timeout ({} ms)",
+            limit.as_millis()
+        ),
+        Code::ClientBodyTimeout.fix_hint(),
+    );
+    let bytes: Bytes = crate::proxy::errors::error_json(&finding, detail);
+    let mut resp = Response::new(ProxyBody::full(bytes, None));
+    *resp.status_mut() = StatusCode::REQUEST_TIMEOUT;
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if http1 {
+        h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
 }

@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod handshake;
+pub mod lifecycle;
 pub mod listener;
 pub mod parse_errors;
 pub mod tls;

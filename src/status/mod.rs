@@ -42,6 +42,12 @@ pub struct HandshakeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClosedLabels {
+    pub listener: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
     pub result: ReloadResult,
 }
@@ -148,6 +154,7 @@ pub struct Metrics {
     pub upstream_up: Family<UpstreamLabel, Gauge>,
     pub open_connections: Family<ListenerLabel, Gauge>,
     pub upstream_connections: Family<UpstreamLabel, Counter>,
+    pub connections_closed: Family<ClosedLabels, Counter>,
 }
 
 impl Metrics {
@@ -207,8 +214,15 @@ impl Metrics {
             "Connections opened to each upstream (requests minus these reused a pooled connection)",
             upstream_connections.clone(),
         );
+        let connections_closed = Family::<ClosedLabels, Counter>::default();
+        registry.register(
+            "connections_closed",
+            "Client connections tlsgate closed because a limit was reached (an HTTP/2 stream for client_body_timeout), by listener and reason (a finding code)",
+            connections_closed.clone(),
+        );
         Metrics {
             registry,
+            connections_closed,
             upstream_connections,
             requests,
             request_duration,
@@ -501,6 +515,16 @@ impl State {
         gauge
     }
 
+    /// Records the address a listener actually bound (the configured one may have port 0).
+    pub fn set_listener_bind(&self, listener: &str, bind: std::net::SocketAddr) {
+        if let Some(l) = write(&self.listeners)
+            .iter_mut()
+            .find(|l| l.name == listener)
+        {
+            l.bind = bind.to_string();
+        }
+    }
+
     /// Publishes the certificates a listener now serves.
     pub fn set_certificates(&self, listener: &str, certs: Vec<CertificateStatus>) {
         // Per name the soonest expiry among the certificates serving it (an RSA and an ECDSA
@@ -564,6 +588,17 @@ impl State {
             }
             s.recent.push_back(record);
         }
+    }
+
+    /// Counts one connection closed because a limit was reached (`reason`: the finding code).
+    pub fn record_connection_closed(&self, listener: &str, reason: Code) {
+        self.metrics
+            .connections_closed
+            .get_or_create(&ClosedLabels {
+                listener: listener.to_string(),
+                reason: reason.as_str().to_string(),
+            })
+            .inc();
     }
 
     /// The counter of connections opened to `upstream` (shared by every worker's pool).

@@ -20,8 +20,11 @@ fn metrics_use_the_contract_names() {
             served_cert: String::new(),
         },
     );
+    s.record_connection_closed("public", Code::ClientIdleTimeout);
+    s.record_connection_closed("public", Code::ClientIdleTimeout);
     let text = s.metrics_text();
     for needle in [
+        "tlsgate_connections_closed_total{listener=\"public\",reason=\"client_idle_timeout\"} 2",
         "tlsgate_requests_total{upstream=\"openai\",status_class=\"2xx\"} 1",
         "tlsgate_request_duration_seconds_bucket",
         "tlsgate_handshake_failures_total{listener=\"public\",code=\"unknown_sni\"} 1",

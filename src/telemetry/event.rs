@@ -49,6 +49,10 @@ events! {
     Request = "request",
     /// A request refused as the client's fault (4xx JSON), or a connection closed for it.
     ClientError = "client_error",
+    /// The rate-limit summary of `client_error` events of one window.
+    ClientErrorsSuppressed = "client_errors_suppressed",
+    /// The rate-limit summary of `accept_failed` events of one window.
+    AcceptFailuresSuppressed = "accept_failures_suppressed",
     /// Accepting a connection failed.
     AcceptFailed = "accept_failed",
     /// A client connection ended with an error after the handshake.
@@ -57,6 +61,10 @@ events! {
     UpgradeFailed = "upgrade_failed",
     /// A listener is bound and accepting.
     Listening = "listening",
+    /// The admin API is bound (its address, port 0 resolved).
+    AdminListening = "admin_listening",
+    /// `serve --ready-file` could not be written.
+    ReadyFileFailed = "ready_file_failed",
     /// A termination signal arrived; draining starts.
     ShuttingDown = "shutting_down",
     /// The process is about to exit.

@@ -226,3 +226,62 @@ mod props {
         }
     }
 }
+
+#[test]
+fn connection_limits_have_the_documented_defaults() {
+    let l = parse("").unwrap().limits;
+    assert_eq!(l.max_connections_per_ip, None);
+    assert_eq!(l.handshake_timeout.get().as_secs(), 10);
+    assert_eq!(l.header_read_timeout.get().as_secs(), 30);
+    assert_eq!(l.keepalive_timeout.get().as_secs(), 75);
+    assert_eq!(l.http2_idle_timeout.get().as_secs(), 300);
+    assert_eq!(l.client_body_timeout.get().as_secs(), 60);
+    assert_eq!(l.send_timeout.get().as_secs(), 60);
+}
+
+#[test]
+fn connection_limits_parse_and_are_validated() {
+    let text = "limits:\n  max_connections_per_ip: 20\n  keepalive_timeout: 5s\n  http2_idle_timeout: 1m\n  client_body_timeout: 300ms\n  send_timeout: 2s\n";
+    let l = parse(text).unwrap().limits;
+    assert_eq!(l.max_connections_per_ip, Some(20));
+    assert_eq!(l.keepalive_timeout.get().as_secs(), 5);
+    assert_eq!(l.http2_idle_timeout.get().as_secs(), 60);
+    assert_eq!(l.client_body_timeout.get().as_millis(), 300);
+    assert_eq!(l.send_timeout.get().as_secs(), 2);
+    for none in ["none", "~", "null"] {
+        let l = parse(&format!("limits:\n  max_connections_per_ip: {none}\n"))
+            .unwrap()
+            .limits;
+        assert_eq!(l.max_connections_per_ip, None, "{none}");
+    }
+
+    let s = parse("limits:\n  max_connections_per_ip: lots\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        s.contains(":2:") && s.contains("max_connections_per_ip"),
+        "{s}"
+    );
+    let s = parse("limits:\n  max_connections_per_ip: 0\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        s.contains("max_connections_per_ip") && s.contains("at least 1"),
+        "{s}"
+    );
+    let s = parse("limits:\n  send_timeout: 0s\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        s.contains("send_timeout") && s.contains("longer than 0s"),
+        "{s}"
+    );
+    // Unknown keys in the block are still errors, with their position.
+    let s = parse("limits:\n  keepalive_timeout: 5s\n  idle_timeout: 5s\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        s.starts_with("t.yaml:3:3") && s.contains("idle_timeout"),
+        "{s}"
+    );
+}

@@ -50,7 +50,7 @@ fn groups_are_listed_once_and_hold_their_codes_contiguously() {
     let names: Vec<&str> = Code::GROUPS.iter().map(|g| g.name).collect();
     assert_eq!(
         names,
-        ["local", "inbound", "upstream", "request", "config"],
+        ["local", "inbound", "upstream", "request", "process", "config"],
         "the groups (a new group also needs a place in the docs' order)"
     );
     // ALL lists the groups one after the other, in GROUPS order.

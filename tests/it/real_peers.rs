@@ -12,34 +12,30 @@
 //! `REAL_PEER_RESULT {json}` line with what it observed (`--nocapture` shows them); that is the
 //! evidence in docs/peer-behaviour.md. A test that fails against a peer is ignored with the
 //! reason (what tlsgate says instead); docs/diagnosis-matrix.md lists every test with its state
-//! and is checked against the cases here. `cargo test --test real_peers -- --include-ignored`
+//! and is checked against the cases here. `cargo test --test it real_peers:: -- --include-ignored`
 //! shows the full picture.
 
-// An inline module, so the helpers live in tests/real_peers/ and the whole suite can later be
-// mounted as one module of a single test binary.
-mod real_peers {
-    pub mod cases;
-    pub mod clients;
-    pub mod gate;
-    pub mod matrix;
-    pub mod pki;
-    pub mod proc;
-    pub mod servers;
-}
+// The helpers live in tests/it/real_peers/.
+pub mod cases;
+pub mod clients;
+pub mod gate;
+pub mod matrix;
+pub mod pki;
+pub mod proc;
+pub mod servers;
 
-use real_peers::cases::{self, ClientScenario as C, PgScenario, ServerKind, UpstreamScenario as U};
-use real_peers::clients::Client;
-use real_peers::matrix;
+use self::cases::{ClientScenario as C, PgScenario, ServerKind, UpstreamScenario as U};
+use self::clients::Client;
 
 // ----------------------------------------------------------------------- the matrix document
 
 /// docs/diagnosis-matrix.md shows, for every test below, the peer, the scenario, the code
 /// tlsgate must name and the test's state; it is generated from the same expectations the tests
-/// assert (tests/real_peers/matrix.rs). `TLSGATE_UPDATE_DOCS=1` rewrites it.
+/// assert (tests/it/real_peers/matrix.rs). `TLSGATE_UPDATE_DOCS=1` rewrites it.
 #[test]
 fn diagnosis_matrix_doc_matches_the_cases() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let source = std::fs::read_to_string(format!("{root}/tests/real_peers.rs")).unwrap();
+    let source = std::fs::read_to_string(format!("{root}/tests/it/real_peers.rs")).unwrap();
     let rows = matrix::rows();
     // One row per test, one test per row.
     let mut tests: Vec<&str> = source
@@ -92,7 +88,7 @@ fn diagnosis_matrix_doc_matches_the_cases() {
     assert_eq!(
         current, generated,
         "{path} does not match the real-peer cases; regenerate it with \
-         TLSGATE_UPDATE_DOCS=1 cargo test --test real_peers diagnosis_matrix"
+         TLSGATE_UPDATE_DOCS=1 cargo test --test it real_peers::diagnosis_matrix"
     );
 }
 

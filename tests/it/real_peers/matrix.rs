@@ -1,13 +1,13 @@
 //! docs/diagnosis-matrix.md, generated from the expectations the real-peer tests assert: one
 //! row per test (peer × scenario → the code tlsgate must name and what its text must say), with
-//! the test's state read from tests/real_peers.rs (passes, or ignored and why). A test compares
+//! the test's state read from tests/it/real_peers.rs (passes, or ignored and why). A test compares
 //! the document with this rendering, so the matrix cannot drift from the tests.
 
 use super::cases::{client_expected, PgScenario, ServerKind, UpstreamScenario};
 use super::clients::Client;
 
 pub const DOC: &str = "docs/diagnosis-matrix.md";
-pub const BEGIN: &str = "<!-- BEGIN generated from tests/real_peers/cases.rs -->";
+pub const BEGIN: &str = "<!-- BEGIN generated from tests/it/real_peers/cases.rs -->";
 pub const END: &str = "<!-- END generated -->";
 
 /// One real-peer test.

@@ -8,13 +8,13 @@
 //! tunnel reaches the local mock upstream, and any request that arrives at the mock proves the
 //! proxy path was taken. No test hook in tlsgate is needed.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{GateConfig, MockUpstream, TestPki, Tlsgate};
+use crate::support::{GateConfig, MockUpstream, RefusedPort, TestPki, Tlsgate};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How the test proxy answers a CONNECT.
@@ -144,13 +144,6 @@ async fn serve_one(mut client: tokio::net::TcpStream, mode: Mode, seen: Arc<Mute
     }
 }
 
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
-    port
-}
-
 fn gate_through(upstream_url: &str, proxy_url: &str, extra: &str) -> Tlsgate {
     let mut cfg = GateConfig::plain(upstream_url);
     cfg.upstream_extra = format!("    egress_proxy: {proxy_url}\n{extra}");
@@ -238,7 +231,8 @@ fn proxy_refusing_connect_is_egress_proxy_failed_with_its_status_line() {
 #[test]
 fn unreachable_proxy_is_egress_proxy_failed_not_upstream_refused() {
     let up = MockUpstream::start();
-    let port = closed_port();
+    let refused = RefusedPort::bind();
+    let port = refused.port;
     let url = format!("http://upstream.test:{}", up.port());
     let gate = gate_through(&url, &format!("http://127.0.0.1:{port}"), "");
     let (status, body) = get(&gate, "/v1/models");
@@ -257,7 +251,8 @@ fn unreachable_proxy_is_egress_proxy_failed_not_upstream_refused() {
 #[test]
 fn upstream_refused_behind_the_proxy_is_told_apart_from_an_unreachable_proxy() {
     let proxy = ConnectProxy::start(Mode::Tunnel);
-    let port = closed_port();
+    let refused = RefusedPort::bind();
+    let port = refused.port;
     let url = format!("http://upstream.test:{port}");
     let gate = gate_through(&url, &proxy.url(), "");
     let (status, body) = get(&gate, "/v1/models");

@@ -5,20 +5,18 @@
 //! health, readiness, 404/405 and the public-bind opt-in.
 //!
 //! `POST /reload` returning the findings of a rejected reload is covered by
-//! `tests/reload.rs::post_reload_returns_findings_of_a_rejected_reload` (not repeated here);
+//! `reload::post_reload_returns_findings_of_a_rejected_reload` (not repeated here);
 //! `/readyz` being 503 before the listeners are bound is a unit test in `src/admin/http.rs`
 //! (the admin socket opens after the listeners, so the window is not observable from outside).
 
-mod support;
-
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{
-    curl, curl_http, fingerprint, free_port, raw_http_get, run_tlsgate, wait_until, MockUpstream,
+use crate::support::{
+    curl, curl_http, fingerprint, raw_http_get, run_tlsgate, wait_until, MockUpstream, RefusedPort,
     TestPki, Tlsgate,
 };
 
@@ -29,33 +27,29 @@ fn yaml_path(p: &Path) -> String {
 }
 
 /// A TLS listener `main` in front of two upstreams: `mock` (answers) for everything, and
-/// `dead` (a closed port: connection refused) under `/dead`. Reloads only when asked.
-fn start(pki: &TestPki, mock: &MockUpstream, upstream_extra: &str) -> Tlsgate {
-    let dead_port = free_port();
+/// `dead` (a port that refuses connections, held by the returned [`RefusedPort`]) under `/dead`.
+/// Reloads only when asked.
+fn start(pki: &TestPki, mock: &MockUpstream, extra: &str) -> (Tlsgate, RefusedPort) {
+    let dead = RefusedPort::bind();
+    let dead_port = dead.port;
     let (cert, key) = (yaml_path(&pki.cert_path), yaml_path(&pki.key_path));
     let mock_url = mock.url();
-    let extra = upstream_extra.to_string();
-    Tlsgate::start_yaml(
-        move |listen, admin| {
-            format!(
-                "listeners:\n  - name: main\n    bind: 127.0.0.1:{listen}\n    tls:\n      certificates:\n        - cert: {cert}\n          key: {key}\n\
+    let gate = Tlsgate::start_yaml(
+        &format!(
+            "listeners:\n  - name: main\n    bind: 127.0.0.1:0\n    tls:\n      certificates:\n        - cert: {cert}\n          key: {key}\n\
 routes:\n  - path_prefix: /dead\n    upstream: dead\n  - path_prefix: /\n    upstream: mock\n\
 upstreams:\n  mock:\n    url: {mock_url}\n{extra}  dead:\n    url: http://127.0.0.1:{dead_port}\n{extra}\
-admin:\n  bind: 127.0.0.1:{admin}\n\
+admin:\n  bind: 127.0.0.1:0\n\
 reload:\n  watch: false\n  poll: 1h\n\
 diagnostics:\n  log_format: json\n"
-            )
-        },
+        ),
         true,
-    )
-}
-
-fn admin(gate: &Tlsgate) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], gate.admin_port))
+    );
+    (gate, dead)
 }
 
 fn get(gate: &Tlsgate, path: &str) -> (u16, String) {
-    raw_http_get(admin(gate), path, Duration::from_secs(10))
+    raw_http_get(gate.admin_addr(), path, Duration::from_secs(10))
         .unwrap_or_else(|| panic!("GET {path} on the admin port failed\n{}", gate.output()))
 }
 
@@ -194,7 +188,7 @@ fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64>
 fn status_and_metrics_show_handshake_failures_reloads_and_upstream_failures() {
     let pki = TestPki::new();
     let mock = MockUpstream::start();
-    let gate = start(&pki, &mock, "");
+    let (gate, _dead) = start(&pki, &mock, "");
 
     // A handshake failure, twice.
     garbage_connection(gate.listen_port);
@@ -377,7 +371,7 @@ fn status_and_metrics_show_handshake_failures_reloads_and_upstream_failures() {
 fn admin_never_reveals_keys_injected_headers_or_client_secrets() {
     let pki = TestPki::new();
     let mock = MockUpstream::start();
-    let gate = start(
+    let (gate, _dead) = start(
         &pki,
         &mock,
         &format!("    set_headers:\n      authorization: \"Bearer {SECRET}\"\n"),
@@ -462,7 +456,7 @@ fn admin_never_reveals_keys_injected_headers_or_client_secrets() {
 fn health_readiness_unknown_paths_wrong_methods_and_the_html_page() {
     let pki = TestPki::new();
     let mock = MockUpstream::start();
-    let gate = start(&pki, &mock, "");
+    let (gate, _dead) = start(&pki, &mock, "");
     assert_eq!(get(&gate, "/healthz").0, 200);
     assert_eq!(get(&gate, "/readyz").0, 200);
     assert_eq!(get(&gate, "/no-such-thing").0, 404);
@@ -508,11 +502,12 @@ fn a_public_admin_bind_needs_allow_public() {
     let pki = TestPki::new();
     let mock = MockUpstream::start();
     let dir = tempfile::tempdir().unwrap();
-    let admin_port = free_port();
+    // A port nothing listens on, held while tlsgate is asked to put its admin API there.
+    let refused = RefusedPort::bind();
+    let admin_port = refused.port;
     let base = format!(
-        "listeners:\n  - name: main\n    bind: 127.0.0.1:{}\n    tls:\n      certificates:\n        - cert: {}\n          key: {}\n\
+        "listeners:\n  - name: main\n    bind: 127.0.0.1:0\n    tls:\n      certificates:\n        - cert: {}\n          key: {}\n\
 upstreams:\n  mock:\n    url: {}\n",
-        free_port(),
         yaml_path(&pki.cert_path),
         yaml_path(&pki.key_path),
         mock.url()
@@ -523,14 +518,25 @@ upstreams:\n  mock:\n    url: {}\n",
         format!("{base}admin:\n  bind: 0.0.0.0:{admin_port}\n"),
     )
     .unwrap();
+    let ready = dir.path().join("ready.json");
     let (st, out) = run_tlsgate(
-        &["serve", "-c", cfg.to_str().unwrap()],
+        &[
+            "serve",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--ready-file",
+            ready.to_str().unwrap(),
+        ],
         dir.path(),
         &[],
         Duration::from_secs(20),
     );
     assert_eq!(st.code(), Some(1), "{}", out.all());
     assert!(out.all().contains("allow_public"), "{}", out.all());
+    assert!(
+        !ready.exists(),
+        "a refused configuration never becomes ready"
+    );
     assert!(
         raw_http_get(
             ([127, 0, 0, 1], admin_port).into(),
@@ -540,22 +546,14 @@ upstreams:\n  mock:\n    url: {}\n",
         .is_none(),
         "nothing may listen on the refused address"
     );
+    drop(refused);
 
     // With the opt-in it binds every interface: reachable via loopback.
-    let (cert, key, url) = (
-        yaml_path(&pki.cert_path),
-        yaml_path(&pki.key_path),
-        mock.url(),
-    );
     let gate = Tlsgate::start_yaml(
-        move |listen, admin| {
-            format!(
-                "listeners:\n  - name: main\n    bind: 127.0.0.1:{listen}\n    tls:\n      certificates:\n        - cert: {cert}\n          key: {key}\n\
-upstreams:\n  mock:\n    url: {url}\n\
-admin:\n  bind: 0.0.0.0:{admin}\n  allow_public: true\n\
+        &format!(
+            "{base}admin:\n  bind: 0.0.0.0:0\n  allow_public: true\n\
 diagnostics:\n  log_format: json\n"
-            )
-        },
+        ),
         true,
     );
     assert_eq!(get(&gate, "/healthz").0, 200);

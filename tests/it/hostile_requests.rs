@@ -7,14 +7,12 @@
 //! Host, frames bodies correctly); curl and Python (httpx, the OpenAI SDK) over HTTP/2 where the
 //! point is what real clients see.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -254,9 +252,10 @@ print(json.dumps(bad))
 #[test]
 fn h2_post_to_a_refusing_upstream_gets_json_not_a_reset() {
     let pki = TestPki::new();
+    let dead = RefusedPort::bind();
     let gate = Tlsgate::start(&GateConfig::tls(
         &pki,
-        format!("http://127.0.0.1:{}", free_port()),
+        format!("http://127.0.0.1:{}", dead.port),
     ));
     every_h2_post_gets_its_json_error(&gate, &pki, 502, &["upstream_refused"]);
 }
@@ -312,11 +311,9 @@ fn h2_post_to_an_upstream_silent_after_the_request_gets_json_not_a_reset() {
 fn keyed_gate(up: &MockUpstream) -> Tlsgate {
     let url = format!("{}/base", up.url());
     Tlsgate::start_yaml(
-        |listen, admin| {
-            format!(
-                "listeners:\n  - name: main\n    bind: 127.0.0.1:{listen}\nroutes:\n  - {{path_prefix: /v1, upstream: keyed}}\nupstreams:\n  keyed:\n    url: {url}\n    set_headers:\n      authorization: \"Bearer injected-key-0123456789\"\nadmin:\n  bind: 127.0.0.1:{admin}\ndiagnostics:\n  log_format: json\n  upstream_checks: off\n"
-            )
-        },
+        &format!(
+                "listeners:\n  - name: main\n    bind: 127.0.0.1:0\nroutes:\n  - {{path_prefix: /v1, upstream: keyed}}\nupstreams:\n  keyed:\n    url: {url}\n    set_headers:\n      authorization: \"Bearer injected-key-0123456789\"\nadmin:\n  bind: 127.0.0.1:0\ndiagnostics:\n  log_format: json\n  upstream_checks: off\n"
+            ),
         false,
     )
 }
@@ -352,7 +349,7 @@ fn dot_segments_and_encoded_tricks_never_leave_the_route() {
         up.request_count(),
         0,
         "nothing may be forwarded: {:?}",
-        up.requests()
+        up.last_request()
     );
 
     // What normalizes inside the route is forwarded normalized, under the base path.
@@ -495,7 +492,7 @@ fn other_upgrade_tokens_connect_trace_and_options_asterisk() {
         "{}",
         r.all
     );
-    assert_eq!(up.request_count(), 0, "{:?}", up.requests());
+    assert_eq!(up.request_count(), 0, "{:?}", up.last_request());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -518,7 +515,7 @@ fn http11_host_must_be_one_and_valid() {
     ] {
         exchange(addr, req).assert_error(400, "client_host_invalid");
     }
-    assert_eq!(up.request_count(), 0, "{:?}", up.requests());
+    assert_eq!(up.request_count(), 0, "{:?}", up.last_request());
     let ok = exchange(
         addr,
         "GET /echo HTTP/1.1\r\nHost: gate.test:8080\r\nConnection: close\r\n\r\n",
@@ -689,14 +686,12 @@ fn h2_errors_with_and_without_body_are_json() {
     let pki = TestPki::new();
     let up = MockUpstream::start();
     let gate = Tlsgate::start_yaml(
-        |listen, admin| {
-            format!(
-                "listeners:\n  - name: main\n    bind: 127.0.0.1:{listen}\n    tls:\n      certificates:\n        - cert: \"{}\"\n          key: \"{}\"\nroutes:\n  - {{path_prefix: /v1, upstream: mock}}\nupstreams:\n  mock:\n    url: {}\nadmin:\n  bind: 127.0.0.1:{admin}\ndiagnostics:\n  log_format: json\n",
+        &format!(
+                "listeners:\n  - name: main\n    bind: 127.0.0.1:0\n    tls:\n      certificates:\n        - cert: \"{}\"\n          key: \"{}\"\nroutes:\n  - {{path_prefix: /v1, upstream: mock}}\nupstreams:\n  mock:\n    url: {}\nadmin:\n  bind: 127.0.0.1:0\ndiagnostics:\n  log_format: json\n",
                 pki.cert_path.display(),
                 pki.key_path.display(),
                 up.url()
-            )
-        },
+            ),
         true,
     );
     let base = gate.curl_args(Some(&pki.ca_path));

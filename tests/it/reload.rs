@@ -2,14 +2,14 @@
 //! served to new connections within 2 s, broken pairs are rejected while the old certificate
 //! keeps serving, and rotations under load fail no request.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{
+use crate::support::{
     fingerprint, https_get_status, leaf_with_validity, served_fingerprint, wait_until, GateConfig,
     MockUpstream, TestLeaf, TestPki, Tlsgate,
 };
@@ -148,7 +148,7 @@ fn certbot_style_symlinks_recreated_one_by_one_are_picked_up() {
     std::fs::write(archive.join("fullchain2.pem"), &next.chain_pem).unwrap();
     std::fs::write(archive.join("privkey2.pem"), &next.key_pem).unwrap();
     // certbot unlinks and re-creates each link separately: for a moment the new certificate
-    // sits with the old key.
+    // sits with the old key (the pause is part of the scenario).
     std::fs::remove_file(live.join("fullchain.pem")).unwrap();
     symlink(
         "../../archive/example/fullchain2.pem",
@@ -263,15 +263,24 @@ fn fifty_rotations_under_load_fail_no_request() {
         atomic_write(&pki.key_path, &next.key_pem);
         atomic_write(&pki.cert_path, &next.chain_pem);
         last = next.cert_der.clone();
+        // The pace of the rotations: part of the scenario.
         std::thread::sleep(Duration::from_millis(60));
     }
     wait_served(&gate, &fingerprint(&last), Duration::from_secs(5));
-    std::thread::sleep(Duration::from_millis(300));
+    // Keep the load on a little longer, over the last certificate.
+    let after_last = ok.load(Ordering::Relaxed);
+    let more = wait_until(Duration::from_secs(10), || {
+        (ok.load(Ordering::Relaxed) >= after_last + 20).then_some(())
+    });
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         c.join().unwrap();
     }
     let failures = failures.lock().unwrap();
+    assert!(
+        more.is_some() || !failures.is_empty(),
+        "no request succeeded after the last rotation"
+    );
     let ok = ok.load(Ordering::Relaxed);
     eprintln!("50 rotations: {ok} requests ok, {} failed", failures.len());
     assert!(
@@ -298,7 +307,11 @@ fn deleted_and_recreated_directory_keeps_reloading() {
     let (gate, _up) = start(&cert, &key, "  debounce: 200ms\n");
 
     std::fs::remove_dir_all(&dir).unwrap();
-    std::thread::sleep(Duration::from_millis(600));
+    // The watcher notices, and the reload finds no files: rejected.
+    gate.wait_for_log(Duration::from_secs(5), |l| {
+        l["event"] == "cert_reload_rejected" && l["code"] == "cert_file_unreadable"
+    })
+    .unwrap_or_else(|| panic!("the deletion was not noticed:\n{}", gate.output()));
     // While the files are gone the old certificate keeps serving.
     assert_eq!(
         served_fingerprint(gate.listen_port).unwrap(),
@@ -328,6 +341,8 @@ fn sighup_reloads_with_the_watcher_disabled() {
     let next = new_leaf(&pki);
     atomic_write(&pki.key_path, &next.key_pem);
     atomic_write(&pki.cert_path, &next.chain_pem);
+    // Nothing is waited for here: this is the time given to a reload that must not happen
+    // (a watcher would have reacted within its 300 ms debounce).
     std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(
         served_fingerprint(gate.listen_port).unwrap(),

@@ -1,10 +1,8 @@
 //! `tlsgate check`: exit codes 0 / 1 / 2 and the findings it names, on real files.
 
-mod support;
-
 use std::time::Duration;
 
-use support::{run_tlsgate, TestPki};
+use crate::support::{run_tlsgate, TestPki};
 
 fn write_config(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
     let p = dir.join("tlsgate.yaml");

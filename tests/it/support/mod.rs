@@ -3,23 +3,27 @@
 //! * [`TestPki`]: a throw-away CA and leaves generated with rcgen into a tempdir.
 //! * [`MockUpstream`]: an in-process hyper 1 server (HTTP/1.1 + h2, plain or TLS) that behaves
 //!   like a small OpenAI-compatible API and records what it received.
-//! * [`Tlsgate`]: the real `tlsgate` binary spawned with a generated YAML config, its output
-//!   captured, stopped with SIGTERM on drop.
+//! * [`Tlsgate`]: the real `tlsgate` binary spawned with a generated YAML config (every address
+//!   on port 0), its output captured; ready once it has written its `--ready-file`, which also
+//!   says which ports it got; stopped with SIGTERM on drop.
 //! * [`curl`] and friends: real clients, every call bounded by a timeout.
 //!
 //! Everything here is synchronous from the test's point of view: the mock upstream runs its own
 //! tokio runtime on a background thread, so `#[test]` functions can block on subprocesses.
-#![allow(dead_code)]
+//!
+//! Waiting: nothing here sleeps a fixed time hoping something has happened. Listeners bind port
+//! 0 and report the port they got; a wait is for a condition (a file, a log line, a counter), and
+//! every wait has a deadline.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener as StdTcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -37,23 +41,51 @@ use rcgen::{
 // Small utilities
 // ---------------------------------------------------------------------------------------------
 
-/// A TCP port on 127.0.0.1 that was free a moment ago (bind :0, read the port, drop).
-pub fn free_port() -> u16 {
-    let l = StdTcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().unwrap().port()
+/// A port on 127.0.0.1 where connections are refused ("nothing listens here"), reserved for as
+/// long as the value lives.
+///
+/// The one case where a test needs a port number before anything listens: an upstream or proxy
+/// that must refuse. The socket is bound but never listens, so a connection attempt is refused,
+/// and since it stays bound (without `SO_REUSEADDR`) no other socket — another test's listener
+/// included — can take the port meanwhile, unlike a port bound and then released.
+pub struct RefusedPort {
+    _socket: tokio::net::TcpSocket,
+    pub port: u16,
 }
 
-/// Polls `f` every 50 ms until it returns `Some`, or `None` after `timeout`.
+impl RefusedPort {
+    pub fn bind() -> RefusedPort {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("bind 127.0.0.1:0");
+        let port = socket.local_addr().expect("local_addr").port();
+        RefusedPort {
+            _socket: socket,
+            port,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+}
+
+/// Checks `f` until it returns `Some` (first after 1 ms, backing off to every 50 ms), or gives
+/// `None` after `timeout`.
 pub fn wait_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(1);
     loop {
         if let Some(v) = f() {
             return Some(v);
         }
-        if Instant::now() >= deadline {
+        let now = Instant::now();
+        if now >= deadline {
             return None;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(50));
     }
 }
 
@@ -197,11 +229,6 @@ impl TestPki {
         (c, k)
     }
 
-    /// A rustls server config serving this PKI's localhost leaf, ALPN h2 + http/1.1.
-    pub fn server_config(&self) -> rustls::ServerConfig {
-        server_config_for(&self.leaf)
-    }
-
     /// A rustls client config trusting only this PKI's CA, with the given ALPN protocols.
     pub fn client_config(&self, alpn: &[&[u8]]) -> rustls::ClientConfig {
         let mut roots = rustls::RootCertStore::empty();
@@ -265,7 +292,6 @@ struct MockState {
     tls_failures: AtomicUsize,
     per_path: Mutex<BTreeMap<String, usize>>,
     last: Mutex<Option<SeenRequest>>,
-    all: Mutex<Vec<SeenRequest>>,
 }
 
 /// An in-process OpenAI-like upstream. Routes:
@@ -403,10 +429,6 @@ impl MockUpstream {
 
     pub fn last_request(&self) -> Option<SeenRequest> {
         self.state.last.lock().unwrap().clone()
-    }
-
-    pub fn requests(&self) -> Vec<SeenRequest> {
-        self.state.all.lock().unwrap().clone()
     }
 }
 
@@ -550,7 +572,6 @@ async fn handle(
         .entry(path.clone())
         .or_default() += 1;
     *state.last.lock().unwrap() = Some(seen.clone());
-    state.all.lock().unwrap().push(seen.clone());
 
     let resp = match path.as_str() {
         "/v1/models" => json_response(
@@ -859,11 +880,13 @@ impl GateConfig {
         }
     }
 
-    pub fn render(&self, listen_port: u16, admin_port: u16) -> String {
+    /// The YAML: listener `main` and the admin API on port 0 (the ports come back in the ready
+    /// file).
+    pub fn render(&self) -> String {
         let mut y = String::new();
         y.push_str("listeners:\n");
         y.push_str("  - name: main\n");
-        y.push_str(&format!("    bind: 127.0.0.1:{listen_port}\n"));
+        y.push_str("    bind: 127.0.0.1:0\n");
         if let Some((cert, key)) = &self.tls {
             y.push_str("    tls:\n      certificates:\n");
             y.push_str(&format!("        - cert: {}\n", yaml_str(cert)));
@@ -875,7 +898,7 @@ impl GateConfig {
             y.push_str(self.upstream_extra.trim_end_matches('\n'));
             y.push('\n');
         }
-        y.push_str(&format!("admin:\n  bind: 127.0.0.1:{admin_port}\n"));
+        y.push_str("admin:\n  bind: 127.0.0.1:0\n");
         y.push_str("diagnostics:\n  log_format: json\n");
         if !self.diagnostics_extra.is_empty() {
             y.push_str(self.diagnostics_extra.trim_end_matches('\n'));
@@ -899,54 +922,111 @@ fn yaml_str(p: &Path) -> String {
     )
 }
 
-/// Captured output of a child process (stdout and stderr interleaved line by line, plus
-/// stderr alone).
+/// Captured output of a child process (stdout and stderr interleaved line by line, plus each
+/// alone). Waiters are woken on every line ([`Captured::wait_for`]).
 #[derive(Clone, Default)]
 pub struct Captured {
-    all: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-    stdout: Arc<Mutex<String>>,
+    inner: Arc<(Mutex<Output>, Condvar)>,
+}
+
+#[derive(Default)]
+struct Output {
+    all: String,
+    stdout: String,
+    stderr: String,
+    /// Pipes still being read; at 0 no more output can come.
+    open: usize,
+}
+
+#[derive(Clone, Copy)]
+enum Stream {
+    Stdout,
+    Stderr,
 }
 
 impl Captured {
     fn attach(&self, child: &mut Child) -> Vec<std::thread::JoinHandle<()>> {
         let mut threads = Vec::new();
-        if let Some(out) = child.stdout.take() {
-            let all = self.all.clone();
-            let own = self.stdout.clone();
-            threads.push(std::thread::spawn(move || pump(out, all, own)));
-        }
-        if let Some(err) = child.stderr.take() {
-            let all = self.all.clone();
-            let own = self.stderr.clone();
-            threads.push(std::thread::spawn(move || pump(err, all, own)));
+        let pipes: [(Option<Box<dyn Read + Send>>, Stream); 2] = [
+            (
+                child
+                    .stdout
+                    .take()
+                    .map(|p| Box::new(p) as Box<dyn Read + Send>),
+                Stream::Stdout,
+            ),
+            (
+                child
+                    .stderr
+                    .take()
+                    .map(|p| Box::new(p) as Box<dyn Read + Send>),
+                Stream::Stderr,
+            ),
+        ];
+        for (pipe, which) in pipes {
+            let Some(pipe) = pipe else { continue };
+            self.inner.0.lock().unwrap().open += 1;
+            let me = self.clone();
+            threads.push(std::thread::spawn(move || me.pump(pipe, which)));
         }
         threads
     }
-    pub fn all(&self) -> String {
-        self.all.lock().unwrap().clone()
-    }
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-    pub fn stdout(&self) -> String {
-        self.stdout.lock().unwrap().clone()
-    }
-}
 
-fn pump(r: impl Read, all: Arc<Mutex<String>>, own: Arc<Mutex<String>>) {
-    let mut r = BufReader::new(r);
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match r.read_until(b'\n', &mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                let s = String::from_utf8_lossy(&buf);
-                all.lock().unwrap().push_str(&s);
-                own.lock().unwrap().push_str(&s);
+    fn pump(&self, r: impl Read, which: Stream) {
+        let (out, changed) = &*self.inner;
+        let mut r = BufReader::new(r);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match r.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let s = String::from_utf8_lossy(&buf);
+                    let mut o = out.lock().unwrap();
+                    o.all.push_str(&s);
+                    match which {
+                        Stream::Stdout => o.stdout.push_str(&s),
+                        Stream::Stderr => o.stderr.push_str(&s),
+                    }
+                    changed.notify_all();
+                }
             }
         }
+        out.lock().unwrap().open -= 1;
+        changed.notify_all();
+    }
+
+    /// Waits (up to `timeout`) until `f`, given all the output so far, returns `Some`; checked
+    /// again on every new line. `None` at the deadline, or as soon as the output has ended
+    /// without `f` matching.
+    pub fn wait_for<T>(
+        &self,
+        timeout: Duration,
+        mut f: impl FnMut(&str) -> Option<T>,
+    ) -> Option<T> {
+        let (out, changed) = &*self.inner;
+        let deadline = Instant::now() + timeout;
+        let mut o = out.lock().unwrap();
+        loop {
+            if let Some(v) = f(&o.all) {
+                return Some(v);
+            }
+            let now = Instant::now();
+            if now >= deadline || o.open == 0 {
+                return None;
+            }
+            o = changed.wait_timeout(o, deadline - now).unwrap().0;
+        }
+    }
+
+    pub fn all(&self) -> String {
+        self.inner.0.lock().unwrap().all.clone()
+    }
+    pub fn stderr(&self) -> String {
+        self.inner.0.lock().unwrap().stderr.clone()
+    }
+    pub fn stdout(&self) -> String {
+        self.inner.0.lock().unwrap().stdout.clone()
     }
 }
 
@@ -967,8 +1047,14 @@ pub fn parse_json_lines(out: &str) -> Vec<serde_json::Value> {
 /// A running `tlsgate serve`.
 pub struct Tlsgate {
     pub child: Option<Child>,
-    pub dir: tempfile::TempDir,
+    /// The config, the ready file (and the working directory, unless given): removed on drop.
+    _dir: tempfile::TempDir,
     pub config_path: PathBuf,
+    /// Where `--ready-file` points: written by tlsgate once every listener and the admin API
+    /// are bound.
+    pub ready_path: PathBuf,
+    /// The first listener's port and the admin API's, as the ready file reports them (0 until
+    /// [`Tlsgate::wait_ready`] has read it).
     pub listen_port: u16,
     pub admin_port: u16,
     pub tls: bool,
@@ -981,6 +1067,9 @@ pub fn tlsgate_bin() -> &'static str {
     env!("CARGO_BIN_EXE_tlsgate")
 }
 
+/// How long a `tlsgate serve` may take to write its ready file.
+const READY_WITHIN: Duration = Duration::from_secs(15);
+
 impl Tlsgate {
     /// Writes the config, spawns `tlsgate serve -c <dir>/tlsgate.yaml` and waits until ready.
     pub fn start(cfg: &GateConfig) -> Tlsgate {
@@ -989,68 +1078,52 @@ impl Tlsgate {
         g
     }
 
-    /// Starts `tlsgate serve` with a hand-written config: `yaml(listen_port, admin_port)`.
-    pub fn start_yaml(yaml: impl FnOnce(u16, u16) -> String, tls: bool) -> Tlsgate {
-        let listen_port = free_port();
-        let mut admin_port = free_port();
-        while admin_port == listen_port {
-            admin_port = free_port();
-        }
+    /// Starts `tlsgate serve` with a hand-written config (bind its listeners and admin API to
+    /// port 0: the ports are read from the ready file) and waits until ready.
+    pub fn start_yaml(yaml: &str, tls: bool) -> Tlsgate {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("tlsgate.yaml");
-        std::fs::write(&config_path, yaml(listen_port, admin_port)).unwrap();
+        std::fs::write(&config_path, yaml).unwrap();
         let args = vec![
             "serve".to_string(),
             "-c".to_string(),
             config_path.display().to_string(),
         ];
-        let mut g = Self::spawn_args(&args, dir, None, &[], listen_port, admin_port, tls);
+        let mut g = Self::spawn_args(&args, dir, None, &[], tls);
         g.wait_ready();
         g
     }
 
-    /// Like [`start`] but does not wait for readiness.
+    /// Like [`Tlsgate::start`] but does not wait for readiness.
     pub fn spawn(cfg: &GateConfig) -> Tlsgate {
-        let listen_port = free_port();
-        let mut admin_port = free_port();
-        while admin_port == listen_port {
-            admin_port = free_port();
-        }
-        let yaml = cfg.render(listen_port, admin_port);
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("tlsgate.yaml");
-        std::fs::write(&config_path, &yaml).unwrap();
+        std::fs::write(&config_path, cfg.render()).unwrap();
         let args = vec![
             "serve".to_string(),
             "-c".to_string(),
             config_path.display().to_string(),
         ];
-        Self::spawn_args(
-            &args,
-            dir,
-            None,
-            &cfg.env,
-            listen_port,
-            admin_port,
-            cfg.tls.is_some(),
-        )
+        Self::spawn_args(&args, dir, None, &cfg.env, cfg.tls.is_some())
     }
 
-    /// Spawns `tlsgate <args>` in `cwd` (default: `dir`, which the returned value keeps alive).
-    /// `listen_port`/`admin_port`/`tls` describe where the caller expects it to listen.
+    /// Spawns `tlsgate <args> --ready-file <dir>/ready.json` (`args` being a `serve` command
+    /// line) in `cwd` (default: `dir`, which the returned value keeps alive). `tls` says whether
+    /// the first listener speaks TLS.
     pub fn spawn_args(
         args: &[String],
         dir: tempfile::TempDir,
         cwd: Option<&Path>,
         env: &[(String, String)],
-        listen_port: u16,
-        admin_port: u16,
         tls: bool,
     ) -> Tlsgate {
         let config_path = dir.path().join("tlsgate.yaml");
+        let ready_path = dir.path().join("ready.json");
         let mut cmd = Command::new(tlsgate_bin());
         scrub(&mut cmd);
         cmd.args(args)
+            .arg("--ready-file")
+            .arg(&ready_path)
             .current_dir(cwd.unwrap_or(dir.path()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -1063,10 +1136,11 @@ impl Tlsgate {
         let pump_threads = output.attach(&mut child);
         Tlsgate {
             child: Some(child),
-            dir,
+            _dir: dir,
             config_path,
-            listen_port,
-            admin_port,
+            ready_path,
+            listen_port: 0,
+            admin_port: 0,
             tls,
             output,
             pump_threads,
@@ -1105,17 +1179,31 @@ impl Tlsgate {
         v
     }
 
+    /// The admin API's address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.admin_port))
+    }
+
     pub fn admin_url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.admin_port, path)
     }
 
-    /// Polls `GET /readyz` on the admin port until 200 (15 s); panics with the captured output
-    /// if the deadline passes or the process exits.
+    /// Waits (15 s) for the ready file, which tlsgate writes once every listener and the admin
+    /// API are bound and the certificates loaded, and takes the ports from it; panics with the
+    /// captured output if the deadline passes or the process exits first.
     pub fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let admin = SocketAddr::from(([127, 0, 0, 1], self.admin_port));
-        loop {
+        let ready_path = self.ready_path.clone();
+        let ready = wait_until(READY_WITHIN, || {
             if let Some(st) = self.try_wait() {
+                return Some(Err(st));
+            }
+            // Written to a temporary file and renamed: present means complete.
+            let text = std::fs::read_to_string(&ready_path).ok()?;
+            Some(Ok(text))
+        });
+        let text = match ready {
+            Some(Ok(text)) => text,
+            Some(Err(st)) => {
                 self.join_pumps();
                 panic!(
                     "tlsgate exited before becoming ready ({st:?}). Config:\n{}\nOutput:\n{}",
@@ -1123,18 +1211,24 @@ impl Tlsgate {
                     self.output.all()
                 );
             }
-            if let Some((200, _)) = raw_http_get(admin, "/readyz", Duration::from_secs(2)) {
-                return;
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "tlsgate not ready within 15 s (GET {} != 200). Config:\n{}\nOutput:\n{}",
-                    self.admin_url("/readyz"),
-                    std::fs::read_to_string(&self.config_path).unwrap_or_default(),
-                    self.output.all()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
+            None => panic!(
+                "tlsgate not ready within {READY_WITHIN:?} (no {}). Config:\n{}\nOutput:\n{}",
+                ready_path.display(),
+                std::fs::read_to_string(&self.config_path).unwrap_or_default(),
+                self.output.all()
+            ),
+        };
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("the ready file is not JSON ({e}): {text:?}"));
+        let port = |addr: &serde_json::Value| -> u16 {
+            addr.as_str()
+                .and_then(|a| a.parse::<SocketAddr>().ok())
+                .map(|a| a.port())
+                .unwrap_or_else(|| panic!("no address in the ready file: {v}"))
+        };
+        self.listen_port = port(&v["listeners"][0]["addr"]);
+        if !v["admin"].is_null() {
+            self.admin_port = port(&v["admin"]);
         }
     }
 
@@ -1165,25 +1259,19 @@ impl Tlsgate {
 
     /// Waits for exit up to `timeout`; kills (SIGKILL) after that and panics with the output.
     pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(s) = self.try_wait() {
-                self.join_pumps();
-                return s;
-            }
-            if Instant::now() >= deadline {
-                if let Some(c) = self.child.as_mut() {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                }
-                self.join_pumps();
-                panic!(
-                    "tlsgate did not exit within {timeout:?}; killed. Output:\n{}",
-                    self.output.all()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if let Some(s) = wait_until(timeout, || self.try_wait()) {
+            self.join_pumps();
+            return s;
         }
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.join_pumps();
+        panic!(
+            "tlsgate did not exit within {timeout:?}; killed. Output:\n{}",
+            self.output.all()
+        );
     }
 
     /// SIGTERM and wait (15 s) for the exit status.
@@ -1216,13 +1304,15 @@ impl Tlsgate {
             .collect()
     }
 
-    /// Waits (up to `timeout`) for a log line matching `pred`.
+    /// Waits (up to `timeout`) for a log line matching `pred`; checked on every new line.
     pub fn wait_for_log(
         &self,
         timeout: Duration,
         pred: impl Fn(&serde_json::Value) -> bool,
     ) -> Option<serde_json::Value> {
-        wait_until(timeout, || self.logs().into_iter().find(|l| pred(l)))
+        self.output.wait_for(timeout, |all| {
+            parse_json_lines(all).into_iter().find(|l| pred(l))
+        })
     }
 }
 
@@ -1230,11 +1320,7 @@ impl Drop for Tlsgate {
     fn drop(&mut self) {
         if self.try_wait().is_none() {
             self.sigterm();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while self.try_wait().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if self.try_wait().is_none() {
+            if wait_until(Duration::from_secs(10), || self.try_wait()).is_none() {
                 if let Some(c) = self.child.as_mut() {
                     let _ = c.kill();
                     let _ = c.wait();
@@ -1386,11 +1472,6 @@ pub fn curl_http(args: &[&str]) -> HttpResult {
     }
 }
 
-/// curl arguments trusting `ca` for an https tlsgate.
-pub fn ca_args(ca: &Path) -> Vec<String> {
-    vec!["--cacert".to_string(), ca.display().to_string()]
-}
-
 /// A line read from a streaming child's stdout, with when it arrived.
 pub struct TimedLine {
     pub at: Instant,
@@ -1458,18 +1539,11 @@ fn run_bounded(mut cmd: Command, timeout: Duration) -> Result<(ExitStatus, Captu
     let mut child = cmd.spawn().expect("spawn");
     let cap = Captured::default();
     let threads = cap.attach(&mut child);
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Ok(Some(s)) = child.try_wait() {
-            break Some(s);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_until(timeout, || child.try_wait().ok().flatten());
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     for t in threads {
         let _ = t.join();
     }

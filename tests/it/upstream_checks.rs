@@ -1,11 +1,11 @@
 //! Upstream checks at startup (a failing upstream warns, never stops `serve`) and in
 //! `tlsgate check` without `--offline`.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
-use support::{run_tlsgate, GateConfig, MockUpstream, TestPki, Tlsgate};
+use crate::support::{run_tlsgate, GateConfig, MockUpstream, TestPki, Tlsgate};
 
 fn status(gate: &Tlsgate) -> serde_json::Value {
     let (_, body) = support::raw_http_get(

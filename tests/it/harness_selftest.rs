@@ -1,11 +1,9 @@
 //! Checks the test harness itself (mock upstream, PKI, curl helpers) without tlsgate, so a
-//! failure in `proxy_*.rs` can be attributed to the proxy rather than to the harness.
-
-mod support;
+//! failure in `proxy_*` can be attributed to the proxy rather than to the harness.
 
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 #[test]
 fn mock_routes_answer_directly() {

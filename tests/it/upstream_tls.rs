@@ -2,7 +2,7 @@
 //! committed): `tlsgate probe --format json`, the proxy's `UpstreamClient::send`, and
 //! `check_upstream`.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -508,10 +508,8 @@ async fn probe_names_tls_inspection_plain_http_and_client_certs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probe_exits_2_without_tcp() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    let r = run_probe(&[&addr.to_string()]).await;
+    let refused = support::RefusedPort::bind();
+    let r = run_probe(&[&refused.addr().to_string()]).await;
     assert_eq!(r.code, 2);
     assert_eq!(r.codes(), ["upstream_refused"]);
 }
@@ -776,10 +774,8 @@ async fn check_upstream_reports_status() {
     assert_eq!(s.status, "failing");
     assert_eq!(s.findings[0].code.as_str(), "upstream_tls_on_http_url");
 
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let closed = listener.local_addr().unwrap();
-    drop(listener);
-    let cfg = upstream_cfg(&format!("https://{closed}"), "");
+    let refused = support::RefusedPort::bind();
+    let cfg = upstream_cfg(&format!("https://{}", refused.addr()), "");
     let s = check_upstream("up", &cfg).await;
     assert_eq!(s.status, "failing");
     assert_eq!(s.findings[0].code.as_str(), "upstream_refused");

@@ -1,12 +1,12 @@
 //! `tlsgate serve` as a proxy, driven by real clients (curl, openssl s_client, the Python
 //! OpenAI SDK, a WebSocket client) over real TLS to an in-process mock upstream.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 /// Joins owned and borrowed args for the curl helpers.
 fn args<'a>(owned: &'a [String], extra: &[&'a str]) -> Vec<&'a str> {

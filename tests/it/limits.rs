@@ -1,11 +1,11 @@
 //! `limits.max_connections`: connections beyond the limit wait in the kernel's backlog until one
 //! closes, instead of being accepted and starved.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
-use support::{GateConfig, MockUpstream, Tlsgate};
+use crate::support::{GateConfig, MockUpstream, Tlsgate};
 
 #[test]
 fn connections_over_the_limit_wait_until_one_closes() {
@@ -19,7 +19,17 @@ fn connections_over_the_limit_wait_until_one_closes() {
     let held: Vec<_> = (0..2)
         .map(|_| std::net::TcpStream::connect(addr).unwrap())
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    let both_taken = support::wait_until(Duration::from_secs(5), || {
+        let (_, metrics) =
+            support::raw_http_get(gate.admin_addr(), "/metrics", Duration::from_secs(2))?;
+        metrics
+            .contains("tlsgate_open_connections{listener=\"main\"} 2")
+            .then_some(())
+    });
+    assert!(
+        both_taken.is_some(),
+        "the two idle connections were not both accepted"
+    );
 
     // A third gets no answer while they are open...
     let third = support::raw_http_get(addr, "/v1/models", Duration::from_millis(800));

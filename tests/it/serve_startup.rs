@@ -1,19 +1,17 @@
 //! `serve` refuses only material it cannot use, printing the findings, and starts (loudly) with
 //! the rest.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
-use support::{run_tlsgate, GateConfig, MockUpstream, TestPki, Tlsgate};
+use crate::support::{run_tlsgate, GateConfig, MockUpstream, TestPki, Tlsgate};
 
 fn config_with(cert: &std::path::Path, key: &std::path::Path) -> String {
     format!(
-        "listeners:\n  - name: main\n    bind: 127.0.0.1:{}\n    tls:\n      certificates:\n        - cert: \"{}\"\n          key: \"{}\"\nupstreams:\n  u: {{url: \"http://127.0.0.1:1\"}}\nadmin: {{bind: \"127.0.0.1:{}\"}}\n",
-        support::free_port(),
+        "listeners:\n  - name: main\n    bind: 127.0.0.1:0\n    tls:\n      certificates:\n        - cert: \"{}\"\n          key: \"{}\"\nupstreams:\n  u: {{url: \"http://127.0.0.1:1\"}}\nadmin: {{bind: \"127.0.0.1:0\"}}\n",
         cert.display(),
         key.display(),
-        support::free_port()
     )
 }
 
@@ -95,8 +93,7 @@ fn a_port_in_use_is_refused_with_the_reason() {
     std::fs::write(
         &cfg,
         format!(
-            "listeners:\n  - name: main\n    bind: 127.0.0.1:{port}\nupstreams:\n  u: {{url: \"http://127.0.0.1:1\"}}\nadmin: {{bind: \"127.0.0.1:{}\"}}\n",
-            support::free_port()
+            "listeners:\n  - name: main\n    bind: 127.0.0.1:{port}\nupstreams:\n  u: {{url: \"http://127.0.0.1:1\"}}\nadmin: {{bind: \"127.0.0.1:0\"}}\n"
         ),
     )
     .unwrap();
@@ -113,4 +110,69 @@ fn a_port_in_use_is_refused_with_the_reason() {
         out.all()
     );
     drop(taken);
+}
+
+#[test]
+fn port_0_is_one_port_for_every_worker_named_in_the_ready_file_the_log_and_status() {
+    let up = MockUpstream::start();
+    let mut cfg = GateConfig::plain(up.url());
+    cfg.env = vec![("TLSGATE_WORKERS".into(), "4".into())];
+    let gate = Tlsgate::start(&cfg);
+    let ready: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&gate.ready_path).unwrap()).unwrap();
+    let addr = format!("127.0.0.1:{}", gate.listen_port);
+    assert_eq!(ready["listeners"][0]["name"], "main", "{ready}");
+    assert_eq!(ready["listeners"][0]["addr"], addr.as_str(), "{ready}");
+    assert_eq!(ready["listeners"][0]["tls"], false, "{ready}");
+    assert_eq!(ready["pid"], gate.pid(), "{ready}");
+    let admin = gate.admin_addr().to_string();
+    assert_eq!(ready["admin"], admin.as_str(), "{ready}");
+
+    let listening = gate
+        .wait_for_log(Duration::from_secs(5), |l| l["event"] == "listening")
+        .expect("listening event");
+    assert_eq!(listening["bind"], addr.as_str(), "{listening}");
+    assert_eq!(listening["workers"], 4, "{listening}");
+    let admin_listening = gate
+        .wait_for_log(Duration::from_secs(5), |l| l["event"] == "admin_listening")
+        .expect("admin_listening event");
+    assert_eq!(admin_listening["bind"], admin.as_str(), "{admin_listening}");
+    let (_, body) = support::raw_http_get(gate.admin_addr(), "/status", Duration::from_secs(5))
+        .expect("status");
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status["listeners"][0]["bind"], addr.as_str(), "{status}");
+
+    // New connections, spread by the kernel over the four workers' sockets on that port, are
+    // all served.
+    for _ in 0..16 {
+        let r = support::curl_http(&[&gate.url("/v1/models")]);
+        assert_eq!(r.status, 200, "{}", r.raw.describe());
+    }
+    assert_eq!(up.count("/v1/models"), 16);
+}
+
+#[test]
+fn a_ready_file_in_a_missing_directory_is_refused_before_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tlsgate.yaml");
+    std::fs::write(
+        &cfg,
+        "listeners:\n  - name: main\n    bind: 127.0.0.1:0\nupstreams:\n  u: {url: \"http://127.0.0.1:1\"}\nadmin: {bind: \"127.0.0.1:0\"}\n",
+    )
+    .unwrap();
+    let ready = dir.path().join("no-such-dir/ready.json");
+    let (status, out) = run_tlsgate(
+        &[
+            "serve",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--ready-file",
+            ready.to_str().unwrap(),
+        ],
+        dir.path(),
+        &[],
+        Duration::from_secs(20),
+    );
+    assert_eq!(status.code(), Some(1), "{}", out.all());
+    assert!(out.stderr().contains("--ready-file"), "{}", out.all());
 }

@@ -2,11 +2,9 @@
 //! `x-should-retry`), mid-stream failures, cancellation, limits, config errors, graceful
 //! shutdown, the access log and its redaction, and the built-in dev default.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 fn args<'a>(owned: &'a [String], extra: &[&'a str]) -> Vec<&'a str> {
     owned
@@ -52,7 +50,8 @@ fn logs_with(gate: &Tlsgate, event: &str, code: &str) -> Option<serde_json::Valu
 #[test]
 fn upstream_refused_is_502_transient() {
     let pki = TestPki::new();
-    let closed = free_port(); // nothing listens here
+    let refused = RefusedPort::bind(); // nothing listens here
+    let closed = refused.port;
     let gate = Tlsgate::start(&GateConfig::tls(&pki, format!("http://127.0.0.1:{closed}")));
     let base = gate.curl_args(Some(&pki.ca_path));
     let url = gate.url("/v1/models");
@@ -281,12 +280,11 @@ fn serve_with_yaml(yaml: &str) -> (std::process::ExitStatus, Captured, tempfile:
     (st, cap, dir)
 }
 
+/// A config that `serve` refuses before binding anything (each test breaks it somewhere);
+/// nothing is ever reached at the upstream's port 1.
 fn minimal_yaml(upstream_extra: &str, cert: &str, key: &str) -> String {
     format!(
-        "listeners:\n  - name: main\n    bind: 127.0.0.1:{}\n    tls:\n      certificates:\n        - cert: \"{cert}\"\n          key: \"{key}\"\nupstreams:\n  mock:\n    url: http://127.0.0.1:{}\n{upstream_extra}admin:\n  bind: 127.0.0.1:{}\ndiagnostics:\n  log_format: json\n",
-        free_port(),
-        free_port(),
-        free_port()
+        "listeners:\n  - name: main\n    bind: 127.0.0.1:0\n    tls:\n      certificates:\n        - cert: \"{cert}\"\n          key: \"{key}\"\nupstreams:\n  mock:\n    url: http://127.0.0.1:1\n{upstream_extra}admin:\n  bind: 127.0.0.1:0\ndiagnostics:\n  log_format: json\n"
     )
 }
 
@@ -549,9 +547,9 @@ fn access_log_has_fields_and_no_secrets() {
     }
 }
 
-/// The built-in default: no config file, only `--upstream` and `--listen`.
+/// The built-in default: no config file, only `--upstream` and `--listen` (port 0).
 /// NOTE: the admin API then binds its default 127.0.0.1:9901; this test relies on that port
-/// being free (true on CI). Readiness is therefore probed on the listener, not on the admin port.
+/// being free (true on CI; not if another tlsgate runs on the machine).
 #[test]
 fn builtin_default_creates_and_reuses_dev_ca() {
     let up = MockUpstream::start();
@@ -559,13 +557,12 @@ fn builtin_default_creates_and_reuses_dev_ca() {
     let ca = work.path().join(".tlsgate/certs/ca.pem");
     let mut first_ca = String::new();
     for round in 0..2 {
-        let port = free_port();
         let args = vec![
             "serve".to_string(),
             "--upstream".to_string(),
             up.url(),
             "--listen".to_string(),
-            format!("127.0.0.1:{port}"),
+            "127.0.0.1:0".to_string(),
         ];
         // Both rounds run in `work`, so the relative ./.tlsgate/certs/ is shared between them.
         let mut gate = Tlsgate::spawn_args(
@@ -573,21 +570,15 @@ fn builtin_default_creates_and_reuses_dev_ca() {
             tempfile::tempdir().unwrap(),
             Some(work.path()),
             &[],
-            port,
-            9901,
             true,
         );
-        let ready = wait_until(Duration::from_secs(15), || {
-            if gate.try_wait().is_some() {
-                return Some(false);
-            }
-            (ca.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())
-                .then_some(true)
-        });
-        assert_eq!(
-            ready,
-            Some(true),
-            "round {round}: built-in default did not come up:\n{}",
+        // Ready: the listener is bound (port 0: the ready file names the port) and the dev CA
+        // exists.
+        gate.wait_ready();
+        let port = gate.listen_port;
+        assert!(
+            ca.exists(),
+            "round {round}: built-in default did not create its CA:\n{}",
             gate.output()
         );
         let ca_text = std::fs::read_to_string(&ca).unwrap();
@@ -619,7 +610,15 @@ fn builtin_default_creates_and_reuses_dev_ca() {
         );
         assert_eq!(r.json()["data"][0]["id"], "gpt-mock");
 
-        let out = gate.output();
+        // The banner is printed before the ready file is written; its last line may still be
+        // on its way through the pipe.
+        let out = gate
+            .output
+            .wait_for(Duration::from_secs(5), |all| {
+                all.contains("tlsgate: Python/OpenAI SDK")
+                    .then(|| all.to_string())
+            })
+            .unwrap_or_else(|| gate.output());
         assert!(out.contains("https://"), "banner must show the URL:\n{out}");
         assert!(
             out.contains(&port.to_string()),
@@ -651,8 +650,8 @@ fn builtin_default_creates_and_reuses_dev_ca() {
 #[test]
 fn client_error_detail_levels() {
     let pki = TestPki::new();
-    let closed = free_port();
-    let addr = format!("127.0.0.1:{closed}");
+    let refused = RefusedPort::bind();
+    let addr = refused.addr().to_string();
     for level in ["none", "full"] {
         let mut cfg = GateConfig::tls(&pki, format!("http://{addr}"));
         cfg.diagnostics_extra = format!("  client_error_detail: {level}\n");
@@ -690,7 +689,12 @@ fn request_that_reached_upstream_is_not_retried() {
         "{}",
         r.body
     );
-    std::thread::sleep(Duration::from_millis(300));
+    // A retry would have reached the upstream before the 502 was sent; the access-log line,
+    // written once tlsgate is done with the request, makes sure of it.
+    gate.wait_for_log(Duration::from_secs(5), |l| {
+        l["event"] == "request" && l["path"] == "/die"
+    })
+    .unwrap_or_else(|| panic!("no access-log line for /die:\n{}", gate.output()));
     assert_eq!(
         up.count("/die"),
         1,
