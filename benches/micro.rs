@@ -159,6 +159,7 @@ fn bench_classify(c: &mut Criterion) {
         our_chain: chain.clone(),
         ours: ours.clone(),
         listener_names: chain.names.clone(),
+        reached: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 8443))),
         elapsed_ms: 3,
     };
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the real TLS peers that tests/real_peers.rs starts on 127.0.0.1 or drives as
+# Installs the real TLS peers that tests/it/real_peers.rs starts on 127.0.0.1 or drives as
 # clients of tlsgate (issue 15):
 #   servers: nginx, HAProxy, PostgreSQL (Debian's package; its binaries live under
 #            /usr/lib/postgresql/<major>/bin, which is where the tests look first)

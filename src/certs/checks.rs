@@ -459,6 +459,17 @@ fn verify_with(child_der: &[u8], issuer_spki_der: &[u8]) -> Sig {
     }
 }
 
+/// Whether the key in `spki_der` (a DER SubjectPublicKeyInfo) made the signature on
+/// `child_der`: `Some(false)` when the signature is checked and does not verify, `None` when it
+/// cannot be checked (unsupported algorithm, unparsable input).
+pub fn signed_by_key(child_der: &[u8], spki_der: &[u8]) -> Option<bool> {
+    match verify_with(child_der, spki_der) {
+        Sig::Good => Some(true),
+        Sig::Bad => Some(false),
+        Sig::Unknown => None,
+    }
+}
+
 /// Whether `issuer` issued `child`: names and key identifiers link them, and the signature
 /// verifies (or cannot be checked: unsupported algorithm, a key too weak for the verifier).
 fn links(issuer: &CertInfo, child: &CertInfo) -> bool {

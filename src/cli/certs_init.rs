@@ -3,10 +3,12 @@
 //! clients trust the CA.
 
 use std::fmt::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::CertsInitArgs;
 use crate::certs::devca::{ensure_dev_certs, DevCerts};
+use crate::diagnose::trust::all_lines;
 
 pub fn run(args: CertsInitArgs) -> ExitCode {
     match ensure_dev_certs(&args.dir, &args.names, true) {
@@ -25,30 +27,37 @@ pub fn run(args: CertsInitArgs) -> ExitCode {
     }
 }
 
+/// `path` made absolute (resolved when it exists), so the printed lines work from anywhere.
+pub fn absolute(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_path_buf())
+}
+
 /// What was created or reused, and how to trust the CA.
 pub fn render(d: &DevCerts) -> String {
     let mut out = String::new();
-    let ca = d.ca_cert.display().to_string();
+    let ca = absolute(&d.ca_cert).display().to_string();
+    let ca_key = absolute(&d.ca_key).display().to_string();
+    let cert = absolute(&d.cert).display().to_string();
+    let key = absolute(&d.key).display().to_string();
     let verb = |created: bool| if created { "created" } else { "reused " };
     let _ = writeln!(
         out,
-        "{} CA:   {ca} (key {}, mode 0600)",
-        verb(d.created_ca),
-        d.ca_key.display()
+        "{} CA:   {ca} (key {ca_key}, mode 0600)",
+        verb(d.created_ca)
     );
     let _ = writeln!(
         out,
-        "{} leaf: {} (key {}, mode 0600) for {}",
+        "{} leaf: {cert} (key {key}, mode 0600) for {}",
         if d.issued_leaf { "issued " } else { "reused " },
-        d.cert.display(),
-        d.key.display(),
         d.names.join(", ")
     );
     let _ = writeln!(out);
     let _ = writeln!(out, "Serve with (tlsgate.yaml):");
     let _ = writeln!(out, "  certificates:");
-    let _ = writeln!(out, "    - cert: {}", d.cert.display());
-    let _ = writeln!(out, "      key: {}", d.key.display());
+    let _ = writeln!(out, "    - cert: {cert}");
+    let _ = writeln!(out, "      key: {key}");
     let _ = writeln!(out, "      ca: {ca}");
     let _ = writeln!(out);
     if d.created_ca {
@@ -63,24 +72,12 @@ pub fn render(d: &DevCerts) -> String {
         );
     }
     let _ = writeln!(out, "Make clients trust the CA ({ca}):");
+    for (who, how) in all_lines(&ca) {
+        let _ = writeln!(out, "  {:<31} {how}", format!("{who}:"));
+    }
     let _ = writeln!(
         out,
-        "  curl:              curl --cacert {ca} https://localhost:8443/"
-    );
-    let _ = writeln!(out, "  Python requests:   export REQUESTS_CA_BUNDLE={ca}");
-    let _ = writeln!(out, "  httpx, OpenAI SDK: export SSL_CERT_FILE={ca}");
-    let _ = writeln!(out, "                     warning: SSL_CERT_FILE REPLACES the default trust store instead of adding to it;");
-    let _ = writeln!(out, "                     if the same process also calls public HTTPS services, concatenate certifi's bundle and the CA:");
-    let _ = writeln!(out, "                     cat \"$(python3 -m certifi)\" {ca} > bundle.pem && export SSL_CERT_FILE=$PWD/bundle.pem");
-    let _ = writeln!(out, "  Node.js:           export NODE_EXTRA_CA_CERTS={ca}");
-    let _ = writeln!(out, "  system store (Debian/Ubuntu):");
-    let _ = writeln!(out, "                     sudo cp {ca} /usr/local/share/ca-certificates/tlsgate.crt && sudo update-ca-certificates");
-    let _ = writeln!(out, "  system store (macOS):");
-    let _ = writeln!(out, "                     sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain {ca}");
-    let _ = writeln!(
-        out,
-        "Keep {} private: anyone holding it can issue certificates your clients trust.",
-        d.ca_key.display()
+        "Keep {ca_key} private: anyone holding it can issue certificates your clients trust."
     );
     out
 }

@@ -205,7 +205,10 @@ pub fn run(args: ProbeArgs) -> ExitCode {
         alpn: alpn_for(args.starttls),
         connect_timeout: timeout,
         tls_timeout: timeout,
-        context: FixContext::Probe,
+        context: match args.starttls {
+            Some(StartTlsArg::Postgres) => FixContext::ProbePostgres,
+            None => FixContext::Probe,
+        },
         verification_disabled: false,
         starttls: args.starttls.map(|s| match s {
             StartTlsArg::Postgres => StartTls::Postgres,

@@ -106,19 +106,22 @@ fn print_banner(running: &Running, dev: Option<&DevCerts>) {
         out.push_str(&format!("tlsgate: admin API on http://{admin}/status\n"));
     }
     if let Some(dev) = dev {
-        let ca = std::fs::canonicalize(&dev.ca_cert).unwrap_or_else(|_| dev.ca_cert.clone());
+        let ca = super::certs_init::absolute(&dev.ca_cert);
+        let ca = ca.display().to_string();
         if dev.created_ca {
             out.push_str("tlsgate: created a local development CA (kept for next time)\n");
         }
-        out.push_str(&format!("tlsgate: trust this CA file: {}\n", ca.display()));
+        out.push_str(&format!("tlsgate: trust this CA file: {ca}\n"));
         if let Some((_, addr, _)) = running.listeners.first() {
             out.push_str(&format!(
-                "tlsgate: try: curl --cacert {} https://localhost:{}/v1/models\n",
-                ca.display(),
+                "tlsgate: try: curl --cacert {ca} https://localhost:{}/v1/models\n",
                 addr.port()
             ));
         }
-        out.push_str("tlsgate: Python/OpenAI SDK: SSL_CERT_FILE=<that file> (replaces the default store); Node: NODE_EXTRA_CA_CERTS=<that file>; details: tlsgate certs init --help\n");
+        out.push_str("tlsgate: how each client trusts it:\n");
+        for (who, how) in crate::diagnose::trust::all_lines(&ca) {
+            out.push_str(&format!("tlsgate:   {:<31} {how}\n", format!("{who}:")));
+        }
     }
     print!("{out}");
     use std::io::Write;

@@ -10,11 +10,14 @@
 //! Everything here is pure; the listener gathers the evidence.
 
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 
 use rustls::AlertDescription;
 
 use crate::findings::{Code, Finding};
-use crate::wire::client_hello::{version_name, ClientFamily, ClientHelloSummary};
+use crate::wire::client_hello::{
+    version_name, ClientFamily, ClientHelloSummary, ClientTool, FamilyGuess, TLS12,
+};
 use crate::wire::sniff::Sniffed;
 
 /// Where in the handshake a failure happened; decides what the client had already seen.
@@ -115,10 +118,6 @@ impl OurChain {
     fn time_valid(&self) -> bool {
         !self.expired && !self.not_yet_valid
     }
-
-    fn fully_valid(&self) -> bool {
-        self.complete && self.time_valid()
-    }
 }
 
 /// What the listener accepts, to show "offered vs ours".
@@ -146,6 +145,8 @@ pub struct HandshakeEvidence {
     pub ours: OurTls,
     /// Names this listener serves (all certificates).
     pub listener_names: Vec<String>,
+    /// The local address the client connected to: what a client without SNI verifies.
+    pub reached: Option<SocketAddr>,
     pub elapsed_ms: u64,
 }
 
@@ -160,8 +161,16 @@ impl HandshakeEvidence {
             our_chain: OurChain::default(),
             ours: OurTls::default(),
             listener_names: Vec::new(),
+            reached: None,
             elapsed_ms: 0,
         }
+    }
+
+    /// The client family the hello suggests, if any.
+    pub fn family(&self) -> Option<FamilyGuess> {
+        self.hello
+            .as_ref()
+            .and_then(ClientHelloSummary::client_family)
     }
 }
 
@@ -388,18 +397,7 @@ fn incompatible(e: &HandshakeEvidence, i: &Incompatibility) -> Finding {
     let version_problem = matches!(i, Incompatibility::Version(_))
         || (matches!(i, Incompatibility::NoSignatureAlgorithmsExtension) && hello.is_none());
     if legacy_only || version_problem {
-        let offered = hello.map_or_else(
-            || "unknown (hello not parsed)".to_string(),
-            |h| h.version_names().join(", "),
-        );
-        let ours = names(&e.ours.versions, |v| version_name(v).map(str::to_string));
-        return Finding::new(
-            Code::ClientTlsVersionTooOld,
-            "The client offers only TLS versions we do not accept (TLS 1.0/1.1).",
-            evidence(e, &format!("client offers {offered}; we accept {ours}")),
-            "Upgrade the client or its TLS library to one that supports TLS 1.2 or 1.3. TLS 1.0 \
-             and 1.1 are deprecated (RFC 8996) and rustls does not implement them.",
-        );
+        return version_too_old(e);
     }
     // rustls reports the first mismatch it checks (groups before suites); when the hello shows
     // no suite in common at all, that is the cause the client must fix, whatever came first.
@@ -485,6 +483,76 @@ fn incompatible(e: &HandshakeEvidence, i: &Incompatibility) -> Finding {
             "The client's hello is incompatible with this server.",
             evidence(e, &format!("rustls: peer is incompatible: {reason}")),
             "Upgrade the client's TLS library.",
+        ),
+    }
+}
+
+/// "TLS 1.2" for a version number.
+fn version_words(v: u16) -> String {
+    match v {
+        0x0300 => "SSL 3.0".to_string(),
+        0x0301..=0x0304 => format!("TLS 1.{}", v - 0x0301),
+        other => format!("version 0x{other:04x}"),
+    }
+}
+
+/// The client's highest version is below what this listener accepts. A client that offers up to
+/// TLS 1.2 against `min_version: tls1.3` is a modern client capped (or configured) below our
+/// minimum: the operator's lever is `min_version`, the client's is its own cap. Below TLS 1.2
+/// only the client can change: rustls implements neither TLS 1.0 nor 1.1.
+fn version_too_old(e: &HandshakeEvidence) -> Finding {
+    let hello = e.hello.as_ref();
+    let offered = hello.map_or_else(
+        || "unknown (hello not parsed)".to_string(),
+        |h| h.version_names().join(", "),
+    );
+    let ours = names(&e.ours.versions, |v| version_name(v).map(str::to_string));
+    let why = evidence(
+        e,
+        &format!("client offers {offered}; this listener accepts {ours}"),
+    );
+    let max = hello.map(ClientHelloSummary::max_version);
+    let min = e.ours.versions.iter().copied().min();
+    match (max, min) {
+        (Some(max), Some(min)) if max >= TLS12 && max < min => {
+            let family = e.family().map(|g| g.family);
+            Finding::new(
+                Code::ClientTlsVersionTooOld,
+                format!(
+                    "The client offers up to {}, this listener requires {} (min_version: tls1.{}).",
+                    version_words(max),
+                    version_words(min),
+                    min - 0x0301
+                ),
+                why,
+                format!(
+                    "Either allow {} on this listener (min_version: tls1.{} in its tls settings), \
+                     or make the client offer {}: {}.",
+                    version_words(max),
+                    max - 0x0301,
+                    version_words(min),
+                    crate::diagnose::trust::enable_tls13(family)
+                ),
+            )
+        }
+        (Some(max), min) if max < TLS12 => Finding::new(
+            Code::ClientTlsVersionTooOld,
+            format!(
+                "The client offers up to {}, this listener requires {} or later.",
+                version_words(max),
+                version_words(min.unwrap_or(TLS12))
+            ),
+            why,
+            "Upgrade the client or its TLS library to one that speaks TLS 1.2 or 1.3. TLS 1.0 and \
+             1.1 are deprecated (RFC 8996) and rustls does not implement them, so min_version \
+             cannot go lower.",
+        ),
+        _ => Finding::new(
+            Code::ClientTlsVersionTooOld,
+            "The client offers no TLS version this listener accepts.",
+            why,
+            "Upgrade the client to TLS 1.2 or 1.3, or check min_version in this listener's tls \
+             settings.",
         ),
     }
 }
@@ -646,46 +714,144 @@ fn name_mismatch_finding(e: &HandshakeEvidence, sni: &str, signal: &str) -> Find
     )
 }
 
-/// How to make a client trust our private root, tailored when the hello suggests the client.
+/// How to make a client trust our private root, in the terms of the client family the hello
+/// points at (every family, most likely first, when it does not pin one).
 fn trust_advice(e: &HandshakeEvidence) -> String {
     let file = e
         .our_chain
         .private_root_file
         .as_deref()
         .unwrap_or("ROOT.pem");
-    let all = format!(
-        "Node.js: NODE_EXTRA_CA_CERTS={file}; curl: --cacert {file}; Python requests: \
-         REQUESTS_CA_BUNDLE={file}; OpenSSL-based tools and Go: SSL_CERT_FILE={file}; browsers: \
-         import it into the OS or browser trust store"
-    );
-    let hint = e
-        .hello
-        .as_ref()
-        .and_then(ClientHelloSummary::client_family_hint);
-    match hint {
-        Some(ClientFamily::NodeJs) => format!(
-            "The hello looks like Node.js: set NODE_EXTRA_CA_CERTS={file} for the client process \
-             (other clients: {all})"
-        ),
-        Some(ClientFamily::OpenSsl) => format!(
-            "The hello looks like an OpenSSL-based client: curl --cacert {file}, \
-             REQUESTS_CA_BUNDLE={file} for Python requests, or SSL_CERT_FILE={file}"
-        ),
-        Some(ClientFamily::Go) => format!(
-            "The hello looks like Go: set SSL_CERT_FILE={file} (or add it to the system trust \
-             store)"
-        ),
-        Some(ClientFamily::Rustls) => format!(
-            "The hello looks like a rustls-based client: add {file} to its root store (webpki-roots \
-             builds ignore the system store; rustls-native-certs builds honour SSL_CERT_FILE={file})"
-        ),
-        Some(ClientFamily::GreasingBrowserOrApple) => format!(
-            "The hello looks like a browser or Apple client: import {file} into the OS or browser \
-             trust store"
-        ),
-        None => format!("Make the client trust {file}: {all}"),
-    }
+    crate::diagnose::trust::trust_advice(e.family().as_ref(), file)
 }
+
+/// The address a client without SNI reached when our served leaf has no IP SAN for it. Clients
+/// send no SNI for an IP literal, so such a client connected by IP address and verifies that
+/// address. `None` when the client sent a host name, or the leaf covers the address.
+fn ip_not_covered(e: &HandshakeEvidence) -> Option<SocketAddr> {
+    let h = e.hello.as_ref()?;
+    if h.server_name().is_some() || e.our_chain.names.is_empty() {
+        return None;
+    }
+    let reached = e.reached?;
+    // An IP literal sent as SNI (against RFC 6066) is what that client verifies.
+    let ip = match (&h.sni, h.sni_is_ip) {
+        (Some(s), true) => s.parse::<IpAddr>().ok()?,
+        _ => reached.ip(),
+    }
+    .to_canonical();
+    let covered = e
+        .our_chain
+        .names
+        .iter()
+        .filter_map(|n| n.parse::<IpAddr>().ok())
+        .any(|san| san.to_canonical() == ip);
+    (!covered).then(|| SocketAddr::new(ip, reached.port()))
+}
+
+/// Families that reject a certificate with an alert, never by closing silently: a silent close
+/// from them is no evidence about the name (the OpenSSL command-line tools, Python, BoringSSL,
+/// Go and rustls all send bad_certificate or similar).
+fn always_alerts(g: &FamilyGuess) -> bool {
+    matches!(
+        g.family,
+        ClientFamily::Python | ClientFamily::Chromium | ClientFamily::Go | ClientFamily::Rustls
+    ) || g.tool == Some(ClientTool::OpenSslCli)
+}
+
+fn ip_mismatch_finding(e: &HandshakeEvidence, addr: SocketAddr, signal: &str) -> Finding {
+    let ip = addr.ip();
+    let port = addr.port();
+    let host = |ip: IpAddr| match ip {
+        IpAddr::V6(v6) => format!("[{v6}]"),
+        IpAddr::V4(v4) => v4.to_string(),
+    };
+    let dns: Vec<&String> = e
+        .our_chain
+        .names
+        .iter()
+        .filter(|n| n.parse::<IpAddr>().is_err())
+        .collect();
+    let by_name = match dns.first() {
+        Some(name) => format!(
+            "connect by a name the certificate covers, e.g. https://{}:{port}/ instead of https://{}:{port}/",
+            name.trim_start_matches("*."),
+            host(ip)
+        ),
+        None => "connect by a name the certificate covers (it has none: add one)".to_string(),
+    };
+    let also = chain_problems(e);
+    let also = if also.is_empty() {
+        String::new()
+    } else {
+        format!("; other problems of our chain: {}", numbered(&also))
+    };
+    let noise = if matches!(e.failure, FailureKind::AlertReceived(_)) {
+        ""
+    } else {
+        "; if this is a health check that does not verify certificates, it is noise"
+    };
+    Finding::new(
+        Code::ClientRejectedNameMismatch,
+        format!(
+            "The client connected by IP address {ip}, which our certificate does not cover (it has no IP SAN {ip})."
+        ),
+        evidence(
+            e,
+            &format!(
+                "{signal}; the client sent no server name (clients send none for an IP address) \
+                 and reached {addr}, so it verifies {ip}, which the served certificate does not \
+                 cover: it covers {}{also}{noise}",
+                list_or_none(&e.our_chain.names)
+            ),
+        ),
+        format!(
+            "Either add IP:{ip} to the certificate's subjectAltName (`tlsgate certs init --name {ip}` \
+             for the dev CA; with openssl: -addext \"subjectAltName=DNS:…,IP:{ip}\"), or {by_name}."
+        ),
+    )
+}
+
+/// Whether a finding of our own checks can make a client reject the certificate. Those the
+/// chain flags already carry (incomplete, expired, not yet valid, private root) are left out,
+/// and so are those no client checks (key file permissions, expiring soon, the root sent,
+/// validity over 398 days for a private CA).
+pub fn can_cause_rejection(code: Code) -> bool {
+    matches!(
+        code,
+        Code::ChainLeafNotFirst
+            | Code::ChainOutOfOrder
+            | Code::NameNotCovered
+            | Code::CertCnOnly
+            | Code::LeafIsCa
+            | Code::EkuMissingServerAuth
+            | Code::WeakRsaKey
+            | Code::WeakSignature
+            | Code::MissingAki
+            | Code::SelfSignedLeaf
+            | Code::KeyMismatch
+    )
+}
+
+/// Our own findings that could explain a rejection.
+fn local_causes(c: &OurChain) -> impl Iterator<Item = Code> + '_ {
+    c.local_findings
+        .iter()
+        .copied()
+        .filter(|code| can_cause_rejection(*code))
+}
+
+/// What is wrong with our chain (not counting a private root, which is only a problem for a
+/// client not told to trust it), most likely cause of a rejection first.
+fn chain_problems(e: &HandshakeEvidence) -> Vec<String> {
+    let mut out = chain_candidates(e);
+    if e.our_chain.private_root.is_some() {
+        out.retain(|c| !c.starts_with(PRIVATE_ROOT_CANDIDATE));
+    }
+    out
+}
+
+const PRIVATE_ROOT_CANDIDATE: &str = "our chain ends at the private CA";
 
 /// Known problems of our chain, most likely cause of a rejection first.
 fn chain_candidates(e: &HandshakeEvidence) -> Vec<String> {
@@ -705,10 +871,10 @@ fn chain_candidates(e: &HandshakeEvidence) -> Vec<String> {
     }
     if let Some(root) = &c.private_root {
         out.push(format!(
-            "our chain ends at the private CA '{root}', which the client must be told to trust"
+            "{PRIVATE_ROOT_CANDIDATE} '{root}', which the client must be told to trust"
         ));
     }
-    for code in &c.local_findings {
+    for code in local_causes(c) {
         out.push(format!("our own check found {code}: {}", code.meaning()));
     }
     out
@@ -755,6 +921,14 @@ fn alert(e: &HandshakeEvidence, a: AlertDescription) -> Finding {
     }
     if let Some(sni) = name_mismatch(e) {
         return name_mismatch_finding(e, sni, &signal);
+    }
+    // No SNI and the address reached is not covered: the client checks an IP address our
+    // certificate does not have. Alerts that name another cause (an unknown CA, an expired
+    // certificate) are taken at their word: those clients check the chain first.
+    if !matches!(a, A::UnknownCA | A::CertificateExpired) {
+        if let Some(addr) = ip_not_covered(e) {
+            return ip_mismatch_finding(e, addr, &signal);
+        }
     }
 
     match a {
@@ -902,13 +1076,14 @@ fn vague_rejection(e: &HandshakeEvidence, a: AlertDescription, signal: &str) -> 
     let bad_cert = a == AlertDescription::BadCertificate;
     // A private root with no other known problem: an untrusted CA is the one cause we know of
     // (Go sends bad_certificate, Chrome and Java certificate_unknown, for it).
-    if c.private_root.is_some() && c.local_findings.is_empty() && !(bad_cert && c.issued_recently) {
+    let no_local_causes = local_causes(c).next().is_none();
+    if c.private_root.is_some() && no_local_causes && !(bad_cert && c.issued_recently) {
         return untrusted_ca(e, signal);
     }
     // bad_certificate with everything we can check in order (name covered, public chain valid,
     // no local findings): OpenSSL and Java send it for a certificate not yet valid, i.e. a client
     // clock behind ours. Go sends it for every failure, so this is stated as most likely only.
-    if bad_cert && sni_known && c.private_root.is_none() && c.local_findings.is_empty() {
+    if bad_cert && sni_known && c.private_root.is_none() && no_local_causes {
         return clock_wrong(e, signal);
     }
     let mut cands = Vec::new();
@@ -963,23 +1138,72 @@ fn closed_after_certificate(e: &HandshakeEvidence) -> Finding {
     if let Some(sni) = name_mismatch(e) {
         return name_mismatch_finding(e, sni, signal);
     }
+    if !e.family().is_some_and(|g| always_alerts(&g)) {
+        if let Some(addr) = ip_not_covered(e) {
+            return ip_mismatch_finding(e, addr, signal);
+        }
+    }
+    let c = &e.our_chain;
     let mut cands = chain_candidates(e);
     cands.push(
         "not a rejection at all: browser preconnects and health checks also close unused \
          connections"
             .to_string(),
     );
-    let fix = if e.our_chain.private_root.is_some() && e.our_chain.fully_valid() {
-        format!("If clients report certificate errors: {}", trust_advice(e))
+    const SILENT: &str = "Node.js, Java and curl reject certificates this way, without an alert";
+    let (summary, fix) = if c.expired || c.not_yet_valid {
+        let what = if c.expired {
+            "has expired"
+        } else {
+            "is not valid yet"
+        };
+        (
+            format!(
+                "The client closed the connection right after our certificate, sending nothing, \
+                 and a certificate of our chain {what}: every client that verifies rejects it \
+                 ({SILENT})."
+            ),
+            "Renew the certificate (or the intermediate) and reload; check the server clock if it \
+             should be valid."
+                .to_string(),
+        )
+    } else if !c.complete {
+        let missing = c
+            .missing_issuer
+            .as_deref()
+            .unwrap_or("(issuer of our last certificate)");
+        (
+            format!(
+                "The client closed the connection right after our certificate, sending nothing, \
+                 and we do not send the intermediate '{missing}' ({SILENT})."
+            ),
+            format!(
+                "Append the intermediate '{missing}' to the certificate file (serve the full \
+                 chain), or — if it is your private root — set `ca:` on this certificate."
+            ),
+        )
+    } else if c.private_root.is_some() {
+        (
+            format!(
+                "The client closed the connection right after our certificate, sending nothing \
+                 ({SILENT}); candidates are listed, most likely first."
+            ),
+            format!("If clients report certificate errors: {}", trust_advice(e)),
+        )
     } else {
-        "If clients report certificate errors, fix the chain problems listed; otherwise this is \
-         noise."
-            .to_string()
+        (
+            format!(
+                "The client closed the connection right after our certificate, sending nothing \
+                 ({SILENT}); candidates are listed, most likely first."
+            ),
+            "If clients report certificate errors, check the candidates listed (the client's own \
+             error message tells them apart); otherwise this is noise."
+                .to_string(),
+        )
     };
     Finding::new(
         Code::ClientClosedAfterCertificate,
-        "The client closed the connection right after our certificate, sending nothing. Node.js \
-         and curl >= 8.17 reject certificates this way, silently.",
+        summary,
         evidence(e, &format!("{signal}; candidates: {}", numbered(&cands))),
         fix,
     )
@@ -1006,8 +1230,9 @@ fn evidence(e: &HandshakeEvidence, specific: &str) -> String {
         if !h.alpn.is_empty() {
             parts.push(format!("ALPN {}", h.alpn.join(",")));
         }
-        if let Some(f) = h.client_family_hint() {
-            parts.push(format!("the hello looks like {}", f.describe()));
+        match h.client_family() {
+            Some(g) => parts.push(format!("the hello looks like {}", g.describe())),
+            None => parts.push("the hello matches no known client family".to_string()),
         }
     }
     if e.served.is_some() && !e.our_chain.fingerprint.is_empty() {

@@ -7,4 +7,5 @@
 
 pub mod evidence;
 pub mod handshake;
+pub mod trust;
 pub mod upstream;

@@ -25,20 +25,23 @@ pub enum FixContext {
     Upstream(String),
     /// `tlsgate probe` on the command line.
     Probe,
+    /// `tlsgate probe --starttls postgres`: the fixes speak to the PostgreSQL server's operator
+    /// (postgresql.conf) and to libpq clients (sslmode, sslrootcert).
+    ProbePostgres,
 }
 
 impl FixContext {
     fn ca_bundle(&self) -> String {
         match self {
             FixContext::Upstream(n) => format!("upstreams.{n}.tls.ca_bundle"),
-            FixContext::Probe => "--ca FILE".to_string(),
+            FixContext::Probe | FixContext::ProbePostgres => "--ca FILE".to_string(),
         }
     }
 
     fn server_name(&self) -> String {
         match self {
             FixContext::Upstream(n) => format!("upstreams.{n}.tls.server_name"),
-            FixContext::Probe => "--sni NAME".to_string(),
+            FixContext::Probe | FixContext::ProbePostgres => "--sni NAME".to_string(),
         }
     }
 
@@ -47,14 +50,16 @@ impl FixContext {
             FixContext::Upstream(n) => {
                 format!("upstreams.{n}.tls.client_cert and upstreams.{n}.tls.client_key")
             }
-            FixContext::Probe => "--client-cert FILE --client-key FILE".to_string(),
+            FixContext::Probe | FixContext::ProbePostgres => {
+                "--client-cert FILE --client-key FILE".to_string()
+            }
         }
     }
 
     fn url(&self) -> String {
         match self {
             FixContext::Upstream(n) => format!("upstreams.{n}.url"),
-            FixContext::Probe => "the target".to_string(),
+            FixContext::Probe | FixContext::ProbePostgres => "the target".to_string(),
         }
     }
 }
@@ -67,6 +72,9 @@ pub struct StoreVerdict {
     pub trusted: bool,
     /// The store holds a certificate named like the issuer of the chain's top certificate.
     pub knows_top_issuer: bool,
+    /// Such a certificate is there, but its key did not sign the top certificate: the CA was
+    /// re-issued or replaced under the same name.
+    pub top_issuer_other_key: bool,
 }
 
 /// Computes the verdict of each store.
@@ -78,10 +86,19 @@ pub fn verdicts(
     let top = chain_top(chain);
     stores
         .iter()
-        .map(|s| StoreVerdict {
-            store: s.name.clone(),
-            trusted: anchors(s, chain, now),
-            knows_top_issuer: top.is_some_and(|t| s.has_subject(&t.issuer_raw)),
+        .map(|s| {
+            let keys = top.map(|t| s.keys_named(&t.issuer_raw)).unwrap_or_default();
+            StoreVerdict {
+                store: s.name.clone(),
+                trusted: anchors(s, chain, now),
+                knows_top_issuer: !keys.is_empty(),
+                top_issuer_other_key: top.is_some_and(|t| {
+                    !keys.is_empty()
+                        && keys.iter().all(|k| {
+                            crate::certs::checks::signed_by_key(t.der.as_ref(), k) == Some(false)
+                        })
+                }),
+            }
         })
         .collect()
 }
@@ -118,6 +135,171 @@ pub struct UpstreamEvidence {
     pub client_cert_requested: Option<bool>,
     /// `insecure_skip_verify` is on.
     pub verification_disabled: bool,
+    /// How the server answered an HTTP request: the one sent after the handshake when it asked
+    /// for a client certificate, the plain one on an `http://` URL, or the proxied request.
+    pub http_answer: Option<HttpAnswer>,
+    /// An `http://` server that closed without answering the plain request: the first bytes it
+    /// sent back to a TLS ClientHello on a second connection (a TLS record: it speaks TLS).
+    pub hello_answer: Option<Vec<u8>>,
+}
+
+/// An HTTP response, as much of it as the diagnosis reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAnswer {
+    pub status: u16,
+    /// The `Server` header.
+    pub server: Option<String>,
+    pub content_type: Option<String>,
+    /// The start of the body, at most [`ERROR_PAGE_LIMIT`] bytes.
+    pub body: Vec<u8>,
+}
+
+/// The largest body read to recognise a TLS problem reported as an HTTP page (nginx's are
+/// about 250 bytes).
+pub const ERROR_PAGE_LIMIT: usize = 4096;
+
+/// A TLS problem a server reported in HTTP instead of in the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageCause {
+    ClientCertRequired,
+    ClientCertRejected,
+    /// A plain HTTP request reached a TLS port.
+    PlainHttpToTlsPort,
+}
+
+/// Whether a response can be a TLS problem reported in HTTP, from its head alone: nginx's
+/// statuses 495/496/497, or a 400 whose body is small (declared length at most
+/// [`ERROR_PAGE_LIMIT`]) and `text/html`. Anything else is streamed untouched, unread.
+pub fn may_be_tls_error_page(
+    status: u16,
+    content_type: Option<&str>,
+    content_length: Option<u64>,
+) -> bool {
+    match status {
+        495..=497 => true,
+        400 => {
+            content_length.is_some_and(|n| n <= ERROR_PAGE_LIMIT as u64)
+                && content_type.is_some_and(|t| {
+                    t.trim_start()
+                        .get(..9)
+                        .is_some_and(|p| p.eq_ignore_ascii_case("text/html"))
+                })
+        }
+        _ => false,
+    }
+}
+
+/// The TLS problem an HTTP answer reports, if it is one: nginx's 495/496/497, or its 400 pages
+/// ("No required SSL certificate was sent", "The SSL certificate error", "The plain HTTP
+/// request was sent to HTTPS port"), and Apache's 400 for plain HTTP on its TLS port.
+pub fn tls_error_page(status: u16, body: &[u8]) -> Option<PageCause> {
+    const PAGES: &[(&str, PageCause)] = &[
+        (
+            "No required SSL certificate was sent",
+            PageCause::ClientCertRequired,
+        ),
+        ("The SSL certificate error", PageCause::ClientCertRejected),
+        (
+            "The plain HTTP request was sent to HTTPS port",
+            PageCause::PlainHttpToTlsPort,
+        ),
+        (
+            "speaking plain HTTP to an SSL-enabled server port",
+            PageCause::PlainHttpToTlsPort,
+        ),
+    ];
+    match status {
+        496 => Some(PageCause::ClientCertRequired),
+        495 => Some(PageCause::ClientCertRejected),
+        497 => Some(PageCause::PlainHttpToTlsPort),
+        400 => {
+            let body = body.get(..ERROR_PAGE_LIMIT).unwrap_or(body);
+            PAGES
+                .iter()
+                .find(|(text, _)| contains(body, text.as_bytes()))
+                .map(|(_, cause)| *cause)
+        }
+        _ => None,
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+impl HttpAnswer {
+    /// "HTTP 400 from nginx/1.22.1: \"400 No required SSL certificate was sent\"".
+    fn describe(&self) -> String {
+        let server = self
+            .server
+            .as_deref()
+            .map(|s| format!(" from {}", printable_prefix(s.as_bytes(), 60)))
+            .unwrap_or_default();
+        let title = page_title(&self.body)
+            .map(|t| format!(": \"{t}\""))
+            .unwrap_or_default();
+        format!("HTTP {}{server}{title}", self.status)
+    }
+}
+
+/// The `<title>` of an HTML page, printable and short.
+fn page_title(body: &[u8]) -> Option<String> {
+    let lower: Vec<u8> = body.iter().map(u8::to_ascii_lowercase).collect();
+    let start = lower.windows(7).position(|w| w == b"<title>")? + 7;
+    let len = lower[start..].windows(8).position(|w| w == b"</title>")?;
+    Some(printable_prefix(&body[start..start + len], 100))
+}
+
+/// The finding for a TLS problem the server reported in HTTP, if its answer is one.
+pub fn http_answer_finding(ev: &UpstreamEvidence) -> Option<Finding> {
+    let answer = ev.http_answer.as_ref()?;
+    let cause = tls_error_page(answer.status, &answer.body)?;
+    let ctx = &ev.context;
+    let addr = &ev.address;
+    let what = answer.describe();
+    match cause {
+        PageCause::PlainHttpToTlsPort if !ev.expects_tls => Some(Finding::new(
+            Code::UpstreamTlsOnHttpUrl,
+            "the upstream speaks TLS but the URL is http://",
+            format!(
+                "{addr} answered our plain HTTP request with {what}: the port expects TLS"
+            ),
+            format!("change {} to https://", ctx.url()),
+        )),
+        // We spoke TLS and something behind the server did not: not ours to fix.
+        PageCause::PlainHttpToTlsPort => None,
+        _ if !ev.expects_tls => None,
+        PageCause::ClientCertRequired => {
+            let sent = if ev.client_cert_sent {
+                "we presented our client certificate, and the server says none was sent"
+            } else {
+                "we had no client certificate to send"
+            };
+            Some(Finding::new(
+                Code::UpstreamClientCertRequired,
+                "the upstream requires a client certificate (mutual TLS)",
+                format!(
+                    "{addr} completed the TLS handshake, then answered the request with {what}; {sent}. nginx answers this way when ssl_verify_client is on (it does not fail the handshake)"
+                ),
+                format!(
+                    "configure the client certificate and key the upstream expects: {}",
+                    ctx.client_cert()
+                ),
+            ))
+        }
+        PageCause::ClientCertRejected => Some(Finding::new(
+            Code::UpstreamClientCertRejected,
+            "the upstream rejected our client certificate",
+            format!(
+                "{addr} completed the TLS handshake, then answered the request with {what}: it could not verify the client certificate {}",
+                if ev.client_cert_sent { "we presented" } else { "(we sent none)" }
+            ),
+            format!(
+                "check {}: the certificate must be issued by a CA the upstream trusts (nginx: ssl_client_certificate), be valid now, and allow clientAuth",
+                ctx.client_cert()
+            ),
+        )),
+    }
 }
 
 impl UpstreamEvidence {
@@ -143,6 +325,8 @@ impl UpstreamEvidence {
             client_cert_sent: false,
             client_cert_requested: None,
             verification_disabled: false,
+            http_answer: None,
+            hello_answer: None,
         }
     }
 
@@ -218,16 +402,41 @@ pub fn classify_tls_failure(ev: &UpstreamEvidence) -> Vec<Finding> {
         ));
         return out;
     }
-    if !ev.expects_tls && looks_like_tls(&ev.first_bytes) {
-        out.push(Finding::new(
-            Code::UpstreamTlsOnHttpUrl,
-            "the upstream speaks TLS but the URL is http://",
-            format!(
-                "{addr} answered our plain HTTP request with a TLS record (bytes {})",
-                printable_prefix(&ev.first_bytes, 8)
-            ),
-            format!("change {} to https://", ctx.url()),
-        ));
+    if !ev.expects_tls {
+        if looks_like_tls(&ev.first_bytes) {
+            out.push(Finding::new(
+                Code::UpstreamTlsOnHttpUrl,
+                "the upstream speaks TLS but the URL is http://",
+                format!(
+                    "{addr} answered our plain HTTP request with a TLS record (bytes {})",
+                    printable_prefix(&ev.first_bytes, 8)
+                ),
+                format!("change {} to https://", ctx.url()),
+            ));
+            return out;
+        }
+        if let Some(f) = http_answer_finding(ev) {
+            out.push(f);
+            return out;
+        }
+        if let Some(reply) = ev.hello_answer.as_ref().filter(|r| looks_like_tls(r)) {
+            out.push(Finding::new(
+                Code::UpstreamTlsOnHttpUrl,
+                "the upstream speaks TLS but the URL is http://",
+                format!(
+                    "{addr} gave no HTTP answer to our plain HTTP request ({}), and answered a TLS ClientHello on a second connection with a TLS record (bytes {}): the port expects TLS (HAProxy closes plain-text connections on its TLS port without a word)",
+                    match (ev.io_error.as_deref(), ev.first_bytes.is_empty()) {
+                        (Some(e), true) => e.to_string(),
+                        (Some(e), false) => format!("{e}; it sent \"{}\"", printable_prefix(&ev.first_bytes, 24)),
+                        (None, true) => "it closed the connection".to_string(),
+                        (None, false) => format!("it sent \"{}\"", printable_prefix(&ev.first_bytes, 24)),
+                    },
+                    printable_prefix(reply, 8)
+                ),
+                format!("change {} to https://", ctx.url()),
+            ));
+        }
+        // A plain-HTTP upstream: TLS on its port is all there is to check.
         return out;
     }
     if ev.expects_tls
@@ -272,6 +481,10 @@ pub fn classify_tls_failure(ev: &UpstreamEvidence) -> Vec<Finding> {
     }
     if let Some(f) = client_cert_finding(ev) {
         out.push(f);
+    } else if let Some(f) = http_answer_finding(ev) {
+        out.push(f);
+    } else if let Some(f) = client_cert_requested_warning(ev) {
+        out.push(f);
     }
 
     // 3. The presented chain, checked independently of where rustls stopped.
@@ -294,8 +507,90 @@ pub fn classify_tls_failure(ev: &UpstreamEvidence) -> Vec<Finding> {
             format!("remove insecure_skip_verify and trust the upstream's CA with {}", ctx.ca_bundle()),
         ));
     }
+    if ev.context == FixContext::ProbePostgres {
+        postgres_fixes(ev, &mut out);
+    }
     crate::findings::sort_by_importance(&mut out);
     out
+}
+
+/// The server asked for a client certificate, none was configured, and it did not refuse the
+/// connection in the handshake, nor in its answer to one request: optional client
+/// authentication, or a server that refuses later. A warning, so the operator knows before a
+/// request fails (TLS 1.3 servers reject a missing certificate only after the handshake).
+fn client_cert_requested_warning(ev: &UpstreamEvidence) -> Option<Finding> {
+    if ev.client_cert_requested != Some(true)
+        || ev.client_cert_sent
+        || ev.tls_error.is_some()
+        || ev.io_error.is_some()
+        || ev.timed_out
+    {
+        return None;
+    }
+    // A configured upstream that answered the test request normally works without one: the
+    // startup check stays quiet; `probe` still says so.
+    if matches!(ev.context, FixContext::Upstream(_)) && ev.http_answer.is_some() {
+        return None;
+    }
+    let answered = match &ev.http_answer {
+        Some(a) => format!("; it answered a test request with {}", a.describe()),
+        None => String::new(),
+    };
+    Some(
+        Finding::new(
+            Code::UpstreamClientCertRequired,
+            "the upstream asks for a client certificate and none is configured",
+            format!(
+                "{} sent a CertificateRequest in the handshake; we had no certificate to send and the handshake completed{answered}. Servers that require one refuse after the handshake (TLS 1.3: an alert on the first read) or answer requests with an error (nginx: 400); this one did not here, so its client authentication may be optional",
+                ev.address
+            ),
+            format!(
+                "if requests to it fail, configure the client certificate and key it expects: {}",
+                ev.context.client_cert()
+            ),
+        )
+        .with_severity(Severity::Warning),
+    )
+}
+
+/// Fixes in PostgreSQL's terms for `probe --starttls postgres`: the server side in
+/// postgresql.conf (`ssl_cert_file`, `ssl_key_file`, `ssl_ca_file`), the client side in
+/// libpq's (`sslmode=verify-full`, `sslrootcert`, `PGSSLROOTCERT`, `~/.postgresql/root.crt`).
+fn postgres_fixes(ev: &UpstreamEvidence, out: &mut [Finding]) {
+    let addr = &ev.address;
+    let (host, port) = addr.rsplit_once(':').unwrap_or((addr.as_str(), "5432"));
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let export = format!("openssl s_client -starttls postgres -showcerts -connect {addr}");
+    let top = chain_top(&ev.chain);
+    let root = match top {
+        Some(t) if t.is_self_signed() => t.display_name().to_string(),
+        Some(t) => t.issuer_display_name().to_string(),
+        None => "the server's CA".to_string(),
+    };
+    let libpq_trust = format!(
+        "libpq clients must verify with sslmode=verify-full (`require` encrypts but verifies nothing) and trust the root \"{root}\" with sslrootcert=/path/root.pem (or PGSSLROOTCERT, or ~/.postgresql/root.crt): psql \"host={host} port={port} sslmode=verify-full sslrootcert=/path/root.pem\". Get the root from the server's operator (the chain the server sends, without its root: `{export}`); probe again with --ca /path/root.pem"
+    );
+    for f in out.iter_mut() {
+        f.fix = match f.code {
+            Code::UpstreamCertExpired => "on the server, renew the certificate and install it with its key as ssl_cert_file and ssl_key_file in postgresql.conf (the leaf first, then its intermediates), then reload: SELECT pg_reload_conf(); check this machine's clock if it should be valid".to_string(),
+            Code::UpstreamCertNotYetValid => "check this machine's clock (NTP); if it is right, the server's ssl_cert_file holds a certificate dated in the future: reissue it and reload (SELECT pg_reload_conf())".to_string(),
+            Code::UpstreamUntrustedRoot | Code::UpstreamSelfSigned | Code::UpstreamTlsInspection => libpq_trust.clone(),
+            Code::UpstreamChainIncomplete => format!(
+                "on the server, put the leaf followed by the intermediate \"{}\" in ssl_cert_file (postgresql.conf), then SELECT pg_reload_conf(); until then libpq clients with sslmode=verify-full need that intermediate in their sslrootcert file",
+                top.map(|t| t.issuer_display_name()).unwrap_or("(missing issuer)")
+            ),
+            Code::UpstreamNameMismatch => {
+                let names = ev.chain.first().map(|l| l.sans.join(", ")).unwrap_or_default();
+                format!(
+                    "libpq with sslmode=verify-full checks host= against the certificate: connect with host= set to a name it covers ({names}) — hostaddr= can keep the IP address — or reissue the server's certificate (ssl_cert_file in postgresql.conf) with \"{}\" in its subjectAltName; --sni NAME probes another name",
+                    ev.server_name
+                )
+            }
+            Code::UpstreamClientCertRequired => "the server asks for client certificates (ssl_ca_file in postgresql.conf; clientcert=verify-full or cert authentication in pg_hba.conf): give libpq clients sslcert and sslkey (PGSSLCERT, PGSSLKEY) issued by that CA, and probe with --client-cert FILE --client-key FILE".to_string(),
+            Code::UpstreamClientCertRejected => "the client certificate must be issued by the CA in the server's ssl_ca_file (postgresql.conf), be valid now and allow clientAuth; libpq takes it as sslcert and sslkey".to_string(),
+            _ => continue,
+        };
+    }
 }
 
 fn protocol_finding(ev: &UpstreamEvidence) -> Option<Finding> {
@@ -574,33 +869,53 @@ fn chain_findings(ev: &UpstreamEvidence, out: &mut Vec<Finding>) {
         return;
     };
     let top_is_root = top.is_self_signed();
+    // Nothing above the leaf was sent (or nothing that issued it).
+    let top_is_leaf = std::ptr::eq(top, leaf);
     let issuer_known = ev.trust.iter().any(|v| v.knows_top_issuer);
+    let aia = top.aia_ca_issuers.join(", ");
     if top_is_root {
         out.push(sev(untrusted_root(ev, top.display_name(), true)));
     } else if issuer_known {
-        let stores: Vec<_> = ev
+        let named: Vec<_> = ev
             .trust
             .iter()
             .filter(|v| v.knows_top_issuer)
             .map(|v| v.store.as_str())
             .collect();
+        let other_key: Vec<_> = ev
+            .trust
+            .iter()
+            .filter(|v| v.top_issuer_other_key)
+            .map(|v| v.store.as_str())
+            .collect();
         let mut f = untrusted_root(ev, top.issuer_display_name(), false);
-        f.why = format!(
-            "{} A certificate named \"{}\" is in {} but it does not verify this chain (a different key, or a re-issued CA).",
-            f.why,
-            top.issuer_display_name(),
-            stores.join(", ")
-        );
+        f.why = if other_key.is_empty() {
+            format!(
+                "{} A certificate named \"{}\" is in {}, but the chain does not verify to it.",
+                f.why,
+                top.issuer_display_name(),
+                named.join(", ")
+            )
+        } else {
+            format!(
+                "{} {} holds a CA named \"{}\" with a different key: its signature on \"{}\" does not verify, so the CA was re-issued or replaced under the same name and the server's chain comes from the other key.",
+                f.why,
+                other_key.join(", "),
+                top.issuer_display_name(),
+                top.display_name()
+            )
+        };
         out.push(sev(f));
-    } else if !top.aia_ca_issuers.is_empty() {
-        let aia = top.aia_ca_issuers.join(", ");
+    } else if top_is_leaf && !top.aia_ca_issuers.is_empty() {
+        // The leaf's issuer is neither sent nor in any store, and the leaf says where it is:
+        // a missing intermediate, not an unknown root (roots are never fetched by AIA).
         out.push(sev(Finding::new(
             Code::UpstreamChainIncomplete,
             format!("the upstream does not send the intermediate certificate \"{}\"", top.issuer_display_name()),
             format!(
-                "{addr} sent {} certificate(s); the last one, \"{}\", is issued by \"{}\", which was not sent and is in none of the consulted trust stores ({}). It can be downloaded from its AIA caIssuers URL: {aia}",
-                chain.len(),
+                "{addr} sent only its leaf \"{}\"{}, issued by \"{}\", which was not sent and is in none of the consulted trust stores ({}). It can be downloaded from the leaf's AIA caIssuers URL: {aia}",
                 top.display_name(),
+                if chain.len() > 1 { format!(" (and {} unrelated certificate(s))", chain.len() - 1) } else { String::new() },
                 top.issuer,
                 ev.stores_text()
             ),
@@ -610,11 +925,28 @@ fn chain_findings(ev: &UpstreamEvidence, out: &mut Vec<Finding>) {
                 ctx.ca_bundle()
             ),
         )));
-    } else {
+    } else if top_is_leaf {
         let mut f = untrusted_root(ev, top.issuer_display_name(), false);
         f.why = format!(
-            "{} \"{}\" was not sent by the server; if it is an intermediate rather than a root, the server must send it.",
+            "{} The server sent only its leaf and the leaf names no AIA caIssuers URL, so \"{}\" may also be an intermediate the server fails to send (then the server must send it; adding it to {} works meanwhile).",
             f.why,
+            top.issuer_display_name(),
+            ctx.ca_bundle()
+        );
+        out.push(sev(f));
+    } else {
+        // An intermediate was sent; its issuer is unknown: an untrusted root (servers send the
+        // chain up to the root, not the root), unless a second intermediate is missing.
+        let mut f = untrusted_root(ev, top.issuer_display_name(), false);
+        let via = if aia.is_empty() {
+            String::new()
+        } else {
+            format!(" (its AIA caIssuers URL: {aia})")
+        };
+        f.why = format!(
+            "{} The server sent the intermediate \"{}\"; its issuer \"{}\"{via} was not sent: a root no consulted store has, or, if it is another intermediate, one the server must send too.",
+            f.why,
+            top.display_name(),
             top.issuer_display_name()
         );
         out.push(sev(f));
@@ -671,6 +1003,7 @@ fn fallback_finding(ev: &UpstreamEvidence) -> Option<Finding> {
                     "set upstreams.{name}.http_version to the protocol the upstream speaks (http1 or http2)"
                 ),
                 FixContext::Probe => "the server speaks neither h2 nor http/1.1 over TLS on this port (for PostgreSQL use --starttls postgres)".to_string(),
+                FixContext::ProbePostgres => "the server refuses the ALPN protocol \"postgresql\" that libpq offers: check that this port is PostgreSQL's".to_string(),
             },
         ));
     }

@@ -195,7 +195,7 @@ catalogue! {
         PlainHttpOnTlsPort = "plain_http_on_tls_port", Info, 400, -, -, "a plain HTTP request arrived on a TLS port", "the client should use https:// (the 400 answer says so)";
         NotTls = "not_tls", Info, -, -, -, "bytes that are not TLS arrived on a TLS port (SSH banner, h2c preface, SSLv2 hello, garbage)", "point the client at the right port; scanners can be ignored";
         ProxyProtocolUnexpected = "proxy_protocol_unexpected", Warning, -, -, -, "a PROXY protocol header arrived on a listener not configured for it", "disable PROXY protocol on the load balancer, or put tlsgate behind one that does not send it";
-        ClientTlsVersionTooOld = "client_tls_version_too_old", Info, -, -, -, "the client offers only TLS 1.0/1.1", "upgrade the client's TLS library to TLS 1.2+";
+        ClientTlsVersionTooOld = "client_tls_version_too_old", Info, -, -, -, "the client's highest TLS version is below the listener's min_version (e.g. up to TLS 1.2 against tls1.3)", "lift the client's version cap, or set `min_version: tls1.2`; TLS 1.0/1.1 clients must upgrade";
         NoSharedCipher = "no_shared_cipher", Info, -, -, -, "no cipher suite in common with the client", "upgrade the client; tlsgate offers only modern AEAD suites";
         NoSharedGroup = "no_shared_group", Info, -, -, -, "no key-exchange group in common with the client", "upgrade the client; tlsgate offers X25519, P-256, P-384 (and hybrid post-quantum)";
         NoSharedSignatureScheme = "no_shared_signature_scheme", Info, -, -, -, "no signature scheme in common with the client", "serve an ECDSA P-256 or RSA certificate the client can verify, or upgrade the client";
@@ -208,7 +208,7 @@ catalogue! {
         ClientRejectedExpiredCert = "client_rejected_expired_cert", Warning, -, -, -, "the client rejected our certificate as expired, and it is", "renew the certificate";
         ClientClockWrong = "client_clock_wrong", Warning, -, -, -, "the client says our certificate is expired while our whole chain is valid: its clock is wrong", "fix the client's clock (NTP)";
         ClientRejectedCertificate = "client_rejected_certificate", Warning, -, -, -, "the client rejected our certificate without more evidence; candidates listed", "check the candidates listed, most likely first";
-        ClientClosedAfterCertificate = "client_closed_after_certificate", Info, -, -, -, "the client closed right after our certificate or the handshake, sending no request", "check the client's error: it likely rejected the certificate silently (Node, curl ≥ 8.17)";
+        ClientClosedAfterCertificate = "client_closed_after_certificate", Info, -, -, -, "the client closed right after our certificate or the handshake, sending no request", "check the client's error: it likely rejected the certificate silently (Node, Java, curl ≥ 8.17)";
         ClientCertMissing = "client_cert_missing", Warning, -, -, -, "mutual TLS: the client sent no certificate", "give the client a certificate from the configured client CA";
         ClientCertUntrusted = "client_cert_untrusted", Warning, -, -, -, "mutual TLS: the client certificate is not issued by the configured client CA", "issue the client certificate from the CA in `client_auth.ca`";
         ClientCertExpired = "client_cert_expired", Warning, -, -, -, "mutual TLS: the client certificate has expired or is not valid yet", "renew the client certificate (or fix the client's clock)";

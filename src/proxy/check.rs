@@ -10,19 +10,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use rustls::sign::CertifiedKey;
 use serde::Serialize;
 use time::OffsetDateTime;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::connect::{connect_tcp, connect_via_proxy, ConnectError, EgressProxy, Recorded};
+use super::connect::{
+    connect_tcp, connect_via_proxy, hello_answer, ConnectError, EgressProxy, Recorded,
+};
 use crate::certs::CertInfo;
 use crate::config::{Scheme, Upstream, UpstreamUrl};
 use crate::diagnose::upstream::{
-    classify_tls_failure, looks_like_tls, printable_prefix, verdicts, webpki_store, FixContext,
-    StoreVerdict, TrustStore, UpstreamEvidence,
+    classify_tls_failure, looks_like_http, looks_like_tls, printable_prefix, verdicts,
+    webpki_store, FixContext, HttpAnswer, StoreVerdict, TrustStore, UpstreamEvidence,
+    ERROR_PAGE_LIMIT,
 };
 use crate::findings::{sort_by_importance, Code, Finding, Severity};
 use crate::status::{ChainEntry, UpstreamHealth, UpstreamStatus};
@@ -112,15 +118,10 @@ fn lock_bytes(m: &Mutex<Vec<u8>>) -> Vec<u8> {
     }
 }
 
-/// Connects once and diagnoses. `connect_finding` turns a TCP-level failure into a finding
-/// worded for the caller (config keys or command-line flags).
-pub async fn probe(
-    target: &ProbeTarget,
-    connect_finding: impl Fn(&ConnectError) -> Finding,
-) -> ProbeOutcome {
-    let host = target.host.as_str();
-    let port = target.port;
-    let tcp = match &target.egress {
+/// A TCP connection to the target, through its egress proxy if it has one.
+async fn open(target: &ProbeTarget) -> Result<TcpStream, ConnectError> {
+    let (host, port) = (target.host.as_str(), target.port);
+    match &target.egress {
         Some(proxy) => {
             match tokio::time::timeout(
                 target.connect_timeout,
@@ -140,7 +141,118 @@ pub async fn probe(
             }
         }
         None => connect_tcp(host, port, target.connect_timeout).await,
+    }
+}
+
+/// How a request sent to learn the server's answer failed.
+enum RequestFailure {
+    /// A TLS alert or error (TLS 1.3 servers refuse a missing client certificate on the first
+    /// read after the handshake).
+    Tls(rustls::Error),
+    /// Closed, reset, or not HTTP.
+    Io(String),
+    TimedOut,
+}
+
+/// The `Host` for a request to `host:port`.
+fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// Sends one `GET /` over `io` (HTTP/2 when `h2`) and reads the response head and at most
+/// [`ERROR_PAGE_LIMIT`] bytes of its body, all within `timeout`. This is how servers that report
+/// TLS problems in HTTP are heard: nginx completes the handshake without a required client
+/// certificate and answers the first request with a 400 page.
+async fn one_request<S>(
+    io: S,
+    scheme: &str,
+    authority: &str,
+    h2: bool,
+    timeout: Duration,
+) -> Result<HttpAnswer, RequestFailure>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let failure = |e: hyper::Error| match super::upstream::find_in_chain::<rustls::Error>(&e) {
+        Some(t) => RequestFailure::Tls(t.clone()),
+        None => RequestFailure::Io(super::upstream::error_chain(&e)),
     };
+    let exchange = async {
+        let request = |uri: String| {
+            http::Request::get(uri)
+                .header(http::header::HOST, authority)
+                .header(http::header::USER_AGENT, "tlsgate-check")
+                .body(Empty::<Bytes>::new())
+        };
+        let io = TokioIo::new(io);
+        let (resp, conn) = if h2 {
+            let (mut send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                .await
+                .map_err(failure)?;
+            let conn = tokio::spawn(conn);
+            let req = request(format!("{scheme}://{authority}/"))
+                .map_err(|e| RequestFailure::Io(e.to_string()))?;
+            (send.send_request(req).await, conn)
+        } else {
+            let (mut send, conn) = hyper::client::conn::http1::handshake(io)
+                .await
+                .map_err(failure)?;
+            let conn = tokio::spawn(conn);
+            let req = request("/".to_string()).map_err(|e| RequestFailure::Io(e.to_string()))?;
+            (send.send_request(req).await, conn)
+        };
+        let result = match resp {
+            Err(e) => Err(failure(e)),
+            Ok(resp) => {
+                let header = |name: http::header::HeaderName| {
+                    resp.headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                let mut answer = HttpAnswer {
+                    status: resp.status().as_u16(),
+                    server: header(http::header::SERVER),
+                    content_type: header(http::header::CONTENT_TYPE),
+                    body: Vec::new(),
+                };
+                let mut body = resp.into_body();
+                while answer.body.len() < ERROR_PAGE_LIMIT {
+                    match body.frame().await {
+                        Some(Ok(frame)) => {
+                            if let Some(data) = frame.data_ref() {
+                                let room = ERROR_PAGE_LIMIT - answer.body.len();
+                                answer.body.extend_from_slice(&data[..data.len().min(room)]);
+                            }
+                        }
+                        // What arrived of the body is enough to recognise a page.
+                        Some(Err(_)) | None => break,
+                    }
+                }
+                Ok(answer)
+            }
+        };
+        conn.abort();
+        result
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .unwrap_or(Err(RequestFailure::TimedOut))
+}
+
+/// Connects once and diagnoses. `connect_finding` turns a TCP-level failure into a finding
+/// worded for the caller (config keys or command-line flags).
+pub async fn probe(
+    target: &ProbeTarget,
+    connect_finding: impl Fn(&ConnectError) -> Finding,
+) -> ProbeOutcome {
+    let host = target.host.as_str();
+    let port = target.port;
+    let tcp = open(target).await;
     let mut tcp = match tcp {
         Ok(t) => t,
         Err(e) => {
@@ -173,7 +285,7 @@ pub async fn probe(
     ev.verification_disabled = target.verification_disabled;
 
     if !target.tls {
-        out.findings = detect_tls_on_plain(&mut tcp, host, ev).await;
+        out.findings = detect_tls_on_plain(tcp, target, ev).await;
         return out;
     }
     if let Some(StartTls::Postgres) = target.starttls {
@@ -238,9 +350,24 @@ pub async fn probe(
                     .alpn_protocol()
                     .map(|p| String::from_utf8_lossy(p).into_owned());
             }
-            // TLS 1.3: a refused client certificate arrives after the handshake, on the first
-            // read. Only worth waiting for when the server asked for one.
-            if asked.load(Ordering::SeqCst) {
+            // A server that asked for a client certificate may refuse only after the
+            // handshake: TLS 1.3 servers with an alert on the first read, nginx with a 400 page
+            // in answer to the first request. One request tells; others are not sent any.
+            let h2 = out.alpn.as_deref() == Some("h2");
+            if asked.load(Ordering::SeqCst) && target.starttls.is_none() {
+                let authority = authority(host, port);
+                match one_request(stream, "https", &authority, h2, target.tls_timeout).await {
+                    Ok(answer) => ev.http_answer = Some(answer),
+                    Err(RequestFailure::Tls(t)) => ev.tls_error = Some(t),
+                    Err(RequestFailure::Io(e)) if target.client_key.is_none() => {
+                        ev.io_error = Some(format!(
+                            "the upstream closed the connection after the handshake without answering a request ({e})"
+                        ))
+                    }
+                    Err(_) => {}
+                }
+            } else if asked.load(Ordering::SeqCst) {
+                // PostgreSQL speaks its own protocol: only wait for a late TLS alert.
                 let mut buf = [0u8; 1];
                 match tokio::time::timeout(Duration::from_millis(700), stream.read(&mut buf)).await
                 {
@@ -255,8 +382,10 @@ pub async fn probe(
                     }
                     _ => {}
                 }
+                let _ = stream.shutdown().await;
+            } else {
+                let _ = stream.shutdown().await;
             }
-            let _ = stream.shutdown().await;
         }
     }
     ev.first_bytes = lock_bytes(&head);
@@ -281,28 +410,37 @@ pub async fn probe(
     out
 }
 
-/// An `http://` upstream: send a harmless `OPTIONS *` and see whether TLS answers.
+/// An `http://` upstream: send a harmless `GET /` and see whether a TLS server answers: with a
+/// TLS record, with a page saying plain HTTP reached its TLS port (nginx), or by closing without
+/// a byte (HAProxy), which a TLS ClientHello on a second connection then confirms.
 async fn detect_tls_on_plain(
-    tcp: &mut TcpStream,
-    host: &str,
+    tcp: TcpStream,
+    target: &ProbeTarget,
     mut ev: UpstreamEvidence,
 ) -> Vec<Finding> {
-    let req = format!("OPTIONS * HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    if tcp.write_all(req.as_bytes()).await.is_err() {
-        return Vec::new();
+    let rec = Recorded::new(tcp);
+    let head = rec.head();
+    let authority = authority(&target.host, target.port);
+    let wait = target.tls_timeout.min(Duration::from_secs(5));
+    let result = one_request(rec, "http", &authority, false, wait).await;
+    ev.expects_tls = false;
+    ev.verification_disabled = false;
+    ev.first_bytes = lock_bytes(&head);
+    match result {
+        Ok(answer) => ev.http_answer = Some(answer),
+        Err(RequestFailure::TimedOut) => {}
+        Err(RequestFailure::Tls(e)) => ev.io_error = Some(e.to_string()),
+        Err(RequestFailure::Io(e)) => {
+            ev.io_error = Some(e);
+            // Closed without a byte (HAProxy), or answered with bytes that are not HTTP.
+            if !looks_like_http(&ev.first_bytes) && !looks_like_tls(&ev.first_bytes) {
+                if let Ok(tcp) = open(target).await {
+                    ev.hello_answer = Some(hello_answer(tcp, &target.host, wait).await);
+                }
+            }
+        }
     }
-    let mut buf = [0u8; 64];
-    let n = match tokio::time::timeout(Duration::from_secs(3), tcp.read(&mut buf)).await {
-        Ok(Ok(n)) => n,
-        _ => 0,
-    };
-    if looks_like_tls(&buf[..n]) {
-        ev.expects_tls = false;
-        ev.first_bytes = buf[..n].to_vec();
-        ev.verification_disabled = false;
-        return classify_tls_failure(&ev);
-    }
-    Vec::new()
+    classify_tls_failure(&ev)
 }
 
 /// PostgreSQL's SSLRequest: `None` when the server agreed ('S'), else the finding.

@@ -424,7 +424,7 @@ impl Connector {
     fn warn_verification_disabled(&self, address: &str, server_name: &str) {
         let upstream = match &self.diag.context {
             FixContext::Upstream(name) => name.as_str(),
-            FixContext::Probe => "",
+            FixContext::Probe | FixContext::ProbePostgres => "",
         };
         tracing::warn!(
             event = Event::UpstreamVerificationDisabled.as_str(),
@@ -469,6 +469,58 @@ impl Connector {
         let mut err = ConnectError::from_findings(findings, summary);
         err.tls_error = ev.tls_error;
         err
+    }
+}
+
+/// Sends a TLS ClientHello over `tcp` and returns the first bytes the server answers with
+/// (empty when it answers nothing within `timeout`). Used to confirm that a server which drops
+/// plain HTTP without a word (HAProxy on its TLS port) speaks TLS: a TLS server answers with a
+/// handshake or alert record. Any certificate is accepted; nothing is sent after the handshake.
+pub(crate) async fn hello_answer(tcp: TcpStream, host: &str, timeout: Duration) -> Vec<u8> {
+    let slot: crate::tls::verifier::CaptureSlot = Arc::new(std::sync::Mutex::new(None));
+    let asked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let Ok(config) =
+        crate::tls::client::capturing_config(None, None, vec![b"http/1.1".to_vec()], slot, asked)
+    else {
+        return Vec::new();
+    };
+    let name = ServerName::try_from(host.to_string())
+        .unwrap_or_else(|_| ServerName::try_from("localhost").expect("a valid name"));
+    let rec = Recorded::new(tcp);
+    let head = rec.head();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    if let Ok(Ok(mut stream)) = tokio::time::timeout(timeout, connector.connect(name, rec)).await {
+        let _ = stream.shutdown().await;
+    }
+    let bytes = match head.lock() {
+        Ok(h) => h.clone(),
+        Err(p) => p.into_inner().clone(),
+    };
+    bytes
+}
+
+impl Connector {
+    /// Opens a new TCP connection to `host:port` the way this connector does (egress proxy
+    /// included) and returns what the server answers to a TLS ClientHello ([`hello_answer`]).
+    pub async fn hello_answer(&self, host: &str, port: u16) -> Vec<u8> {
+        let tcp = match &self.egress {
+            Some(proxy) => {
+                match tokio::time::timeout(
+                    self.connect_timeout,
+                    connect_via_proxy(proxy, host, port),
+                )
+                .await
+                {
+                    Ok(Ok(t)) => t,
+                    _ => return Vec::new(),
+                }
+            }
+            None => match connect_tcp(host, port, self.connect_timeout).await {
+                Ok(t) => t,
+                Err(_) => return Vec::new(),
+            },
+        };
+        hello_answer(tcp, host, self.tls_timeout).await
     }
 }
 

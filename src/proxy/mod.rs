@@ -33,7 +33,7 @@ use self::body::{
 };
 use self::inbound::Refusal;
 use self::rewrite::ClientSide;
-use self::upstream::{UpstreamClient, UpstreamClientError};
+use self::upstream::{Screened, UpstreamClient, UpstreamClientError};
 use crate::config::{ClientErrorDetail, Config};
 use crate::findings::{Code, Finding};
 use crate::telemetry::ratelimit::{Admit, RateLimiter};
@@ -430,6 +430,27 @@ impl Proxy {
         }
 
         let (mut parts, body) = resp.into_parts();
+        // TLS problems the upstream reports in HTTP (nginx's 400 pages): tlsgate's own 502.
+        let body = match upstream.screen(&parts, body).await {
+            Screened::Pass(body) => body,
+            Screened::Read(bytes) => {
+                rewrite::rewrite_response_headers(&mut parts.headers, false);
+                log.status = parts.status.as_u16();
+                return Response::from_parts(parts, ProxyBody::full(bytes, Some(log)));
+            }
+            Screened::Tls(finding) => {
+                if self.limiter.admit(
+                    &upstream.name,
+                    finding.code,
+                    &crate::telemetry::redact::peer(meta.peer),
+                    Instant::now(),
+                ) == Admit::Log
+                {
+                    log_upstream_failure(&upstream, &finding);
+                }
+                return self.local_error(&finding, log, returned.map(Drain::returning));
+            }
+        };
         rewrite::rewrite_response_headers(&mut parts.headers, false);
         log.status = parts.status.as_u16();
         let sse = parts

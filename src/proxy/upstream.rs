@@ -17,7 +17,10 @@ use rustls::pki_types::ServerName;
 
 use super::connect::{ConnectDiag, ConnectError, Connector, EgressProxy};
 use crate::config::{HttpVersion, Scheme, Upstream, UpstreamTimeouts, UpstreamUrl, UrlError};
-use crate::diagnose::upstream::{classify_tls_failure, FixContext};
+use crate::diagnose::upstream::{
+    classify_tls_failure, http_answer_finding, may_be_tls_error_page, FixContext, HttpAnswer,
+    ERROR_PAGE_LIMIT,
+};
 use crate::findings::{Code, Finding};
 use crate::tls::client as tls_client;
 use crate::tls::roots::TrustStoreError;
@@ -69,6 +72,22 @@ pub struct UpstreamClient {
     client: Client<Connector, UpstreamBody>,
     upgrade_client: Client<Connector, UpstreamBody>,
     diag: Arc<ConnectDiag>,
+    /// Opens the extra connection that confirms TLS on an `http://` URL (`hello_answer`).
+    connector: Connector,
+    /// The last such confirmation: when, and whether the port answered a ClientHello with TLS.
+    /// Kept briefly so a burst of failing requests costs one extra connection, not one each.
+    tls_seen: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
+}
+
+/// What [`UpstreamClient::screen`] made of a response head.
+pub enum Screened {
+    /// Not a TLS error page candidate: stream the body untouched.
+    Pass(Incoming),
+    /// A small page that was read (at most [`ERROR_PAGE_LIMIT`] bytes) and is not a TLS
+    /// problem: send these bytes.
+    Read(Bytes),
+    /// The upstream reported a TLS problem in HTTP: answer with tlsgate's own error.
+    Tls(Finding),
 }
 
 impl UpstreamClient {
@@ -209,7 +228,8 @@ impl UpstreamClient {
         if !https && cfg.http_version == HttpVersion::Http2 {
             builder.http2_only(true);
         }
-        let client = builder.build(make_connector(tls_client::alpn_for(cfg.http_version))?);
+        let connector = make_connector(tls_client::alpn_for(cfg.http_version))?;
+        let client = builder.build(connector.clone());
         let mut upgrade_builder = Client::builder(TokioExecutor::new());
         upgrade_builder
             .timer(TokioTimer::new())
@@ -231,6 +251,8 @@ impl UpstreamClient {
             client,
             upgrade_client,
             diag,
+            connector,
+            tls_seen: std::sync::Mutex::new(None),
         })
     }
 
@@ -266,7 +288,10 @@ impl UpstreamClient {
         let first_byte = self.timeouts.first_byte.get();
         match tokio::time::timeout(first_byte, fut).await {
             Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(e)) => Err(self.finding_for_client_error(&e)),
+            Ok(Err(e)) => {
+                let finding = self.finding_for_client_error(&e);
+                Err(self.tls_behind_http_url(finding, &e).await)
+            }
             Err(_) => Err(Finding::new(
                 Code::UpstreamTimeout,
                 "the upstream sent no response within the first-byte timeout",
@@ -281,6 +306,130 @@ impl UpstreamClient {
                     self.name
                 ),
             )),
+        }
+    }
+
+    /// nginx reports TLS problems in HTTP, after a successful handshake: a missing or refused
+    /// client certificate, or plain HTTP on its TLS port, as small HTML 400 pages (495/496/497
+    /// with `error_page`). Those are recognised here and become tlsgate's own 502 with the
+    /// finding; the page's status goes into the finding's evidence. Only a response whose head
+    /// qualifies (status 400 with a small `text/html` body, or 495–497) is read at all, and at
+    /// most [`ERROR_PAGE_LIMIT`] bytes of it: every other response streams untouched.
+    pub async fn screen(&self, parts: &http::response::Parts, body: Incoming) -> Screened {
+        let status = parts.status.as_u16();
+        // The success path stops here: one comparison.
+        if !matches!(status, 400 | 495..=497) {
+            return Screened::Pass(body);
+        }
+        let header =
+            |name: http::header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let content_type = header(http::header::CONTENT_TYPE);
+        let length = header(http::header::CONTENT_LENGTH).and_then(|v| v.trim().parse().ok());
+        if !may_be_tls_error_page(status, content_type, length) {
+            return Screened::Pass(body);
+        }
+        let mut page = Vec::new();
+        // nginx's 495/496/497 say it with the status alone.
+        if status == 400 {
+            let wait = self.timeouts.idle.get().min(Duration::from_secs(10));
+            match tokio::time::timeout(wait, read_at_most(body, ERROR_PAGE_LIMIT)).await {
+                Ok(Ok(bytes)) => page = bytes,
+                Ok(Err(e)) => {
+                    return Screened::Tls(Finding::new(
+                        Code::UpstreamConnectionReset,
+                        "the upstream dropped the connection in the middle of its response",
+                        format!(
+                            "upstream '{}' ({}) answered {status}, then its body failed: {e}",
+                            self.name, self.authority
+                        ),
+                        "check the upstream's logs; the client may retry",
+                    ))
+                }
+                Err(_) => {
+                    return Screened::Tls(Finding::new(
+                        Code::UpstreamTimeout,
+                        "the upstream stalled in the middle of its response",
+                        format!(
+                            "upstream '{}' ({}) answered {status}, then sent no more of its {} byte body within {wait:?}",
+                            self.name,
+                            self.authority,
+                            length.unwrap_or(0)
+                        ),
+                        "check the upstream's health",
+                    ))
+                }
+            }
+        }
+        let address = format!("{}:{}", self.url.host, self.url.port);
+        let mut ev = self.diag.evidence(&address, &self.url.host);
+        ev.expects_tls = self.scheme == UriScheme::HTTPS;
+        ev.http_answer = Some(HttpAnswer {
+            status,
+            server: header(http::header::SERVER).map(str::to_string),
+            content_type: content_type.map(str::to_string),
+            body: page.clone(),
+        });
+        match http_answer_finding(&ev) {
+            Some(mut f) => {
+                f.why = format!("upstream '{}': {}", self.name, f.why);
+                Screened::Tls(f)
+            }
+            None => Screened::Read(Bytes::from(page)),
+        }
+    }
+
+    /// An `http://` upstream that closed without answering (HAProxy drops plain HTTP on its TLS
+    /// port this way), or answered bytes that are not HTTP. One ClientHello on a second
+    /// connection tells a TLS server (which answers with a TLS record) from a plain one that
+    /// merely failed; the answer is kept for a few seconds so a burst of requests opens one
+    /// extra connection.
+    async fn tls_behind_http_url(
+        &self,
+        finding: Finding,
+        e: &hyper_util::client::legacy::Error,
+    ) -> Finding {
+        let hyper_err = e.source().and_then(|s| s.downcast_ref::<hyper::Error>());
+        let closed = hyper_err.is_some_and(|h| h.is_incomplete_message());
+        let garbage = hyper_err.is_some_and(|h| h.is_parse() || h.is_parse_status());
+        let suspect = match finding.code {
+            Code::UpstreamConnectionReset => closed,
+            Code::UpstreamProtocolError => garbage,
+            _ => false,
+        };
+        if self.scheme != UriScheme::HTTP || !suspect {
+            return finding;
+        }
+        const KEEP: Duration = Duration::from_secs(10);
+        let cached = crate::locks::lock(&self.tls_seen)
+            .filter(|(at, _)| at.elapsed() < KEEP)
+            .map(|(_, tls)| tls);
+        let (tls, reply) = match cached {
+            Some(tls) => (tls, None),
+            None => {
+                let reply = self
+                    .connector
+                    .hello_answer(&self.url.host, self.url.port)
+                    .await;
+                let tls = crate::diagnose::upstream::looks_like_tls(&reply);
+                *crate::locks::lock(&self.tls_seen) = Some((std::time::Instant::now(), tls));
+                (tls, Some(reply))
+            }
+        };
+        if !tls {
+            return finding;
+        }
+        let address = format!("{}:{}", self.url.host, self.url.port);
+        let mut ev = self.diag.evidence(&address, &self.url.host);
+        ev.expects_tls = false;
+        ev.io_error = Some(error_chain(e));
+        // A cached verdict: a handshake record stands for the bytes seen then.
+        ev.hello_answer = Some(reply.unwrap_or_else(|| vec![0x16, 0x03, 0x03]));
+        match classify_tls_failure(&ev).into_iter().next() {
+            Some(mut f) => {
+                f.why = format!("upstream '{}': {}", self.name, f.why);
+                f
+            }
+            None => finding,
         }
     }
 
@@ -425,7 +574,7 @@ pub fn connect_finding(n: &str, ce: &ConnectError) -> Finding {
 
 /// Finds an error of type `T` in a source chain, looking inside `io::Error`s too (whose
 /// `source()` skips the wrapped error itself).
-fn find_in_chain<'a, T: std::error::Error + 'static>(
+pub(crate) fn find_in_chain<'a, T: std::error::Error + 'static>(
     e: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a T> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
@@ -445,7 +594,23 @@ fn find_in_chain<'a, T: std::error::Error + 'static>(
     None
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// Reads a body to its end, refusing more than `limit` bytes.
+async fn read_at_most(mut body: Incoming, limit: usize) -> Result<Vec<u8>, String> {
+    use http_body_util::BodyExt;
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| e.to_string())?;
+        if let Some(data) = frame.data_ref() {
+            if out.len() + data.len() > limit {
+                return Err(format!("the body is longer than {limit} bytes"));
+            }
+            out.extend_from_slice(data);
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

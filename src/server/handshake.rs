@@ -6,6 +6,7 @@
 //! client that leaves without a request); parsing it happens only on failure.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -47,6 +48,8 @@ pub struct AfterHandshake {
     hello: Vec<u8>,
     alpn: Option<String>,
     version: Option<u16>,
+    /// The local address the client reached (what a client without SNI verifies).
+    reached: Option<SocketAddr>,
 }
 
 impl AfterHandshake {
@@ -65,7 +68,7 @@ impl AfterHandshake {
             }),
             cert_index: self.cert_index,
         };
-        report(ctx, tls, peer, &failure, &self.hello, started);
+        report(ctx, tls, peer, self.reached, &failure, &self.hello, started);
     }
 }
 
@@ -124,6 +127,13 @@ pub async fn accept(
     ctx: &ListenerContext,
 ) -> HandshakeOutcome {
     let started = Instant::now();
+    // The address the client connected to: through a load balancer, its frontend's (from the
+    // PROXY header), which is what the client's certificate check saw.
+    let reached = peer
+        .via
+        .as_ref()
+        .and_then(|v| v.header.destination)
+        .or_else(|| stream.local_addr().ok());
     let mut peeked = [0u8; PEEK_MAX];
 
     // 1. Peek the first bytes: is this TLS at all?
@@ -145,7 +155,7 @@ pub async fn accept(
                     ..Failure::simple(FailureKind::NotTls)
                 },
             };
-            report(ctx, tls, peer, &failure, got, started);
+            report(ctx, tls, peer, reached, &failure, got, started);
             return HandshakeOutcome::Failed;
         }
         Ok(Err(e)) => {
@@ -153,6 +163,7 @@ pub async fn accept(
                 ctx,
                 tls,
                 peer,
+                reached,
                 &Failure::from_io(&e, Phase::BeforeClientHello, None),
                 &[],
                 started,
@@ -175,7 +186,7 @@ pub async fn accept(
         Err(_) => {
             ctx.closer.count(Code::HandshakeTimeout);
             let f = Failure::simple(FailureKind::TimeoutBeforeClientHello);
-            report(ctx, tls, peer, &f, &peeked[..n], started);
+            report(ctx, tls, peer, reached, &f, &peeked[..n], started);
             return HandshakeOutcome::Failed;
         }
         Ok(Err(e)) => {
@@ -183,6 +194,7 @@ pub async fn accept(
                 ctx,
                 tls,
                 peer,
+                reached,
                 &Failure::from_io(&e, Phase::BeforeClientHello, None),
                 &peeked[..n],
                 started,
@@ -211,7 +223,7 @@ pub async fn accept(
             ctx.closer.count(Code::HandshakeTimeout);
             let mut f = Failure::simple(FailureKind::TimeoutDuringHandshake);
             f.cert_index = cert_index;
-            report(ctx, tls, peer, &f, &peeked[..n], started);
+            report(ctx, tls, peer, reached, &f, &peeked[..n], started);
             HandshakeOutcome::Failed
         }
         Ok(Err(e)) => {
@@ -226,7 +238,7 @@ pub async fn accept(
             ) {
                 f.served = None;
             }
-            report(ctx, tls, peer, &f, &peeked[..n], started);
+            report(ctx, tls, peer, reached, &f, &peeked[..n], started);
             HandshakeOutcome::Failed
         }
         Ok(Ok(stream)) => {
@@ -243,6 +255,7 @@ pub async fn accept(
                     hello: peeked[..n].to_vec(),
                     alpn,
                     version,
+                    reached,
                 },
             )
         }
@@ -344,7 +357,7 @@ async fn not_tls(
         sniffed: Some(sniffed),
         ..Failure::simple(FailureKind::NotTls)
     };
-    report(ctx, tls, peer, &failure, bytes, started);
+    report(ctx, tls, peer, None, &failure, bytes, started);
 }
 
 /// Classifies, counts and (rate-limited) logs one failed handshake.
@@ -352,6 +365,7 @@ fn report(
     ctx: &ListenerContext,
     tls: &TlsSide,
     peer: &Peer,
+    reached: Option<SocketAddr>,
     failure: &Failure,
     peeked: &[u8],
     started: Instant,
@@ -375,6 +389,7 @@ fn report(
         our_chain,
         ours: (*tls.ours).clone(),
         listener_names: set.names(),
+        reached,
         elapsed_ms: started.elapsed().as_millis() as u64,
     };
     let finding = classify(&evidence);
@@ -403,6 +418,9 @@ fn log_failure(
         .map(|h| h.version_names().join(","))
         .unwrap_or_default();
     let cipher_count = hello.map(|h| h.cipher_count).unwrap_or(0);
+    let client_family = hello
+        .and_then(|h| h.client_family())
+        .map(|g| format!("{} ({} confidence)", g.family.name(), g.confidence.as_str()));
     let alert = match &ev.failure {
         FailureKind::AlertReceived(a) => Some(crate::diagnose::handshake::alert_name(*a)),
         _ => None,
@@ -447,6 +465,7 @@ fn log_failure(
                 alpn = %alpn,
                 client_versions = %versions,
                 cipher_count = cipher_count,
+                client_family = client_family.as_deref(),
                 alert = alert.as_deref(),
                 rustls_error = failure.rustls_error.as_deref(),
                 code = f.code.as_str(),

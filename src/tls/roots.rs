@@ -55,6 +55,17 @@ impl TrustStore {
             .any(|a| name_contents(a.subject.as_ref()) == want)
     }
 
+    /// The public keys (DER SubjectPublicKeyInfo) of the anchors whose subject is `name_raw`.
+    pub fn keys_named(&self, name_raw: &[u8]) -> Vec<Vec<u8>> {
+        let want = name_contents(name_raw);
+        self.roots
+            .roots
+            .iter()
+            .filter(|a| name_contents(a.subject.as_ref()) == want)
+            .map(|a| der_sequence(a.subject_public_key_info.as_ref()))
+            .collect()
+    }
+
     /// Whether `leaf` (with `intermediates`) verifies to an anchor of this store at `at`.
     pub fn verifies(
         &self,
@@ -163,6 +174,25 @@ pub fn ca_file_store(name: &str, path: &Path) -> Result<TrustStore, CaFileError>
         });
     }
     Ok(TrustStore::new(name, roots))
+}
+
+/// A DER SEQUENCE around `contents` (trust anchors keep their SubjectPublicKeyInfo without it).
+fn der_sequence(contents: &[u8]) -> Vec<u8> {
+    let len = contents.len();
+    let mut out = vec![0x30];
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|b| *b == 0)
+            .collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend(bytes);
+    }
+    out.extend_from_slice(contents);
+    out
 }
 
 /// The contents of a DER Name: strips the outer SEQUENCE header when present.

@@ -85,42 +85,167 @@ pub struct ClientHelloSummary {
     pub has_grease: bool,
 }
 
-/// A guess at the client's TLS stack from the shape of its hello. Only shapes with a clear,
-/// documented origin are recognised; anything else gives `None`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A client's TLS stack, guessed from the shape of its hello (see
+/// [`ClientHelloSummary::client_family`]). The families are those whose trust settings differ:
+/// the fix for "the client does not trust our CA" is named in the family's own terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientFamily {
-    /// GREASE values: BoringSSL-based clients (Chrome, Edge and other Chromium browsers, Android
-    /// apps using Cronet/Conscrypt) and Apple's stack (Safari, URLSession). Trust comes from the
-    /// OS or browser store.
-    GreasingBrowserOrApple,
-    /// OpenSSL's default TLS 1.3 order (AES-256, ChaCha20, AES-128) followed by Node.js' default
-    /// TLS 1.2 list, which starts with ECDHE-RSA-AES128-GCM-SHA256 (Node's `tls.DEFAULT_CIPHERS`).
-    NodeJs,
-    /// OpenSSL's default TLS 1.3 order not followed by Node's list: curl, Python, Ruby, PHP, wget
-    /// and others linked against OpenSSL. Which one cannot be told from the hello.
+    /// OpenSSL with its default cipher list: curl, `openssl s_client`, wget and other programs
+    /// that keep OpenSSL's defaults.
     OpenSsl,
-    /// Go `crypto/tls`: the TLS 1.3 suites come last (Go appends them after its TLS 1.2 list).
+    /// CPython's `ssl` module with its own cipher string: requests (urllib3), httpx, aiohttp, the
+    /// OpenAI SDK.
+    Python,
+    /// Node.js (its `tls.DEFAULT_CIPHERS`).
+    NodeJs,
+    /// Go `crypto/tls`.
     Go,
-    /// rustls (reqwest/hyper-rustls, ...): TLS 1.3 suites in the order AES-256, AES-128, ChaCha20
-    /// at the start.
+    /// Java's JSSE: `java.net.http.HttpClient`, `HttpsURLConnection`, OkHttp and Netty on the JVM.
+    Java,
+    /// BoringSSL: Chromium-based browsers (Chrome, Edge), Electron, Android's Cronet.
+    Chromium,
+    /// NSS: Firefox, Thunderbird.
+    Firefox,
+    /// rustls (reqwest with rustls, hyper-rustls, ...).
     Rustls,
 }
 
 impl ClientFamily {
-    pub fn describe(self) -> &'static str {
+    /// Every family, in the order a list of candidates names them.
+    pub const ALL: [ClientFamily; 8] = [
+        ClientFamily::OpenSsl,
+        ClientFamily::Python,
+        ClientFamily::NodeJs,
+        ClientFamily::Java,
+        ClientFamily::Chromium,
+        ClientFamily::Firefox,
+        ClientFamily::Go,
+        ClientFamily::Rustls,
+    ];
+
+    /// A short name: "Java (JSSE)".
+    pub fn name(self) -> &'static str {
         match self {
-            ClientFamily::GreasingBrowserOrApple => {
-                "a browser or Apple/BoringSSL-based client (it sends GREASE values)"
-            }
-            ClientFamily::NodeJs => "a Node.js client (its default cipher order)",
-            ClientFamily::OpenSsl => {
-                "an OpenSSL-based client such as curl, Python, Ruby or PHP (OpenSSL's default cipher order)"
-            }
-            ClientFamily::Go => "a Go client (TLS 1.3 suites listed last)",
-            ClientFamily::Rustls => "a rustls-based client (its default cipher order)",
+            ClientFamily::OpenSsl => "OpenSSL (curl, openssl s_client)",
+            ClientFamily::Python => "Python (requests, httpx)",
+            ClientFamily::NodeJs => "Node.js",
+            ClientFamily::Go => "Go",
+            ClientFamily::Java => "Java (JSSE)",
+            ClientFamily::Chromium => "Chromium/BoringSSL",
+            ClientFamily::Firefox => "Firefox/NSS",
+            ClientFamily::Rustls => "rustls",
         }
     }
 }
+
+/// How sure a [`FamilyGuess`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Confidence {
+    /// One shape fits, but others share it (another library, a customised cipher list):
+    /// name the guess first and the other candidates after it.
+    Low,
+    /// The shape is the family's default and no other family here sends it.
+    Medium,
+    /// An extension or list only this family sends.
+    High,
+}
+
+impl Confidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
+        }
+    }
+}
+
+/// A narrower guess inside a family, when the hello shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientTool {
+    /// curl: ALPN, no session ticket.
+    Curl,
+    /// `openssl s_client` and OpenSSL's other command-line tools: no ALPN, a session ticket.
+    OpenSslCli,
+    /// requests/urllib3: no session ticket (urllib3 sets OP_NO_TICKET).
+    Requests,
+    /// The plain `ssl` module: httpx, the OpenAI SDK, aiohttp (a session ticket).
+    PythonSsl,
+}
+
+/// The client family a hello suggests, how sure that is, and the signals it rests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FamilyGuess {
+    pub family: ClientFamily,
+    pub confidence: Confidence,
+    pub tool: Option<ClientTool>,
+    /// What in the hello points there, for the evidence text.
+    pub signals: &'static str,
+}
+
+impl FamilyGuess {
+    fn new(family: ClientFamily, confidence: Confidence, signals: &'static str) -> Self {
+        FamilyGuess {
+            family,
+            confidence,
+            tool: None,
+            signals,
+        }
+    }
+
+    fn with_tool(mut self, tool: Option<ClientTool>) -> Self {
+        self.tool = tool;
+        self
+    }
+
+    /// "Java (JSSE) (high confidence: ...)", for evidence texts.
+    pub fn describe(&self) -> String {
+        let tool = match self.tool {
+            Some(ClientTool::Curl) => ", probably curl",
+            Some(ClientTool::OpenSslCli) => ", probably openssl s_client or another OpenSSL tool",
+            Some(ClientTool::Requests) => ", probably requests/urllib3",
+            Some(ClientTool::PythonSsl) => {
+                ", probably httpx, the OpenAI SDK or another ssl-module client"
+            }
+            None => "",
+        };
+        format!(
+            "{}{tool} ({} confidence: {})",
+            self.family.name(),
+            self.confidence.as_str(),
+            self.signals
+        )
+    }
+}
+
+/// TLS 1.3 suites (RFC 8446 and the CCM ones).
+fn is_tls13_suite(c: u16) -> bool {
+    (0x1301..=0x1305).contains(&c)
+}
+
+/// Signalling values that are not suites: the renegotiation SCSV and the fallback SCSV.
+fn is_scsv(c: u16) -> bool {
+    c == 0x00ff || c == 0x5600
+}
+
+/// CBC suites with SHA-1 MACs, which OpenSSL's default list has and Python's excludes.
+const SHA1_SUITES: [u16; 9] = [
+    0xc009, 0xc00a, 0xc013, 0xc014, 0x002f, 0x0035, 0x0033, 0x0039, 0x000a,
+];
+
+/// The suites rustls' default providers offer (TLS 1.3 and 1.2).
+const RUSTLS_SUITES: [u16; 9] = [
+    0x1301, 0x1302, 0x1303, 0xc02b, 0xc02c, 0xc02f, 0xc030, 0xcca8, 0xcca9,
+];
+
+const EXT_STATUS_REQUEST_V2: u16 = 17;
+const EXT_COMPRESS_CERTIFICATE: u16 = 27;
+const EXT_RECORD_SIZE_LIMIT: u16 = 28;
+const EXT_DELEGATED_CREDENTIALS: u16 = 34;
+const EXT_SIGNATURE_ALGORITHMS_CERT: u16 = 50;
+const EXT_ALPS_OLD: u16 = 17513;
+const EXT_ALPS: u16 = 17613;
+const EXT_ECH: u16 = 0xfe0d;
 
 impl ClientHelloSummary {
     /// The highest version offered: from supported_versions if present, else `legacy_version`.
@@ -159,19 +284,132 @@ impl ClientHelloSummary {
         }
     }
 
-    /// A heuristic on the hello's shape; see [`ClientFamily`]. `None` when unsure, which is
-    /// common: custom cipher lists, other libraries and new versions all change the shape.
-    pub fn client_family_hint(&self) -> Option<ClientFamily> {
+    /// The client family the hello's shape suggests, with its confidence; `None` when no
+    /// known shape fits (custom cipher lists, other libraries, new versions all change it).
+    ///
+    /// Signals, checked in order: GREASE (BoringSSL; with compress_certificate, ALPS or ECH it
+    /// is Chromium's); status_request_v2 with signature_algorithms_cert (only JSSE sends both);
+    /// record_size_limit (NSS); then the cipher list: OpenSSL's TLS 1.3 order (AES-256,
+    /// ChaCha20, AES-128) followed by Node's default TLS 1.2 list, by CPython's (no SHA-1 CBC
+    /// suites) or by OpenSSL's own default; rustls' short list with AES-256, AES-128, ChaCha20;
+    /// Go's TLS 1.3 suites listed last. A client capped at TLS 1.2 drops the TLS 1.3 suites, so
+    /// the TLS 1.2 part is matched on its own.
+    pub fn client_family(&self) -> Option<FamilyGuess> {
+        use ClientFamily as F;
+        use Confidence::{High, Low, Medium};
+        let ext = |id: u16| self.extension_ids.contains(&id);
         if self.has_grease {
-            return Some(ClientFamily::GreasingBrowserOrApple);
+            if ext(EXT_COMPRESS_CERTIFICATE) || ext(EXT_ALPS) || ext(EXT_ALPS_OLD) || ext(EXT_ECH) {
+                return Some(FamilyGuess::new(
+                    F::Chromium,
+                    High,
+                    "GREASE values with compress_certificate/ALPS/ECH, as BoringSSL in Chromium sends",
+                ));
+            }
+            return Some(FamilyGuess::new(
+                F::Chromium,
+                Low,
+                "GREASE values: BoringSSL, but Apple's TLS stack sends them too",
+            ));
+        }
+        if ext(EXT_STATUS_REQUEST_V2) && ext(EXT_SIGNATURE_ALGORITHMS_CERT) {
+            return Some(FamilyGuess::new(
+                F::Java,
+                High,
+                "status_request_v2 with signature_algorithms_cert, which only JSSE sends",
+            ));
+        }
+        if ext(EXT_RECORD_SIZE_LIMIT) {
+            let confidence = if ext(EXT_DELEGATED_CREDENTIALS) {
+                High
+            } else {
+                Medium
+            };
+            return Some(FamilyGuess::new(
+                F::Firefox,
+                confidence,
+                "record_size_limit (and delegated_credentials), as NSS sends",
+            ));
         }
         let cs = self.cipher_suites.as_slice();
-        let tls13 = |c: u16| (0x1301..=0x1305).contains(&c);
+        let tls13: Vec<u16> = cs.iter().copied().filter(|c| is_tls13_suite(*c)).collect();
+        let tls12: Vec<u16> = cs
+            .iter()
+            .copied()
+            .filter(|c| !is_tls13_suite(*c) && !is_scsv(*c))
+            .collect();
+        let openssl_tls13 = tls13.is_empty() || tls13 == [0x1302, 0x1303, 0x1301];
+        if openssl_tls13 && !tls12.is_empty() {
+            if tls12.starts_with(&[0xc02f, 0xc02b, 0xc030, 0xc02c, 0x009e]) {
+                return Some(FamilyGuess::new(
+                    F::NodeJs,
+                    High,
+                    "Node.js' default cipher list (ECDHE-RSA-AES128-GCM first)",
+                ));
+            }
+            if tls12.starts_with(&[0xc02c, 0xc030, 0xc02b, 0xc02f, 0xcca9, 0xcca8])
+                && !tls12.iter().any(|c| SHA1_SUITES.contains(c))
+            {
+                // urllib3 turns session tickets off (OP_NO_TICKET); the ssl module keeps them.
+                let tool = if ext(EXT_SESSION_TICKET) {
+                    ClientTool::PythonSsl
+                } else {
+                    ClientTool::Requests
+                };
+                return Some(
+                    FamilyGuess::new(
+                        F::Python,
+                        High,
+                        "CPython's default cipher string (no SHA-1 CBC suites)",
+                    )
+                    .with_tool(Some(tool)),
+                );
+            }
+            let tool = if !self.alpn.is_empty() && !ext(EXT_SESSION_TICKET) {
+                Some(ClientTool::Curl)
+            } else if self.alpn.is_empty() && ext(EXT_SESSION_TICKET) {
+                Some(ClientTool::OpenSslCli)
+            } else {
+                None
+            };
+            if tls12.starts_with(&[0xc02c, 0xc030, 0x009f]) {
+                return Some(
+                    FamilyGuess::new(
+                        F::OpenSsl,
+                        Medium,
+                        "OpenSSL's default cipher list, which many OpenSSL-linked programs keep",
+                    )
+                    .with_tool(tool),
+                );
+            }
+            if !tls13.is_empty() {
+                return Some(
+                    FamilyGuess::new(
+                        F::OpenSsl,
+                        Low,
+                        "OpenSSL's TLS 1.3 order with a customised TLS 1.2 list",
+                    )
+                    .with_tool(tool),
+                );
+            }
+        }
+        if tls13 == [0x1302, 0x1301, 0x1303]
+            && cs.iter().all(|c| RUSTLS_SUITES.contains(c) || is_scsv(*c))
+        {
+            return Some(FamilyGuess::new(
+                F::Rustls,
+                Medium,
+                "rustls' short default list (AES-256, AES-128, ChaCha20 for TLS 1.3)",
+            ));
+        }
         match cs {
-            [0x1302, 0x1303, 0x1301, 0xc02f, 0xc02b, ..] => Some(ClientFamily::NodeJs),
-            [0x1302, 0x1303, 0x1301, ..] => Some(ClientFamily::OpenSsl),
-            [0x1302, 0x1301, 0x1303, ..] => Some(ClientFamily::Rustls),
-            [first, .., last] if !tls13(*first) && tls13(*last) => Some(ClientFamily::Go),
+            [first, .., last] if !is_tls13_suite(*first) && is_tls13_suite(*last) => {
+                Some(FamilyGuess::new(
+                    F::Go,
+                    Medium,
+                    "TLS 1.3 suites listed after the TLS 1.2 ones, as Go does",
+                ))
+            }
             _ => None,
         }
     }

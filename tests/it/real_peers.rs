@@ -10,13 +10,16 @@
 //! Peers come from `scripts/install-peers.sh`. A missing peer skips its tests with a message,
 //! unless TLSGATE_REQUIRE_PEERS is set (CI), which makes it a failure. Each test prints one
 //! `REAL_PEER_RESULT {json}` line with what it observed (`--nocapture` shows them); that is the
-//! evidence in docs/peer-behaviour.md. Tests that fail today are ignored with the reason: what
-//! tlsgate says now. `cargo test --test real_peers -- --include-ignored` shows the full picture.
+//! evidence in docs/peer-behaviour.md. A test that fails against a peer is ignored with the
+//! reason (what tlsgate says instead); docs/diagnosis-matrix.md lists every test with its state
+//! and is checked against the cases here. `cargo test --test it real_peers:: -- --include-ignored`
+//! shows the full picture.
 
 // The helpers live in tests/it/real_peers/.
 pub mod cases;
 pub mod clients;
 pub mod gate;
+pub mod matrix;
 pub mod pki;
 pub mod proc;
 pub mod servers;
@@ -24,22 +27,84 @@ pub mod servers;
 use self::cases::{ClientScenario as C, PgScenario, ServerKind, UpstreamScenario as U};
 use self::clients::Client;
 
+// ----------------------------------------------------------------------- the matrix document
+
+/// docs/diagnosis-matrix.md shows, for every test below, the peer, the scenario, the code
+/// tlsgate must name and the test's state; it is generated from the same expectations the tests
+/// assert (tests/it/real_peers/matrix.rs). `TLSGATE_UPDATE_DOCS=1` rewrites it.
+#[test]
+fn diagnosis_matrix_doc_matches_the_cases() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let source = std::fs::read_to_string(format!("{root}/tests/it/real_peers.rs")).unwrap();
+    let rows = matrix::rows();
+    // One row per test, one test per row.
+    let mut tests: Vec<&str> = source
+        .split("\nfn ")
+        .skip(1)
+        .filter_map(|t| t.split_once("()").map(|(name, _)| name))
+        .filter(|n| *n != "diagnosis_matrix_doc_matches_the_cases")
+        .collect();
+    tests.sort_unstable();
+    let mut in_rows: Vec<&str> = rows.iter().map(|r| r.test.as_str()).collect();
+    in_rows.sort_unstable();
+    assert_eq!(tests, in_rows, "the tests and the matrix rows differ");
+
+    assert_eq!(
+        matrix::state(
+            "x\n\n#[test]\n#[ignore = \"issue 99: why\"]\nfn t() {}",
+            "t"
+        ),
+        Some("ignored: issue 99: why".to_string())
+    );
+    assert_eq!(
+        matrix::state("x\n\n#[test]\nfn t() {}", "t"),
+        Some("passes".to_string())
+    );
+
+    let generated = matrix::render(&source);
+    let path = format!("{root}/{}", matrix::DOC);
+    let doc = std::fs::read_to_string(&path).unwrap_or_default();
+    let section = doc.split_once(matrix::BEGIN).and_then(|(before, rest)| {
+        rest.split_once(matrix::END).map(|(mid, after)| {
+            (
+                before,
+                format!("{}{mid}{}\n", matrix::BEGIN, matrix::END),
+                after,
+            )
+        })
+    });
+    let Some((before, current, after)) = section else {
+        panic!(
+            "{path} lacks the generated section ({} … {})",
+            matrix::BEGIN,
+            matrix::END
+        );
+    };
+    if std::env::var_os("TLSGATE_UPDATE_DOCS").is_some() {
+        let after = after.strip_prefix('\n').unwrap_or(after);
+        std::fs::write(&path, format!("{before}{generated}{after}")).unwrap();
+        return;
+    }
+    assert_eq!(
+        current, generated,
+        "{path} does not match the real-peer cases; regenerate it with \
+         TLSGATE_UPDATE_DOCS=1 cargo test --test it real_peers::diagnosis_matrix"
+    );
+}
+
 // ----------------------------------------------------------------------- nginx, HAProxy
 
 #[test]
-#[ignore = "issue 15: nginx's HTML 400 'No required SSL certificate was sent' is passed through to the client; check finds nothing (exit 0)"]
 fn nginx_client_cert_required() {
     cases::upstream(ServerKind::Nginx, U::ClientCertRequired);
 }
 
 #[test]
-#[ignore = "issue 15: nginx's HTML 400 'The SSL certificate error' is passed through to the client; check finds nothing (exit 0)"]
 fn nginx_client_cert_rejected() {
     cases::upstream(ServerKind::Nginx, U::ClientCertRejected);
 }
 
 #[test]
-#[ignore = "issue 15: nginx's HTML 400 'The plain HTTP request was sent to HTTPS port' is passed through; check finds nothing (exit 0)"]
 fn nginx_tls_port_on_http_url() {
     cases::upstream(ServerKind::Nginx, U::TlsOnHttpUrl);
 }
@@ -70,7 +135,6 @@ fn haproxy_client_cert_rejected() {
 }
 
 #[test]
-#[ignore = "issue 15: 502 upstream_connection_reset; check finds nothing (exit 0)"]
 fn haproxy_tls_port_on_http_url() {
     cases::upstream(ServerKind::Haproxy, U::TlsOnHttpUrl);
 }
@@ -98,19 +162,16 @@ fn postgres_good() {
 }
 
 #[test]
-#[ignore = "issue 15: upstream_cert_expired, but the fix does not name PostgreSQL's ssl_cert_file"]
 fn postgres_expired() {
     cases::postgres(PgScenario::Expired);
 }
 
 #[test]
-#[ignore = "issue 15: upstream_untrusted_root, but the fix says --ca FILE (and s_client without -starttls postgres), not sslrootcert / verify-full"]
 fn postgres_untrusted() {
     cases::postgres(PgScenario::Untrusted);
 }
 
 #[test]
-#[ignore = "issue 15: upstream_name_mismatch, but the fix says --sni NAME, not libpq's sslmode=verify-full host name"]
 fn postgres_wrong_name() {
     cases::postgres(PgScenario::WrongName);
 }
@@ -123,55 +184,46 @@ fn node_untrusted_ca() {
 }
 
 #[test]
-#[ignore = "issue 15: client_closed_after_certificate; the IP address without an IP SAN is not named"]
 fn node_ip_without_ip_san() {
     cases::client(Client::Node, C::IpWithoutIpSan);
 }
 
 #[test]
-#[ignore = "issue 15: client_closed_after_certificate, fix 'fix the chain problems listed; otherwise this is noise' (no renew)"]
 fn node_expired_cert() {
     cases::client(Client::Node, C::Expired);
 }
 
 #[test]
-#[ignore = "issue 15: client_tls_version_too_old, but says 'TLS 1.0/1.1' and 'upgrade to 1.2 or 1.3'; min_version not named"]
 fn node_tls12_max_vs_tls13_listener() {
     cases::client(Client::Node, C::Tls12Max);
 }
 
 #[test]
-#[ignore = "issue 15: client_closed_after_certificate (no alert seen); fix lacks keytool -importcert / javax.net.ssl.trustStore"]
 fn java_untrusted_ca() {
     cases::client(Client::Java, C::UntrustedCa);
 }
 
 #[test]
-#[ignore = "issue 15: client_closed_after_certificate (no alert seen); the IP address without an IP SAN is not named"]
 fn java_ip_without_ip_san() {
     cases::client(Client::Java, C::IpWithoutIpSan);
 }
 
 #[test]
-#[ignore = "issue 15: client_closed_after_certificate (no alert seen), fix does not say renew"]
 fn java_expired_cert() {
     cases::client(Client::Java, C::Expired);
 }
 
 #[test]
-#[ignore = "issue 15: client_tls_version_too_old, but says 'TLS 1.0/1.1' and 'upgrade to 1.2 or 1.3'; min_version not named"]
 fn java_tls12_max_vs_tls13_listener() {
     cases::client(Client::Java, C::Tls12Max);
 }
 
 #[test]
-#[ignore = "issue 15: client_rejected_certificate (certificate_unknown, candidates listed); fix lacks certutil -d sql:$HOME/.pki/nssdb"]
 fn chromium_untrusted_ca() {
     cases::client(Client::Chromium, C::UntrustedCa);
 }
 
 #[test]
-#[ignore = "issue 15: client_rejected_certificate (certificate_unknown, no SNI); the IP address without an IP SAN is not named"]
 fn chromium_ip_without_ip_san() {
     cases::client(Client::Chromium, C::IpWithoutIpSan);
 }
@@ -182,7 +234,6 @@ fn chromium_expired_cert() {
 }
 
 #[test]
-#[ignore = "issue 15: client_tls_version_too_old, but says 'TLS 1.0/1.1' and 'upgrade to 1.2 or 1.3'; min_version not named"]
 fn chromium_tls12_max_vs_tls13_listener() {
     cases::client(Client::Chromium, C::Tls12Max);
 }
@@ -193,7 +244,6 @@ fn requests_untrusted_ca() {
 }
 
 #[test]
-#[ignore = "issue 15: client_rejected_certificate (bad_certificate, no SNI); the IP address without an IP SAN is not named"]
 fn requests_ip_without_ip_san() {
     cases::client(Client::Requests, C::IpWithoutIpSan);
 }
@@ -204,7 +254,6 @@ fn requests_expired_cert() {
 }
 
 #[test]
-#[ignore = "issue 15: client_tls_version_too_old, but says 'TLS 1.0/1.1' and 'upgrade to 1.2 or 1.3'; min_version not named"]
 fn requests_tls12_max_vs_tls13_listener() {
     cases::client(Client::Requests, C::Tls12Max);
 }
@@ -215,7 +264,6 @@ fn httpx_untrusted_ca() {
 }
 
 #[test]
-#[ignore = "issue 15: client_rejected_certificate (bad_certificate, no SNI); the IP address without an IP SAN is not named"]
 fn httpx_ip_without_ip_san() {
     cases::client(Client::Httpx, C::IpWithoutIpSan);
 }
@@ -226,7 +274,6 @@ fn httpx_expired_cert() {
 }
 
 #[test]
-#[ignore = "issue 15: client_tls_version_too_old, but says 'TLS 1.0/1.1' and 'upgrade to 1.2 or 1.3'; min_version not named"]
 fn httpx_tls12_max_vs_tls13_listener() {
     cases::client(Client::Httpx, C::Tls12Max);
 }
@@ -237,7 +284,6 @@ fn curl_untrusted_ca() {
 }
 
 #[test]
-#[ignore = "issue 15: client_closed_after_certificate (curl 7.88 checks the IP after the handshake, no alert); the IP is not named"]
 fn curl_ip_without_ip_san() {
     cases::client(Client::Curl, C::IpWithoutIpSan);
 }
@@ -248,19 +294,16 @@ fn curl_expired_cert() {
 }
 
 #[test]
-#[ignore = "issue 15: client_tls_version_too_old, but says 'TLS 1.0/1.1' and 'upgrade to 1.2 or 1.3'; min_version not named"]
 fn curl_tls12_max_vs_tls13_listener() {
     cases::client(Client::Curl, C::Tls12Max);
 }
 
 #[test]
-#[ignore = "issue 15: client_rejected_untrusted_ca, but the fix names curl/requests/SSL_CERT_FILE, not -CAfile"]
 fn openssl_s_client_untrusted_ca() {
     cases::client(Client::OpenSsl, C::UntrustedCa);
 }
 
 #[test]
-#[ignore = "issue 15: client_rejected_certificate (bad_certificate, no SNI); the IP address without an IP SAN is not named"]
 fn openssl_s_client_ip_without_ip_san() {
     cases::client(Client::OpenSsl, C::IpWithoutIpSan);
 }
@@ -271,7 +314,6 @@ fn openssl_s_client_expired_cert() {
 }
 
 #[test]
-#[ignore = "issue 15: client_tls_version_too_old, but says 'TLS 1.0/1.1' and 'upgrade to 1.2 or 1.3'; min_version not named"]
 fn openssl_s_client_tls12_max_vs_tls13_listener() {
     cases::client(Client::OpenSsl, C::Tls12Max);
 }

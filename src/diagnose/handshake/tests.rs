@@ -724,38 +724,79 @@ fn ambiguous_cases_list_candidates_in_order() {
 #[test]
 fn trust_advice_follows_the_client_family() {
     let base = with_chain(alert_ev(A::UnknownCA), private);
-    let fix_for = |cs: Vec<u16>, grease: bool| {
+    let fix_for = |cs: Vec<u16>, grease: bool, exts: Vec<u16>| {
         let e = with_hello(base.clone(), |h| {
             h.cipher_suites = cs;
             h.has_grease = grease;
+            h.extension_ids = exts;
         });
         classify(&e).fix
     };
-    let node = fix_for(vec![0x1302, 0x1303, 0x1301, 0xc02f, 0xc02b], false);
+    let node = fix_for(
+        vec![
+            0x1302, 0x1303, 0x1301, 0xc02f, 0xc02b, 0xc030, 0xc02c, 0x009e,
+        ],
+        false,
+        vec![],
+    );
     assert!(
-        node.starts_with(
-            "The hello looks like Node.js: set NODE_EXTRA_CA_CERTS=/etc/tlsgate/ca.pem"
-        ),
+        node.contains("looks like Node.js")
+            && node.contains("NODE_EXTRA_CA_CERTS=/etc/tlsgate/ca.pem"),
         "{node}"
     );
-    let openssl = fix_for(vec![0x1302, 0x1303, 0x1301, 0xc02c], false);
+    assert!(!node.contains("REQUESTS_CA_BUNDLE"), "{node}");
+    let openssl = fix_for(
+        vec![0x1302, 0x1303, 0x1301, 0xc02c, 0xc030, 0x009f],
+        false,
+        vec![],
+    );
     assert!(
-        openssl.contains("--cacert /etc/tlsgate/ca.pem") && openssl.contains("REQUESTS_CA_BUNDLE"),
+        openssl.contains("--cacert /etc/tlsgate/ca.pem")
+            && openssl.contains("-CAfile /etc/tlsgate/ca.pem"),
         "{openssl}"
     );
-    assert!(!openssl.contains("NODE_EXTRA_CA_CERTS"));
-    let go = fix_for(vec![0xc02b, 0x1301], false);
+    let python = fix_for(
+        vec![
+            0x1302, 0x1303, 0x1301, 0xc02c, 0xc030, 0xc02b, 0xc02f, 0xcca9, 0xcca8, 0xc024,
+        ],
+        false,
+        vec![],
+    );
+    assert!(
+        python.contains("REQUESTS_CA_BUNDLE=/etc/tlsgate/ca.pem")
+            && python.contains("SSL_CERT_FILE=/etc/tlsgate/ca.pem")
+            && !python.contains("NODE_EXTRA_CA_CERTS"),
+        "{python}"
+    );
+    let java = fix_for(vec![0x1302, 0x1301, 0x1303, 0xc02c], false, vec![5, 17, 50]);
+    assert!(
+        java.contains("keytool -importcert") && java.contains("javax.net.ssl.trustStore"),
+        "{java}"
+    );
+    let go = fix_for(vec![0xc02b, 0x1301], false, vec![]);
     assert!(go.contains("SSL_CERT_FILE"), "{go}");
-    let browser = fix_for(vec![0x1301], true);
-    assert!(browser.contains("trust store"), "{browser}");
-    let unknown = fix_for(vec![0x002f], false);
+    let chromium = fix_for(vec![0x1301], true, vec![27]);
+    assert!(
+        chromium.contains("certutil -d sql:$HOME/.pki/nssdb"),
+        "{chromium}"
+    );
+    // GREASE alone does not pin Chromium: the other families are listed after it.
+    let grease = fix_for(vec![0x1301], true, vec![]);
+    assert!(
+        grease.contains("certutil") && grease.contains("NODE_EXTRA_CA_CERTS"),
+        "{grease}"
+    );
+    let unknown = fix_for(vec![0x002f], false, vec![]);
     for v in [
         "NODE_EXTRA_CA_CERTS",
         "SSL_CERT_FILE",
         "REQUESTS_CA_BUNDLE",
         "--cacert",
+        "-CAfile",
+        "keytool",
+        "certutil",
     ] {
-        assert!(unknown.contains(v), "{unknown}");
+        assert!(unknown.contains(v), "{v}: {unknown}");
     }
 }
 
@@ -791,4 +832,204 @@ fn no_suite_in_common_wins_over_the_group_rustls_checked_first() {
     // With a suite in common, the group is the cause.
     e.hello.as_mut().unwrap().cipher_suites.push(0xc02b);
     assert_eq!(classify(&e).code, Code::NoSharedGroup);
+}
+
+/// A client with no SNI that reached 127.0.0.1:8443, against a leaf for app.example.com only.
+fn by_ip(failure: FailureKind) -> HandshakeEvidence {
+    HandshakeEvidence {
+        reached: Some("127.0.0.1:8443".parse().unwrap()),
+        ..with_sni(ev(failure), None)
+    }
+}
+
+#[test]
+fn a_client_by_ip_without_an_ip_san_is_a_name_mismatch_whatever_it_sends() {
+    for failure in [
+        FailureKind::AlertReceived(A::BadCertificate),
+        FailureKind::AlertReceived(A::CertificateUnknown),
+        FailureKind::AlertReceived(A::HandshakeFailure),
+        FailureKind::EofAfterCertificate,
+        FailureKind::EofAfterHandshakeNoRequest,
+    ] {
+        let f = classify(&by_ip(failure.clone()));
+        assert_eq!(
+            f.code,
+            Code::ClientRejectedNameMismatch,
+            "{failure:?}: {f:#?}"
+        );
+        assert!(f.summary.contains("127.0.0.1"), "{}", f.summary);
+        assert!(
+            f.why.contains("127.0.0.1:8443") && f.why.contains("app.example.com"),
+            "{}",
+            f.why
+        );
+        // Both fixes: an IP SAN, or the name.
+        assert!(f.fix.contains("IP:127.0.0.1"), "{}", f.fix);
+        assert!(f.fix.contains("https://app.example.com:8443/"), "{}", f.fix);
+    }
+    // A wildcard name is offered without its star.
+    let f = classify(&with_chain(by_ip(FailureKind::EofAfterCertificate), |c| {
+        c.names = vec!["*.example.net".into()];
+    }));
+    assert!(f.fix.contains("https://example.net:8443/"), "{}", f.fix);
+}
+
+#[test]
+fn the_ip_rule_needs_its_evidence() {
+    // The address is covered by an IP SAN (an IPv4-mapped address too): the usual diagnosis.
+    let covered = |reached: &str| {
+        let mut e = with_chain(by_ip(FailureKind::AlertReceived(A::BadCertificate)), |c| {
+            c.names.push("127.0.0.1".into());
+        });
+        e.reached = Some(reached.parse().unwrap());
+        classify(&e).code
+    };
+    assert_ne!(covered("127.0.0.1:8443"), Code::ClientRejectedNameMismatch);
+    assert_ne!(
+        covered("[::ffff:127.0.0.1]:8443"),
+        Code::ClientRejectedNameMismatch
+    );
+    // A host name in SNI: the SNI rule decides, not the address.
+    let mut e = alert_ev(A::BadCertificate);
+    e.reached = Some("127.0.0.1:8443".parse().unwrap());
+    assert_ne!(classify(&e).code, Code::ClientRejectedNameMismatch);
+    // Unknown address: candidates as before.
+    let e = with_sni(alert_ev(A::BadCertificate), None);
+    assert_eq!(classify(&e).code, Code::ClientRejectedCertificate);
+    // Alerts naming another cause are taken at their word.
+    assert_eq!(
+        classify(&with_chain(
+            by_ip(FailureKind::AlertReceived(A::UnknownCA)),
+            private
+        ))
+        .code,
+        Code::ClientRejectedUntrustedCa
+    );
+    assert_eq!(
+        classify(&with_chain(
+            by_ip(FailureKind::AlertReceived(A::CertificateExpired)),
+            |c| c.expired = true
+        ))
+        .code,
+        Code::ClientRejectedExpiredCert
+    );
+    // A silent close from a family that always sends an alert when it rejects (Python here) is
+    // no evidence about the name.
+    let python = with_hello(by_ip(FailureKind::EofAfterHandshakeNoRequest), |h| {
+        h.cipher_suites = vec![
+            0x1302, 0x1303, 0x1301, 0xc02c, 0xc030, 0xc02b, 0xc02f, 0xcca9, 0xcca8,
+        ];
+    });
+    assert_eq!(classify(&python).code, Code::ClientClosedAfterCertificate);
+}
+
+#[test]
+fn a_tls12_client_against_a_tls13_listener_is_told_both_versions_and_min_version() {
+    let mut e = with_hello(
+        ev(FailureKind::Incompatible(Incompatibility::Version(
+            "SupportedVersionsExtensionRequired".into(),
+        ))),
+        |h| {
+            h.supported_versions.clear();
+            h.cipher_suites = vec![0xc02f, 0xc02b, 0xc030, 0xc02c, 0x009e];
+        },
+    );
+    e.ours.versions = vec![TLS13];
+    let f = classify(&e);
+    assert_eq!(f.code, Code::ClientTlsVersionTooOld);
+    assert_eq!(
+        f.summary,
+        "The client offers up to TLS 1.2, this listener requires TLS 1.3 (min_version: tls1.3)."
+    );
+    assert!(
+        !f.summary.contains("1.0/1.1") && !f.fix.contains("1.0"),
+        "{f:#?}"
+    );
+    assert!(f.fix.contains("min_version: tls1.2"), "{}", f.fix);
+    // The client family's own cap is named (Node here).
+    assert!(f.fix.contains("--tls-max-v1.2"), "{}", f.fix);
+    // A TLS 1.0 client: only the client can change.
+    let mut e = with_hello(
+        ev(FailureKind::Incompatible(
+            Incompatibility::NoSignatureAlgorithmsExtension,
+        )),
+        legacy,
+    );
+    e.ours.versions = vec![TLS13, TLS12];
+    let f = classify(&e);
+    assert_eq!(
+        f.summary,
+        "The client offers up to TLS 1.0, this listener requires TLS 1.2 or later."
+    );
+    assert!(f.fix.contains("Upgrade the client"), "{}", f.fix);
+}
+
+#[test]
+fn a_silent_close_with_an_expired_chain_says_renew() {
+    let f = classify(&with_chain(ev(FailureKind::EofAfterCertificate), |c| {
+        private(c);
+        c.expired = true;
+    }));
+    assert_eq!(f.code, Code::ClientClosedAfterCertificate);
+    assert!(f.summary.contains("has expired"), "{}", f.summary);
+    assert!(f.fix.starts_with("Renew"), "{}", f.fix);
+    assert!(!f.fix.contains("noise"), "{}", f.fix);
+    let f = classify(&with_chain(
+        ev(FailureKind::EofAfterCertificate),
+        incomplete,
+    ));
+    assert!(f.fix.contains("CN=Example Intermediate R1"), "{}", f.fix);
+}
+
+#[test]
+fn a_silent_java_client_gets_candidates_and_the_java_fix_not_a_verdict() {
+    // Java's HttpClient closes before its Finished, without an alert, whatever it rejects.
+    let e = with_hello(
+        with_chain(ev(FailureKind::EofAfterCertificate), private),
+        |h| {
+            h.cipher_suites = vec![0x1302, 0x1301, 0x1303, 0xc02c, 0xc02b];
+            h.extension_ids = vec![0, 5, 10, 11, 16, 17, 23, 13, 43, 45, 50, 51];
+        },
+    );
+    let f = classify(&e);
+    assert_eq!(f.code, Code::ClientClosedAfterCertificate);
+    assert!(
+        f.why.contains("(1) our chain ends at the private CA"),
+        "{}",
+        f.why
+    );
+    assert!(f.why.contains("(2) not a rejection at all"), "{}", f.why);
+    assert!(f.why.contains("Java (JSSE) (high confidence"), "{}", f.why);
+    assert!(
+        f.fix.contains("keytool -importcert") && f.fix.contains("-Djavax.net.ssl.trustStore="),
+        "{}",
+        f.fix
+    );
+}
+
+#[test]
+fn findings_no_client_checks_are_not_candidates() {
+    // `ca:` makes chain_private_root (info) a local finding of every private-CA listener; a
+    // group-readable key or a near expiry is no reason for a client to reject either.
+    let e = with_chain(alert_ev(A::CertificateUnknown), |c| {
+        private(c);
+        c.local_findings = vec![
+            Code::ChainPrivateRoot,
+            Code::KeyFilePermissions,
+            Code::CertExpiringSoon,
+            Code::ChainIncludesRoot,
+        ];
+    });
+    let f = classify(&e);
+    assert_eq!(f.code, Code::ClientRejectedUntrustedCa, "{f:#?}");
+    let f = classify(&with_chain(ev(FailureKind::EofAfterCertificate), |c| {
+        private(c);
+        c.local_findings = vec![Code::ChainPrivateRoot, Code::KeyFilePermissions];
+    }));
+    assert!(
+        !f.why.contains("chain_private_root") && !f.why.contains("key_file_permissions"),
+        "{}",
+        f.why
+    );
+    assert!(can_cause_rejection(Code::MissingAki) && !can_cause_rejection(Code::ChainPrivateRoot));
 }

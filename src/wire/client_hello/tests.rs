@@ -78,7 +78,9 @@ fn parses_a_real_rustls_hello() {
     assert!(h.extension_ids.contains(&EXT_SERVER_NAME));
     assert!(h.extension_ids.contains(&EXT_ALPN));
     assert!(!h.has_grease);
-    assert_eq!(h.client_family_hint(), Some(ClientFamily::Rustls));
+    let g = h.client_family().unwrap();
+    assert_eq!(g.family, ClientFamily::Rustls);
+    assert_eq!(g.confidence, Confidence::Medium);
 }
 
 #[test]
@@ -138,10 +140,10 @@ fn grease_is_removed_and_flagged() {
     assert_eq!(h.supported_versions, [TLS13, TLS12]);
     assert_eq!(h.extension_ids, [EXT_SUPPORTED_VERSIONS]);
     assert!(h.has_grease);
-    assert_eq!(
-        h.client_family_hint(),
-        Some(ClientFamily::GreasingBrowserOrApple)
-    );
+    // GREASE alone: BoringSSL, but Apple's stack greases too.
+    let g = h.client_family().unwrap();
+    assert_eq!(g.family, ClientFamily::Chromium);
+    assert_eq!(g.confidence, Confidence::Low);
 }
 
 #[test]
@@ -158,20 +160,144 @@ fn family_hints_from_cipher_order() {
         cipher_suites: cs.to_vec(),
         ..Default::default()
     };
+    let family = |cs: &[u16]| with(cs).client_family().map(|g| g.family);
     assert_eq!(
-        with(&[0x1302, 0x1303, 0x1301, 0xc02f, 0xc02b, 0xc030]).client_family_hint(),
+        family(&[0x1302, 0x1303, 0x1301, 0xc02f, 0xc02b, 0xc030, 0xc02c, 0x009e]),
         Some(ClientFamily::NodeJs)
     );
     assert_eq!(
-        with(&[0x1302, 0x1303, 0x1301, 0xc02c, 0xc030]).client_family_hint(),
+        family(&[0x1302, 0x1303, 0x1301, 0xc02c, 0xc030, 0x009f]),
         Some(ClientFamily::OpenSsl)
     );
+    // OpenSSL's TLS 1.3 order with a TLS 1.2 list of the application's own: low confidence.
+    let g = with(&[0x1302, 0x1303, 0x1301, 0xc02c, 0xc02b]).client_family();
     assert_eq!(
-        with(&[0xc02b, 0xc02f, 0x1301, 0x1302, 0x1303]).client_family_hint(),
+        g.map(|g| (g.family, g.confidence)),
+        Some((ClientFamily::OpenSsl, Confidence::Low))
+    );
+    assert_eq!(
+        family(&[0xc02b, 0xc02f, 0x1301, 0x1302, 0x1303]),
         Some(ClientFamily::Go)
     );
-    assert_eq!(with(&[0x002f, 0x0035]).client_family_hint(), None);
-    assert_eq!(with(&[]).client_family_hint(), None);
+    // rustls' order, but more suites than rustls has: not rustls (Java without its extensions).
+    assert_eq!(
+        family(&[0x1302, 0x1301, 0x1303, 0xc02c, 0xc02b, 0xcca9, 0xc030, 0xcca8, 0xc02f, 0x009f]),
+        None
+    );
+    assert_eq!(family(&[0x002f, 0x0035]), None);
+    assert_eq!(family(&[]), None);
+}
+
+/// A recorded hello (see hellos/README.md).
+fn recorded(name: &str) -> ClientHelloSummary {
+    let hex_text = match name {
+        "curl-7.88" => include_str!("hellos/curl-7.88.hex"),
+        "curl-7.88-ip" => include_str!("hellos/curl-7.88-ip.hex"),
+        "curl-7.88-tls12" => include_str!("hellos/curl-7.88-tls12.hex"),
+        "s_client-3.0" => include_str!("hellos/s_client-3.0.hex"),
+        "s_client-3.0-ip" => include_str!("hellos/s_client-3.0-ip.hex"),
+        "s_client-3.0-tls12" => include_str!("hellos/s_client-3.0-tls12.hex"),
+        "node-20" => include_str!("hellos/node-20.hex"),
+        "node-20-tls12" => include_str!("hellos/node-20-tls12.hex"),
+        "java-17" => include_str!("hellos/java-17.hex"),
+        "java-17-tls12" => include_str!("hellos/java-17-tls12.hex"),
+        "chromium-156" => include_str!("hellos/chromium-156.hex"),
+        "chromium-156-tls12" => include_str!("hellos/chromium-156-tls12.hex"),
+        "requests-2.34" => include_str!("hellos/requests-2.34.hex"),
+        "requests-2.34-tls12" => include_str!("hellos/requests-2.34-tls12.hex"),
+        "httpx-0.28" => include_str!("hellos/httpx-0.28.hex"),
+        "openai-3.57" => include_str!("hellos/openai-3.57.hex"),
+        "python-3.11-ssl" => include_str!("hellos/python-3.11-ssl.hex"),
+        other => panic!("no recorded hello {other}"),
+    };
+    let bytes = hex::decode(hex_text.trim()).unwrap();
+    parse(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn real_clients_are_recognised_from_their_hellos() {
+    use ClientFamily as F;
+    use ClientTool as T;
+    use Confidence as C;
+    let cases: &[(&str, F, C, Option<T>, u16)] = &[
+        ("curl-7.88", F::OpenSsl, C::Medium, Some(T::Curl), TLS13),
+        ("curl-7.88-ip", F::OpenSsl, C::Medium, Some(T::Curl), TLS13),
+        (
+            "curl-7.88-tls12",
+            F::OpenSsl,
+            C::Medium,
+            Some(T::Curl),
+            TLS12,
+        ),
+        (
+            "s_client-3.0",
+            F::OpenSsl,
+            C::Medium,
+            Some(T::OpenSslCli),
+            TLS13,
+        ),
+        (
+            "s_client-3.0-ip",
+            F::OpenSsl,
+            C::Medium,
+            Some(T::OpenSslCli),
+            TLS13,
+        ),
+        (
+            "s_client-3.0-tls12",
+            F::OpenSsl,
+            C::Medium,
+            Some(T::OpenSslCli),
+            TLS12,
+        ),
+        ("node-20", F::NodeJs, C::High, None, TLS13),
+        ("node-20-tls12", F::NodeJs, C::High, None, TLS12),
+        ("java-17", F::Java, C::High, None, TLS13),
+        ("java-17-tls12", F::Java, C::High, None, TLS12),
+        ("chromium-156", F::Chromium, C::High, None, TLS13),
+        ("chromium-156-tls12", F::Chromium, C::High, None, TLS12),
+        (
+            "requests-2.34",
+            F::Python,
+            C::High,
+            Some(T::Requests),
+            TLS13,
+        ),
+        (
+            "requests-2.34-tls12",
+            F::Python,
+            C::High,
+            Some(T::Requests),
+            TLS12,
+        ),
+        ("httpx-0.28", F::Python, C::High, Some(T::PythonSsl), TLS13),
+        ("openai-3.57", F::Python, C::High, Some(T::PythonSsl), TLS13),
+        (
+            "python-3.11-ssl",
+            F::Python,
+            C::High,
+            Some(T::PythonSsl),
+            TLS13,
+        ),
+    ];
+    for (name, family, confidence, tool, max) in cases {
+        let h = recorded(name);
+        let g = h
+            .client_family()
+            .unwrap_or_else(|| panic!("{name}: not recognised: {h:?}"));
+        assert_eq!(
+            (g.family, g.confidence, g.tool),
+            (*family, *confidence, *tool),
+            "{name}: {}",
+            g.describe()
+        );
+        assert_eq!(h.max_version(), *max, "{name}");
+    }
+    // What the diagnosis relies on besides the family.
+    assert_eq!(recorded("curl-7.88-ip").sni, None);
+    assert_eq!(recorded("s_client-3.0-ip").sni, None);
+    assert_eq!(recorded("java-17").sni.as_deref(), Some("localhost"));
+    assert!(recorded("chromium-156").has_grease);
 }
 
 #[test]

@@ -62,8 +62,40 @@ pub enum UpstreamScenario {
     ExpiredAndUntrusted,
 }
 
+impl ServerKind {
+    pub const ALL: [ServerKind; 2] = [ServerKind::Nginx, ServerKind::Haproxy];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerKind::Nginx => "nginx",
+            ServerKind::Haproxy => "haproxy",
+        }
+    }
+}
+
 impl UpstreamScenario {
-    fn name(self) -> &'static str {
+    pub const ALL: [UpstreamScenario; 6] = [
+        UpstreamScenario::ClientCertRequired,
+        UpstreamScenario::ClientCertRejected,
+        UpstreamScenario::TlsOnHttpUrl,
+        UpstreamScenario::Expired,
+        UpstreamScenario::MissingIntermediate,
+        UpstreamScenario::ExpiredAndUntrusted,
+    ];
+
+    /// The test function's name after `<server>_`.
+    pub fn test_suffix(self) -> &'static str {
+        match self {
+            Self::ClientCertRequired => "client_cert_required",
+            Self::ClientCertRejected => "client_cert_rejected",
+            Self::TlsOnHttpUrl => "tls_port_on_http_url",
+            Self::Expired => "expired",
+            Self::MissingIntermediate => "missing_intermediate",
+            Self::ExpiredAndUntrusted => "expired_and_untrusted",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
         match self {
             Self::ClientCertRequired => "client certificate required",
             Self::ClientCertRejected => "client certificate rejected",
@@ -76,7 +108,7 @@ impl UpstreamScenario {
 
     /// The codes the spec asks for, each with a word its fix must contain; all must be
     /// reported, and the proxy's 502 must name one of them.
-    fn expected(self) -> &'static [(&'static str, &'static str)] {
+    pub fn expected(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Self::ClientCertRequired => &[("upstream_client_cert_required", "client_cert")],
             Self::ClientCertRejected => &[("upstream_client_cert_rejected", "client_cert")],
@@ -107,10 +139,7 @@ pub fn upstream(kind: ServerKind, sc: UpstreamScenario) -> Option<()> {
         ServerKind::Nginx => servers::nginx_bin()?,
         ServerKind::Haproxy => servers::haproxy_bin()?,
     };
-    let peer = match kind {
-        ServerKind::Nginx => "nginx",
-        ServerKind::Haproxy => "haproxy",
-    };
+    let peer = kind.name();
     let pki = Pki::new();
     let names = ["localhost", "127.0.0.1"];
     let (by, validity, full_chain) = match sc {
@@ -245,6 +274,46 @@ pub enum PgScenario {
     WrongName,
 }
 
+impl PgScenario {
+    pub const ALL: [PgScenario; 4] = [
+        PgScenario::Good,
+        PgScenario::Expired,
+        PgScenario::Untrusted,
+        PgScenario::WrongName,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PgScenario::Good => "good",
+            PgScenario::Expired => "expired",
+            PgScenario::Untrusted => "untrusted",
+            PgScenario::WrongName => "wrong name",
+        }
+    }
+
+    pub fn test_suffix(self) -> &'static str {
+        match self {
+            PgScenario::Good => "good",
+            PgScenario::Expired => "expired",
+            PgScenario::Untrusted => "untrusted",
+            PgScenario::WrongName => "wrong_name",
+        }
+    }
+
+    /// The finding the probe must report (exit 1) and the words its fix must contain; `None`:
+    /// healthy (exit 0, no error).
+    pub fn expected(self) -> Option<(&'static str, &'static [&'static str])> {
+        match self {
+            PgScenario::Good => None,
+            PgScenario::Expired => Some(("upstream_cert_expired", &["ssl_cert_file"])),
+            PgScenario::Untrusted => {
+                Some(("upstream_untrusted_root", &["sslrootcert", "verify-full"]))
+            }
+            PgScenario::WrongName => Some(("upstream_name_mismatch", &["verify-full"])),
+        }
+    }
+}
+
 pub fn postgres(sc: PgScenario) -> Option<()> {
     let bin_dir = servers::postgres_bin_dir()?;
     let pki = Pki::new();
@@ -264,12 +333,7 @@ pub fn postgres(sc: PgScenario) -> Option<()> {
     }
     let (run, rep) = gate::probe(&args);
     let fs = findings(&rep);
-    let name = match sc {
-        PgScenario::Good => "good",
-        PgScenario::Expired => "expired",
-        PgScenario::Untrusted => "untrusted",
-        PgScenario::WrongName => "wrong name",
-    };
+    let name = sc.name();
     report(
         "postgresql",
         name,
@@ -286,15 +350,10 @@ pub fn postgres(sc: PgScenario) -> Option<()> {
     );
     drop(server);
     let errors: Vec<&Value> = fs.iter().filter(|f| f["severity"] == "error").collect();
-    let (code, fix_words): (&str, &[&str]) = match sc {
-        PgScenario::Good => {
-            assert_eq!(run.code(), Some(0), "probe exit, findings {errors:?}");
-            assert!(errors.is_empty(), "no error expected: {errors:?}");
-            return Some(());
-        }
-        PgScenario::Expired => ("upstream_cert_expired", &["ssl_cert_file"]),
-        PgScenario::Untrusted => ("upstream_untrusted_root", &["sslrootcert", "verify-full"]),
-        PgScenario::WrongName => ("upstream_name_mismatch", &["verify-full"]),
+    let Some((code, fix_words)) = sc.expected() else {
+        assert_eq!(run.code(), Some(0), "probe exit, findings {errors:?}");
+        assert!(errors.is_empty(), "no error expected: {errors:?}");
+        return Some(());
     };
     assert_eq!(run.code(), Some(1), "probe exit status");
     let f = finding(&fs, code).unwrap_or_else(|| panic!("expected {code}, got {:?}", codes(&fs)));
@@ -325,7 +384,23 @@ pub enum ClientScenario {
 }
 
 impl ClientScenario {
-    fn name(self) -> &'static str {
+    pub const ALL: [ClientScenario; 4] = [
+        ClientScenario::UntrustedCa,
+        ClientScenario::IpWithoutIpSan,
+        ClientScenario::Expired,
+        ClientScenario::Tls12Max,
+    ];
+
+    pub fn test_suffix(self) -> &'static str {
+        match self {
+            Self::UntrustedCa => "untrusted_ca",
+            Self::IpWithoutIpSan => "ip_without_ip_san",
+            Self::Expired => "expired_cert",
+            Self::Tls12Max => "tls12_max_vs_tls13_listener",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
         match self {
             Self::UntrustedCa => "untrusted CA",
             Self::IpWithoutIpSan => "by IP address without an IP SAN",
@@ -336,9 +411,43 @@ impl ClientScenario {
 }
 
 /// Whether the client closes silently instead of sending an alert (the spec's
-/// `client_closed_after_certificate`).
+/// `client_closed_after_certificate`). Java's HttpClient is one of them: it closes before its
+/// Finished without putting an alert on the wire, exactly as Node does, so nothing tells its
+/// untrusted-CA rejection from its expired-certificate one or from a client that just left;
+/// naming `client_rejected_untrusted_ca` would claim evidence tlsgate does not have.
 fn silent(client: Client) -> bool {
-    client == Client::Node
+    matches!(client, Client::Node | Client::Java)
+}
+
+/// The code the `tls_handshake_failed` event must carry for `client` in `sc`, and the words
+/// its text must contain (the fix's for the trust setting and `min_version`).
+pub fn client_expected(client: Client, sc: ClientScenario) -> (&'static str, Vec<&'static str>) {
+    match sc {
+        ClientScenario::UntrustedCa => (
+            if silent(client) {
+                "client_closed_after_certificate"
+            } else {
+                "client_rejected_untrusted_ca"
+            },
+            trust_setting(client).to_vec(),
+        ),
+        ClientScenario::IpWithoutIpSan => (
+            "client_rejected_name_mismatch",
+            vec!["127.0.0.1", "IP", "localhost"],
+        ),
+        ClientScenario::Expired => (
+            if silent(client) {
+                "client_closed_after_certificate"
+            } else {
+                "client_rejected_expired_cert"
+            },
+            vec!["expired", "renew"],
+        ),
+        ClientScenario::Tls12Max => (
+            "client_tls_version_too_old",
+            vec!["1.2", "1.3", "min_version"],
+        ),
+    }
 }
 
 /// The setting that makes `client` trust a private root, as the fix must name it.
@@ -441,13 +550,9 @@ pub fn client(client: Client, sc: ClientScenario) -> Option<()> {
     let code = first["code"].as_str().unwrap_or("");
     let text = text_of(first);
     let fix = first["fix"].as_str().unwrap_or("");
+    let (want, _) = client_expected(client, sc);
     match sc {
         ClientScenario::UntrustedCa => {
-            let want = if silent(client) {
-                "client_closed_after_certificate"
-            } else {
-                "client_rejected_untrusted_ca"
-            };
             assert_eq!(code, want, "{text}");
             for s in trust_setting(client) {
                 assert!(
@@ -458,7 +563,7 @@ pub fn client(client: Client, sc: ClientScenario) -> Option<()> {
             }
         }
         ClientScenario::IpWithoutIpSan => {
-            assert_eq!(code, "client_rejected_name_mismatch", "{text}");
+            assert_eq!(code, want, "{text}");
             assert!(
                 text.contains("127.0.0.1"),
                 "the address reached must be named: {text}"
@@ -469,17 +574,12 @@ pub fn client(client: Client, sc: ClientScenario) -> Option<()> {
             );
         }
         ClientScenario::Expired => {
-            let want = if silent(client) {
-                "client_closed_after_certificate"
-            } else {
-                "client_rejected_expired_cert"
-            };
             assert_eq!(code, want, "{text}");
             assert!(contains_ci(&text, "expired"), "{text}");
             assert!(contains_ci(fix, "renew"), "the fix should say renew: {fix}");
         }
         ClientScenario::Tls12Max => {
-            assert_eq!(code, "client_tls_version_too_old", "{text}");
+            assert_eq!(code, want, "{text}");
             assert!(
                 !text.contains("1.0/1.1"),
                 "a TLS 1.2 client is not a TLS 1.0/1.1 client: {text}"

@@ -109,6 +109,24 @@ except Exception as e:
 "#;
 
 impl Client {
+    pub const ALL: [Client; 7] = [
+        Client::Node,
+        Client::Java,
+        Client::Chromium,
+        Client::Requests,
+        Client::Httpx,
+        Client::Curl,
+        Client::OpenSsl,
+    ];
+
+    /// The test function's name before `_<scenario>`.
+    pub fn test_prefix(self) -> &'static str {
+        match self {
+            Client::OpenSsl => "openssl_s_client",
+            other => other.name(),
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Client::Node => "node",
