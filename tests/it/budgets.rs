@@ -1,0 +1,79 @@
+//! Issue 18: one switch for the protocol (ALPN), hardened certificate reads, escaped log
+//! fields, and budgets (admin API, HTTP/2 streams).
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// An empty client SETTINGS frame (length 0, type 4, no flags, stream 0).
+const EMPTY_SETTINGS: &[u8] = &[0, 0, 0, 4, 0, 0, 0, 0, 0];
+
+type TlsClient = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// A completed TLS handshake with the gate, offering `alpn` (nothing when empty).
+fn handshake(pki: &TestPki, port: u16, alpn: &[&[u8]]) -> TlsClient {
+    let mut cfg = pki.client_config(alpn);
+    cfg.resumption = rustls::client::Resumption::disabled();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp).expect("TLS handshake");
+    }
+    rustls::StreamOwned::new(conn, tcp)
+}
+
+/// Everything the server sends until it closes (or 10 s pass), and whether it closed.
+fn read_to_close(s: &mut TlsClient) -> (Vec<u8>, bool) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => return (got, true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
+                return (got, false)
+            }
+            // A close without close_notify, or a reset: closed all the same.
+            Err(_) => return (got, true),
+        }
+    }
+    (got, false)
+}
+
+#[test]
+fn h2_preface_without_h2_negotiated_is_refused() {
+    let pki = TestPki::new();
+    let upstream = MockUpstream::start();
+    let gate = Tlsgate::start(&GateConfig::tls(&pki, upstream.url()));
+    let offers: [&[&[u8]]; 2] = [&[b"http/1.1"], &[]];
+    for alpn in offers {
+        let mut s = handshake(&pki, gate.listen_port, alpn);
+        assert_ne!(s.conn.alpn_protocol(), Some(&b"h2"[..]));
+        s.write_all(PREFACE).unwrap();
+        s.write_all(EMPTY_SETTINGS).unwrap();
+        s.flush().unwrap();
+        let (got, closed) = read_to_close(&mut s);
+        // An HTTP/2 server answers the preface with its SETTINGS frame (type 4 on stream 0).
+        let h2_settings = got.len() >= 9 && got[3] == 4 && got[5..9] == [0, 0, 0, 0];
+        assert!(
+            !h2_settings,
+            "ALPN {alpn:?}: the gate spoke HTTP/2 on a connection that did not negotiate h2: {got:?}"
+        );
+        assert!(
+            closed && (got.is_empty() || got.starts_with(b"HTTP/1.1 400")),
+            "ALPN {alpn:?}: expected a close or a 400, got {:?}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+    let logged = gate.wait_for_log(Duration::from_secs(10), |l| {
+        l.get("code").and_then(|c| c.as_str()) == Some("client_protocol_not_negotiated")
+    });
+    assert!(logged.is_some(), "no log line: {}", gate.output());
+}
