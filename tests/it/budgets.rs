@@ -77,3 +77,82 @@ fn h2_preface_without_h2_negotiated_is_refused() {
     });
     assert!(logged.is_some(), "no log line: {}", gate.output());
 }
+
+/// Puts something other than a regular file at a path.
+type Replace<'a> = &'a dyn Fn(&std::path::Path);
+
+/// POST /reload: (HTTP status, body), within `max` seconds (status 0: no answer in time).
+fn post_reload(gate: &Tlsgate, max: u32) -> (u16, String) {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--noproxy", "*", "--max-time", &max.to_string()])
+        .args([
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            "-X",
+            "POST",
+            "-H",
+            "X-Tlsgate: 1",
+        ])
+        .arg(gate.admin_url("/reload"))
+        .output()
+        .expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+#[test]
+fn reload_refuses_a_fifo_or_a_device_as_certificate_and_keeps_reloading() {
+    let pki = TestPki::new();
+    let upstream = MockUpstream::start();
+    let mut cfg = GateConfig::tls(&pki, upstream.url());
+    cfg.top_extra = "reload:\n  watch: false\n  poll: 1h\n".to_string();
+    let gate = Tlsgate::start(&cfg);
+    let good = std::fs::read(&pki.cert_path).unwrap();
+    let fifo = |p: &std::path::Path| {
+        let st = std::process::Command::new("mkfifo")
+            .arg(p)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mkfifo");
+    };
+    let zero = |p: &std::path::Path| std::os::unix::fs::symlink("/dev/zero", p).unwrap();
+    let cases: [(&str, Replace); 2] = [("FIFO", &fifo), ("device", &zero)];
+    for (what, replace) in cases {
+        std::fs::remove_file(&pki.cert_path).unwrap();
+        replace(&pki.cert_path);
+        let t0 = Instant::now();
+        let (status, body) = post_reload(&gate, 10);
+        assert!(
+            t0.elapsed() < Duration::from_secs(5) && status != 0,
+            "{what}: POST /reload did not answer promptly ({:?}, status {status})\n{}",
+            t0.elapsed(),
+            gate.output()
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        assert_eq!(v["result"], "rejected", "{what}: {v}");
+        assert_eq!(
+            v["findings"][0]["code"], "cert_file_unreadable",
+            "{what}: {v}"
+        );
+        assert!(
+            body.contains(what),
+            "{what}: the finding does not say what the file is: {v}"
+        );
+        // Repaired: a later reload goes through.
+        std::fs::remove_file(&pki.cert_path).unwrap();
+        std::fs::write(&pki.cert_path, &good).unwrap();
+        let (status, body) = post_reload(&gate, 10);
+        assert_eq!(
+            status,
+            200,
+            "{what}: reload after the repair: {body}\n{}",
+            gate.output()
+        );
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_ne!(v["result"], "rejected", "{what}: {v}");
+    }
+}
