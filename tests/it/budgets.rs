@@ -156,3 +156,32 @@ fn reload_refuses_a_fifo_or_a_device_as_certificate_and_keeps_reloading() {
         assert_ne!(v["result"], "rejected", "{what}: {v}");
     }
 }
+
+#[test]
+fn line_and_direction_controls_never_reach_the_access_log_raw() {
+    let upstream = MockUpstream::start();
+    let gate = Tlsgate::start(&GateConfig::plain(upstream.url()));
+    let mut s = TcpStream::connect(("127.0.0.1", gate.listen_port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // U+2028, U+2029, U+0085 and U+202E, raw UTF-8 in the request target.
+    let mut req = b"GET /budget-ctl/a".to_vec();
+    req.extend_from_slice("\u{2028}b\u{2029}c\u{85}d\u{202e}e".as_bytes());
+    req.extend_from_slice(b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s.write_all(&req).unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let line = gate.wait_for_log(Duration::from_secs(10), |l| {
+        l.get("path")
+            .and_then(|p| p.as_str())
+            .is_some_and(|p| p.starts_with("/budget-ctl"))
+    });
+    let line = line.unwrap_or_else(|| panic!("no access-log line: {}", gate.output()));
+    let out = gate.output();
+    for c in ['\u{2028}', '\u{2029}', '\u{85}', '\u{202e}'] {
+        assert!(
+            !out.contains(c),
+            "U+{:04X} reached the log raw: {line}",
+            c as u32
+        );
+    }
+}
