@@ -372,6 +372,9 @@ pub struct Limits {
     /// `MAX_CERTS_PER_FILE` certificates).
     #[serde(default = "d_1mib")]
     pub max_cert_file_bytes: ByteSize,
+    /// Streams one HTTP/2 connection may have open at once (advertised in SETTINGS).
+    #[serde(default = "d_h2_streams")]
+    pub http2_max_concurrent_streams: u32,
 }
 
 impl Default for Limits {
@@ -388,8 +391,14 @@ impl Default for Limits {
             send_timeout: d_60s(),
             max_request_body_bytes: None,
             max_cert_file_bytes: d_1mib(),
+            http2_max_concurrent_streams: d_h2_streams(),
         }
     }
+}
+
+/// nginx's `http2_max_concurrent_streams` default (Envoy: 100).
+fn d_h2_streams() -> u32 {
+    128
 }
 
 fn d_75s() -> Duration {

@@ -66,6 +66,7 @@ pub fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(max_head).unwrap_or(u32::MAX))
+        .max_concurrent_streams(limits.http2_max_concurrent_streams)
         .keep_alive_interval(Some(Duration::from_secs(30)));
     builder
 }

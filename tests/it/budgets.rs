@@ -185,3 +185,34 @@ fn line_and_direction_controls_never_reach_the_access_log_raw() {
         );
     }
 }
+
+/// SETTINGS_MAX_CONCURRENT_STREAMS from the gate's first SETTINGS frame (`None`: not sent).
+fn advertised_max_streams(pki: &TestPki, port: u16) -> Option<u32> {
+    let mut s = handshake(pki, port, &[b"h2"]);
+    assert_eq!(s.conn.alpn_protocol(), Some(&b"h2"[..]));
+    s.write_all(PREFACE).unwrap();
+    s.write_all(EMPTY_SETTINGS).unwrap();
+    s.flush().unwrap();
+    let mut head = [0u8; 9];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(head[3], 4, "the first frame is not SETTINGS: {head:?}");
+    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).unwrap();
+    payload.chunks_exact(6).find_map(|p| {
+        (u16::from_be_bytes([p[0], p[1]]) == 3)
+            .then(|| u32::from_be_bytes([p[2], p[3], p[4], p[5]]))
+    })
+}
+
+#[test]
+fn http2_max_concurrent_streams_is_advertised() {
+    let pki = TestPki::new();
+    let upstream = MockUpstream::start();
+    let gate = Tlsgate::start(&GateConfig::tls(&pki, upstream.url()));
+    assert_eq!(advertised_max_streams(&pki, gate.listen_port), Some(128));
+    let mut cfg = GateConfig::tls(&pki, upstream.url());
+    cfg.top_extra = "limits:\n  http2_max_concurrent_streams: 7\n".to_string();
+    let gate = Tlsgate::start(&cfg);
+    assert_eq!(advertised_max_streams(&pki, gate.listen_port), Some(7));
+}
