@@ -246,6 +246,17 @@ pub struct Admin {
     /// Must be true to bind the admin API on a non-loopback address.
     #[serde(default)]
     pub allow_public: bool,
+    /// From an admin connection's start (or the end of its previous response) to a complete
+    /// request head: silent, half-sent and idle admin connections are closed after it.
+    #[serde(default = "d_10s")]
+    pub header_read_timeout: Duration,
+    /// Admin connections open at once; more are closed at accept.
+    #[serde(default = "d_admin_conns")]
+    pub max_connections: usize,
+}
+
+fn d_admin_conns() -> usize {
+    64
 }
 
 impl Default for Admin {
@@ -253,6 +264,8 @@ impl Default for Admin {
         Admin {
             bind: default_admin_bind(),
             allow_public: false,
+            header_read_timeout: d_10s(),
+            max_connections: d_admin_conns(),
         }
     }
 }

@@ -216,3 +216,58 @@ fn http2_max_concurrent_streams_is_advertised() {
     let gate = Tlsgate::start(&cfg);
     assert_eq!(advertised_max_streams(&pki, gate.listen_port), Some(7));
 }
+
+/// How long until the gate closes `s` (reads nothing), or `None` if it is still open after 5 s.
+fn closed_within(mut s: TcpStream) -> Option<Duration> {
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let t0 = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Some(t0.elapsed()),
+            Ok(_) => continue,
+            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
+                return None
+            }
+            Err(_) => return Some(t0.elapsed()),
+        }
+    }
+}
+
+#[test]
+fn admin_connections_have_a_header_timeout_and_a_cap() {
+    let upstream = MockUpstream::start();
+    let yaml = GateConfig::plain(upstream.url()).render().replace(
+        "admin:\n  bind: 127.0.0.1:0\n",
+        "admin:\n  bind: 127.0.0.1:0\n  header_read_timeout: 1s\n  max_connections: 2\n",
+    );
+    let gate = Tlsgate::start_yaml(&yaml, false);
+    let admin = gate.admin_addr();
+    // Silent, then half-sent: both closed after the header timeout.
+    let silent = TcpStream::connect(admin).unwrap();
+    let took = closed_within(silent).expect("a silent admin connection stayed open");
+    assert!(
+        took >= Duration::from_millis(700),
+        "closed too early: {took:?}"
+    );
+    let mut half = TcpStream::connect(admin).unwrap();
+    half.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    closed_within(half).expect("a half-sent admin request stayed open");
+    // Two connections open: a third is closed at once.
+    let a = TcpStream::connect(admin).unwrap();
+    let b = TcpStream::connect(admin).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let third = TcpStream::connect(admin).unwrap();
+    let took = closed_within(third).expect("a connection over the cap stayed open");
+    assert!(
+        took < Duration::from_millis(700),
+        "not refused at once: {took:?}"
+    );
+    drop((a, b));
+    // Once they are gone, the admin API answers again.
+    let ok = wait_until(Duration::from_secs(5), || {
+        raw_http_get(admin, "/status", Duration::from_secs(2)).filter(|(c, _)| *c == 200)
+    });
+    assert!(ok.is_some(), "{}", gate.output());
+}
