@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -15,9 +15,30 @@ use tokio::sync::watch;
 use crate::findings::Finding;
 use crate::status::{ReloadResult, State};
 
+/// What one admin connection, and all of them together, may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Budgets {
+    /// `admin.header_read_timeout`: hyper's HTTP/1.1 head timer, armed from the connection's
+    /// start and again after each response, so silent, half-sent and idle connections close.
+    pub header_read_timeout: std::time::Duration,
+    /// `admin.max_connections`: connections beyond it are closed at accept.
+    pub max_connections: usize,
+}
+
+/// How often, at most, the admin API logs that it refused connections over its cap.
+const CAP_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Serves the admin API until `shutdown` flips.
-pub async fn serve(listener: TcpListener, state: Arc<State>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<State>,
+    budgets: Budgets,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let local = listener.local_addr().ok();
+    let slots = Arc::new(tokio::sync::Semaphore::new(budgets.max_connections.max(1)));
+    let mut refused = 0u64;
+    let mut logged: Option<std::time::Instant> = None;
     loop {
         let (stream, _) = tokio::select! {
             _ = shutdown.changed() => return,
@@ -29,15 +50,35 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, mut shutdown: watch
                 }
             },
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            drop(stream);
+            refused = refused.saturating_add(1);
+            if logged.is_none_or(|at| at.elapsed() >= CAP_LOG_EVERY) {
+                logged = Some(std::time::Instant::now());
+                tracing::warn!(
+                    event = crate::telemetry::Event::ConnectionError.as_str(),
+                    listener = "admin",
+                    setting = "admin.max_connections",
+                    limit = budgets.max_connections,
+                    refused_total = refused,
+                    "admin connection refused: too many open admin connections",
+                );
+            }
+            continue;
+        };
         let state = state.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(handle(&state, req, local).await) }
             });
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(budgets.header_read_timeout)
+                .keep_alive(true);
+            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
         });
     }
 }

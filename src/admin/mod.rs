@@ -5,4 +5,4 @@ mod http;
 mod page;
 
 pub use crate::status::State;
-pub use http::serve;
+pub use http::{serve, Budgets};

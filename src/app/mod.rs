@@ -278,7 +278,16 @@ pub async fn run(
             })?;
             let local = tcp.local_addr().unwrap_or(addr);
             tracing::info!(event = Event::AdminListening.as_str(), bind = %local);
-            tokio::spawn(crate::admin::serve(tcp, state.clone(), admin_stop_rx));
+            let budgets = crate::admin::Budgets {
+                header_read_timeout: cfg.admin.header_read_timeout.get(),
+                max_connections: cfg.admin.max_connections,
+            };
+            tokio::spawn(crate::admin::serve(
+                tcp,
+                state.clone(),
+                budgets,
+                admin_stop_rx,
+            ));
             Some(local)
         }
         None => None,

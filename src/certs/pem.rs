@@ -91,11 +91,7 @@ impl PemFile {
         if meta.len() > max {
             return Err(too_large(path, max));
         }
-        // Read at most one byte more than allowed: a file growing meanwhile is caught too.
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        std::fs::File::open(path)
-            .and_then(|f| f.take(max.saturating_add(1)).read_to_end(&mut bytes))
-            .map_err(|e| unreadable(path, &e))?;
+        let (bytes, _) = read_regular(path, max).map_err(|e| unreadable(path, &e))?;
         check_limits(path, &bytes, max)?;
         let mut file = Self::parse(path, &bytes);
         file.mode = file_mode(&meta);
@@ -223,6 +219,67 @@ impl PemFile {
         };
         (format!("holds only: {found}"), hint.to_string())
     }
+}
+
+/// Reads a regular file (symlinks followed), at most `max + 1` bytes (one more than allowed: a
+/// file growing meanwhile is caught too), with its metadata. Anything else — a FIFO, a device
+/// such as /dev/zero, a socket, a directory — is an error naming what it is, found without
+/// blocking: the file is opened non-blocking (a FIFO with no writer would block `open`), and
+/// the opened file is checked again (the path may have been swapped in between).
+pub(crate) fn read_regular(path: &Path, max: u64) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
+    let meta = std::fs::metadata(path)?;
+    not_regular(&meta)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    not_regular(&meta)?;
+    let mut bytes = Vec::with_capacity(meta.len().min(max) as usize);
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    Ok((bytes, meta))
+}
+
+/// An error naming the kind of file, unless `meta` is a regular file's.
+fn not_regular(meta: &std::fs::Metadata) -> std::io::Result<()> {
+    let ft = meta.file_type();
+    if ft.is_file() {
+        return Ok(());
+    }
+    let what = if ft.is_dir() {
+        "a directory"
+    } else {
+        special_kind(&ft)
+    };
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("{what}, not a regular file"),
+    ))
+}
+
+#[cfg(unix)]
+fn special_kind(ft: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_ft: &std::fs::FileType) -> &'static str {
+    "a special file"
 }
 
 fn too_large(path: &Path, max: u64) -> Finding {

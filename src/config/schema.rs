@@ -279,6 +279,17 @@ pub struct Admin {
     /// Must be true to bind the admin API on a non-loopback address.
     #[serde(default)]
     pub allow_public: bool,
+    /// From an admin connection's start (or the end of its previous response) to a complete
+    /// request head: silent, half-sent and idle admin connections are closed after it.
+    #[serde(default = "d_10s")]
+    pub header_read_timeout: Duration,
+    /// Admin connections open at once; more are closed at accept.
+    #[serde(default = "d_admin_conns")]
+    pub max_connections: usize,
+}
+
+fn d_admin_conns() -> usize {
+    64
 }
 
 impl Default for Admin {
@@ -286,6 +297,8 @@ impl Default for Admin {
         Admin {
             bind: default_admin_bind(),
             allow_public: false,
+            header_read_timeout: d_10s(),
+            max_connections: d_admin_conns(),
         }
     }
 }
@@ -405,6 +418,9 @@ pub struct Limits {
     /// `MAX_CERTS_PER_FILE` certificates).
     #[serde(default = "d_1mib")]
     pub max_cert_file_bytes: ByteSize,
+    /// Streams one HTTP/2 connection may have open at once (advertised in SETTINGS).
+    #[serde(default = "d_h2_streams")]
+    pub http2_max_concurrent_streams: u32,
 }
 
 impl Default for Limits {
@@ -421,8 +437,14 @@ impl Default for Limits {
             send_timeout: d_60s(),
             max_request_body_bytes: None,
             max_cert_file_bytes: d_1mib(),
+            http2_max_concurrent_streams: d_h2_streams(),
         }
     }
+}
+
+/// nginx's `http2_max_concurrent_streams` default (Envoy: 100).
+fn d_h2_streams() -> u32 {
+    128
 }
 
 fn d_75s() -> Duration {

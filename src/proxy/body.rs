@@ -318,6 +318,9 @@ pub struct RequestLog {
     pub on_done: Option<super::RequestObserver>,
 }
 
+/// The access log keeps at most this many characters of a path (escaped).
+const MAX_LOGGED_PATH: usize = 4096;
+
 impl Drop for RequestLog {
     fn drop(&mut self) {
         if let Some(cb) = self.on_done.take() {
@@ -331,6 +334,8 @@ impl Drop for RequestLog {
         let path = crate::telemetry::redact::redact_path_and_query(
             self.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
         );
+        // Peer-controlled: escaped like every peer string in the logs.
+        let path = crate::wire::sniff::printable_capped(path.as_bytes(), MAX_LOGGED_PATH);
         let duration_ms = self.start.elapsed().as_secs_f64() * 1000.0;
         let ttfb_ms = self.ttfb.map(|d| d.as_secs_f64() * 1000.0);
         tracing::info!(

@@ -29,10 +29,8 @@ impl Snapshot {
         let files = paths
             .iter()
             .map(|p| {
-                let r = read_capped(p).map(|bytes| {
-                    let mode = std::fs::metadata(p).ok().and_then(|m| pem::file_mode(&m));
-                    (bytes, mode)
-                });
+                let r = pem::read_regular(p, pem::max_file_bytes())
+                    .map(|(bytes, meta)| (bytes, pem::file_mode(&meta)));
                 (p.clone(), r)
             })
             .collect();
@@ -120,17 +118,6 @@ impl Snapshot {
             None => PemFile::read(path),
         }
     }
-}
-
-/// A file's bytes, at most one more than `limits.max_cert_file_bytes` (enough to tell it is
-/// too large without reading a huge file whole).
-fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read as _;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(pem::max_file_bytes().saturating_add(1))
-        .read_to_end(&mut bytes)?;
-    Ok(bytes)
 }
 
 #[cfg(test)]

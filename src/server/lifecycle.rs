@@ -619,6 +619,12 @@ impl LimitValue for Duration {
     }
 }
 
+impl LimitValue for &str {
+    fn text(&self) -> String {
+        (*self).to_string()
+    }
+}
+
 impl LimitValue for usize {
     fn text(&self) -> String {
         self.to_string()

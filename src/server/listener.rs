@@ -5,7 +5,10 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,7 +18,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
@@ -64,6 +67,7 @@ pub fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(max_head).unwrap_or(u32::MAX))
+        .max_concurrent_streams(limits.http2_max_concurrent_streams)
         .keep_alive_interval(Some(Duration::from_secs(30)));
     builder
 }
@@ -193,15 +197,20 @@ async fn serve_connection(
     };
     match &ctx.tls {
         None => {
-            serve_http(stream, meta, ctx, drain, None, false).await;
+            serve_http(stream, meta, ctx, drain, None, Protocol::Sniff).await;
         }
         Some(tls) => {
             let started = Instant::now();
             match handshake::accept(stream, &peer, deadline, tls, ctx).await {
                 HandshakeOutcome::Established(tls_stream, after) => {
                     let requests = after.requests.clone();
+                    // ALPN alone decides the protocol of a TLS connection: `h2` negotiated → HTTP/2
+                    // only; anything else (http/1.1, no ALPN) → HTTP/1.1 only, so an HTTP/2
+                    // preface there is refused rather than served.
                     let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                    let closed = serve_http(tls_stream, meta, ctx, drain, Some(requests), h2).await;
+                    let protocol = if h2 { Protocol::Http2 } else { Protocol::Http1 };
+                    let closed =
+                        serve_http(tls_stream, meta, ctx, drain, Some(requests), protocol).await;
                     // A connection we closed for idleness is not a client that left silently.
                     if closed.is_none() {
                         after.finish(ctx, tls, &peer, started);
@@ -213,6 +222,17 @@ async fn serve_connection(
     }
 }
 
+/// Which HTTP version a connection may speak.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// Plain HTTP: HTTP/1.1, or HTTP/2 with prior knowledge (the preface decides).
+    Sniff,
+    /// TLS without `h2` negotiated: HTTP/1.1 only.
+    Http1,
+    /// TLS with `h2` negotiated: HTTP/2 only.
+    Http2,
+}
+
 /// Serves HTTP on an established connection until it closes, enforcing the connection
 /// timeouts. Returns the code when tlsgate closed it for a limit.
 async fn serve_http<I>(
@@ -221,12 +241,15 @@ async fn serve_http<I>(
     ctx: &Arc<ListenerContext>,
     mut drain: DrainWatcher,
     requests: Option<Arc<std::sync::atomic::AtomicU64>>,
-    h2: bool,
+    protocol: Protocol,
 ) -> Option<Code>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let h2 = protocol == Protocol::Http2;
     let activity = Activity::new(h2);
+    let refused = Arc::new(AtomicBool::new(false));
+    let io = RefusePreface::new(io, protocol == Protocol::Http1, refused.clone());
     let io = TokioIo::new(Watched::new(io, activity.clone()));
     // hyper's canned HTTP/1.1 parse-error answers (empty 400/431) are rewritten as JSON.
     let owed = super::parse_errors::Owed::default();
@@ -332,6 +355,17 @@ where
             biased;
             res = conn.as_mut() => {
                 if let Err(e) = res {
+                    // The HTTP/2 preface on a connection that negotiated HTTP/1.1 (or no ALPN):
+                    // refused, and the connection closed.
+                    if refused.load(Ordering::Relaxed) {
+                        ctx.closer.report(
+                            Code::ClientProtocolNotNegotiated,
+                            meta.peer,
+                            "listeners.tls.alpn",
+                            &"http/1.1",
+                        );
+                        return Some(Code::ClientProtocolNotNegotiated);
+                    }
                     tracing::debug!(event = crate::telemetry::Event::ConnectionError.as_str(), listener = %ctx.name, peer = %meta.peer, error = %e);
                 }
                 return goaway.map(|_| Code::ClientIdleTimeout);
@@ -346,6 +380,91 @@ where
                 armed = None;
             }
         }
+    }
+}
+
+/// The HTTP/2 connection preface (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Refuses the HTTP/2 preface at the start of a connection that may speak HTTP/1.1 only.
+///
+/// hyper-util's auto builder picks HTTP/2 whenever a connection starts with the preface, and
+/// its HTTP/1.1-only switch is ignored by `serve_connection_with_upgrades`; so on a TLS
+/// connection that did not negotiate `h2` the first bytes are checked here, and a complete
+/// preface fails the read (the connection closes, `refused` is set for the log).
+struct RefusePreface<I> {
+    inner: I,
+    /// Bytes of the preface seen so far; `None` once the check is over (or not armed).
+    matched: Option<usize>,
+    refused: Arc<AtomicBool>,
+}
+
+impl<I> RefusePreface<I> {
+    fn new(inner: I, armed: bool, refused: Arc<AtomicBool>) -> Self {
+        RefusePreface {
+            inner,
+            matched: armed.then_some(0),
+            refused,
+        }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for RefusePreface<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let start = buf.filled().len();
+        let res = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let (Poll::Ready(Ok(())), Some(matched)) = (&res, self.matched) {
+            let new = &buf.filled()[start..];
+            let want = &H2_PREFACE[matched..];
+            let n = new.len().min(want.len());
+            if new[..n] != want[..n] {
+                self.matched = None;
+            } else if matched + n == H2_PREFACE.len() {
+                self.matched = None;
+                self.refused.store(true, Ordering::Relaxed);
+                return Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "HTTP/2 preface on a connection that did not negotiate h2",
+                )));
+            } else {
+                self.matched = Some(matched + n);
+            }
+        }
+        res
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for RefusePreface<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

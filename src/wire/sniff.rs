@@ -270,6 +270,14 @@ fn unknown(b: &[u8]) -> Sniffed {
 /// Makes peer bytes safe for logs: printable ASCII kept, everything else as `\xNN`, and at most
 /// [`MAX_PEER_STRING`] characters (ending in `...` when cut).
 pub(crate) fn printable(bytes: &[u8]) -> String {
+    printable_capped(bytes, MAX_PEER_STRING)
+}
+
+/// [`printable`] with another length cap: the one escaping of peer-controlled text in logs
+/// (handshake events and the access log alike), so a line or direction control (U+2028,
+/// U+202E, NEL, C0/C1 controls) never reaches a log raw.
+pub(crate) fn printable_capped(bytes: &[u8], max: usize) -> String {
+    let max = max.max(4);
     let mut out = String::new();
     for &c in bytes {
         if c.is_ascii_graphic() || c == b' ' {
@@ -281,13 +289,13 @@ pub(crate) fn printable(bytes: &[u8]) -> String {
         } else {
             out.push_str(&format!("\\x{c:02x}"));
         }
-        if out.len() > MAX_PEER_STRING {
+        if out.len() > max {
             break;
         }
     }
-    if out.len() > MAX_PEER_STRING {
+    if out.len() > max {
         // Only ASCII was pushed, so byte and char positions agree.
-        out.truncate(MAX_PEER_STRING - 3);
+        out.truncate(max - 3);
         out.push_str("...");
     }
     out

@@ -13,6 +13,7 @@ mod support;
 
 mod admin_api;
 mod architecture;
+mod budgets;
 mod certs_example;
 mod check_cli;
 mod config_examples;

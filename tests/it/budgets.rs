@@ -1,0 +1,273 @@
+//! Issue 18: one switch for the protocol (ALPN), hardened certificate reads, escaped log
+//! fields, and budgets (admin API, HTTP/2 streams).
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// An empty client SETTINGS frame (length 0, type 4, no flags, stream 0).
+const EMPTY_SETTINGS: &[u8] = &[0, 0, 0, 4, 0, 0, 0, 0, 0];
+
+type TlsClient = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// A completed TLS handshake with the gate, offering `alpn` (nothing when empty).
+fn handshake(pki: &TestPki, port: u16, alpn: &[&[u8]]) -> TlsClient {
+    let mut cfg = pki.client_config(alpn);
+    cfg.resumption = rustls::client::Resumption::disabled();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp).expect("TLS handshake");
+    }
+    rustls::StreamOwned::new(conn, tcp)
+}
+
+/// Everything the server sends until it closes (or 10 s pass), and whether it closed.
+fn read_to_close(s: &mut TlsClient) -> (Vec<u8>, bool) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => return (got, true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
+                return (got, false)
+            }
+            // A close without close_notify, or a reset: closed all the same.
+            Err(_) => return (got, true),
+        }
+    }
+    (got, false)
+}
+
+#[test]
+fn h2_preface_without_h2_negotiated_is_refused() {
+    let pki = TestPki::new();
+    let upstream = MockUpstream::start();
+    let gate = Tlsgate::start(&GateConfig::tls(&pki, upstream.url()));
+    let offers: [&[&[u8]]; 2] = [&[b"http/1.1"], &[]];
+    for alpn in offers {
+        let mut s = handshake(&pki, gate.listen_port, alpn);
+        assert_ne!(s.conn.alpn_protocol(), Some(&b"h2"[..]));
+        s.write_all(PREFACE).unwrap();
+        s.write_all(EMPTY_SETTINGS).unwrap();
+        s.flush().unwrap();
+        let (got, closed) = read_to_close(&mut s);
+        // An HTTP/2 server answers the preface with its SETTINGS frame (type 4 on stream 0).
+        let h2_settings = got.len() >= 9 && got[3] == 4 && got[5..9] == [0, 0, 0, 0];
+        assert!(
+            !h2_settings,
+            "ALPN {alpn:?}: the gate spoke HTTP/2 on a connection that did not negotiate h2: {got:?}"
+        );
+        assert!(
+            closed && (got.is_empty() || got.starts_with(b"HTTP/1.1 400")),
+            "ALPN {alpn:?}: expected a close or a 400, got {:?}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+    let logged = gate.wait_for_log(Duration::from_secs(10), |l| {
+        l.get("code").and_then(|c| c.as_str()) == Some("client_protocol_not_negotiated")
+    });
+    assert!(logged.is_some(), "no log line: {}", gate.output());
+}
+
+/// Puts something other than a regular file at a path.
+type Replace<'a> = &'a dyn Fn(&std::path::Path);
+
+/// POST /reload: (HTTP status, body), within `max` seconds (status 0: no answer in time).
+fn post_reload(gate: &Tlsgate, max: u32) -> (u16, String) {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--noproxy", "*", "--max-time", &max.to_string()])
+        .args([
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            "-X",
+            "POST",
+            "-H",
+            "X-Tlsgate: 1",
+        ])
+        .arg(gate.admin_url("/reload"))
+        .output()
+        .expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+#[test]
+fn reload_refuses_a_fifo_or_a_device_as_certificate_and_keeps_reloading() {
+    let pki = TestPki::new();
+    let upstream = MockUpstream::start();
+    let mut cfg = GateConfig::tls(&pki, upstream.url());
+    cfg.top_extra = "reload:\n  watch: false\n  poll: 1h\n".to_string();
+    let gate = Tlsgate::start(&cfg);
+    let good = std::fs::read(&pki.cert_path).unwrap();
+    let fifo = |p: &std::path::Path| {
+        let st = std::process::Command::new("mkfifo")
+            .arg(p)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mkfifo");
+    };
+    let zero = |p: &std::path::Path| std::os::unix::fs::symlink("/dev/zero", p).unwrap();
+    let cases: [(&str, Replace); 2] = [("FIFO", &fifo), ("device", &zero)];
+    for (what, replace) in cases {
+        std::fs::remove_file(&pki.cert_path).unwrap();
+        replace(&pki.cert_path);
+        let t0 = Instant::now();
+        let (status, body) = post_reload(&gate, 10);
+        assert!(
+            t0.elapsed() < Duration::from_secs(5) && status != 0,
+            "{what}: POST /reload did not answer promptly ({:?}, status {status})\n{}",
+            t0.elapsed(),
+            gate.output()
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        assert_eq!(v["result"], "rejected", "{what}: {v}");
+        assert_eq!(
+            v["findings"][0]["code"], "cert_file_unreadable",
+            "{what}: {v}"
+        );
+        assert!(
+            body.contains(what),
+            "{what}: the finding does not say what the file is: {v}"
+        );
+        // Repaired: a later reload goes through.
+        std::fs::remove_file(&pki.cert_path).unwrap();
+        std::fs::write(&pki.cert_path, &good).unwrap();
+        let (status, body) = post_reload(&gate, 10);
+        assert_eq!(
+            status,
+            200,
+            "{what}: reload after the repair: {body}\n{}",
+            gate.output()
+        );
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_ne!(v["result"], "rejected", "{what}: {v}");
+    }
+}
+
+#[test]
+fn line_and_direction_controls_never_reach_the_access_log_raw() {
+    let upstream = MockUpstream::start();
+    let gate = Tlsgate::start(&GateConfig::plain(upstream.url()));
+    let mut s = TcpStream::connect(("127.0.0.1", gate.listen_port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // U+2028, U+2029, U+0085 and U+202E, raw UTF-8 in the request target.
+    let mut req = b"GET /budget-ctl/a".to_vec();
+    req.extend_from_slice("\u{2028}b\u{2029}c\u{85}d\u{202e}e".as_bytes());
+    req.extend_from_slice(b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s.write_all(&req).unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let line = gate.wait_for_log(Duration::from_secs(10), |l| {
+        l.get("path")
+            .and_then(|p| p.as_str())
+            .is_some_and(|p| p.starts_with("/budget-ctl"))
+    });
+    let line = line.unwrap_or_else(|| panic!("no access-log line: {}", gate.output()));
+    let out = gate.output();
+    for c in ['\u{2028}', '\u{2029}', '\u{85}', '\u{202e}'] {
+        assert!(
+            !out.contains(c),
+            "U+{:04X} reached the log raw: {line}",
+            c as u32
+        );
+    }
+}
+
+/// SETTINGS_MAX_CONCURRENT_STREAMS from the gate's first SETTINGS frame (`None`: not sent).
+fn advertised_max_streams(pki: &TestPki, port: u16) -> Option<u32> {
+    let mut s = handshake(pki, port, &[b"h2"]);
+    assert_eq!(s.conn.alpn_protocol(), Some(&b"h2"[..]));
+    s.write_all(PREFACE).unwrap();
+    s.write_all(EMPTY_SETTINGS).unwrap();
+    s.flush().unwrap();
+    let mut head = [0u8; 9];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(head[3], 4, "the first frame is not SETTINGS: {head:?}");
+    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).unwrap();
+    payload.chunks_exact(6).find_map(|p| {
+        (u16::from_be_bytes([p[0], p[1]]) == 3)
+            .then(|| u32::from_be_bytes([p[2], p[3], p[4], p[5]]))
+    })
+}
+
+#[test]
+fn http2_max_concurrent_streams_is_advertised() {
+    let pki = TestPki::new();
+    let upstream = MockUpstream::start();
+    let gate = Tlsgate::start(&GateConfig::tls(&pki, upstream.url()));
+    assert_eq!(advertised_max_streams(&pki, gate.listen_port), Some(128));
+    let mut cfg = GateConfig::tls(&pki, upstream.url());
+    cfg.top_extra = "limits:\n  http2_max_concurrent_streams: 7\n".to_string();
+    let gate = Tlsgate::start(&cfg);
+    assert_eq!(advertised_max_streams(&pki, gate.listen_port), Some(7));
+}
+
+/// How long until the gate closes `s` (reads nothing), or `None` if it is still open after 5 s.
+fn closed_within(mut s: TcpStream) -> Option<Duration> {
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let t0 = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Some(t0.elapsed()),
+            Ok(_) => continue,
+            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
+                return None
+            }
+            Err(_) => return Some(t0.elapsed()),
+        }
+    }
+}
+
+#[test]
+fn admin_connections_have_a_header_timeout_and_a_cap() {
+    let upstream = MockUpstream::start();
+    let yaml = GateConfig::plain(upstream.url()).render().replace(
+        "admin:\n  bind: 127.0.0.1:0\n",
+        "admin:\n  bind: 127.0.0.1:0\n  header_read_timeout: 1s\n  max_connections: 2\n",
+    );
+    let gate = Tlsgate::start_yaml(&yaml, false);
+    let admin = gate.admin_addr();
+    // Silent, then half-sent: both closed after the header timeout.
+    let silent = TcpStream::connect(admin).unwrap();
+    let took = closed_within(silent).expect("a silent admin connection stayed open");
+    assert!(
+        took >= Duration::from_millis(700),
+        "closed too early: {took:?}"
+    );
+    let mut half = TcpStream::connect(admin).unwrap();
+    half.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    closed_within(half).expect("a half-sent admin request stayed open");
+    // Two connections open: a third is closed at once.
+    let a = TcpStream::connect(admin).unwrap();
+    let b = TcpStream::connect(admin).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let third = TcpStream::connect(admin).unwrap();
+    let took = closed_within(third).expect("a connection over the cap stayed open");
+    assert!(
+        took < Duration::from_millis(700),
+        "not refused at once: {took:?}"
+    );
+    drop((a, b));
+    // Once they are gone, the admin API answers again.
+    let ok = wait_until(Duration::from_secs(5), || {
+        raw_http_get(admin, "/status", Duration::from_secs(2)).filter(|(c, _)| *c == 200)
+    });
+    assert!(ok.is_some(), "{}", gate.output());
+}
