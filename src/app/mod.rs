@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod descriptors;
+
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
@@ -15,6 +17,8 @@ use crate::certs::set::{load_certificates, log_certificates, SniResolver};
 use crate::config::ProxyProtocol;
 use crate::config::{Config, UpstreamChecks};
 use crate::findings::{sort_by_importance, Code, Finding};
+use crate::proxy::admission::{ConnectionSlots, SlotMetrics};
+use crate::proxy::upstream::UpstreamShared;
 use crate::proxy::Proxy;
 use crate::reload::{ListenerCerts, Reloader, TicketKeySource, Trigger};
 use crate::server::context::ProxyProtocolSide;
@@ -62,6 +66,47 @@ pub struct Running {
     pub state: Arc<State>,
 }
 
+/// Raises the open-file limit, fits the connection caps into it (see [`descriptors`]) and
+/// logs the result: `resource_limits`, a warning with the `descriptor_limit_low` finding when
+/// a cap had to be lowered.
+fn descriptor_budget(cfg: &Config, state: &State) -> descriptors::Budget {
+    let limit = descriptors::raise_nofile();
+    state.set_descriptor_limit(limit);
+    let budget = descriptors::plan(&descriptors::Demand {
+        limit,
+        open: descriptors::open_descriptors(),
+        reserve: cfg.limits.descriptor_reserve,
+        admin: if cfg.admin.bind.is_some() {
+            cfg.admin.max_connections
+        } else {
+            0
+        },
+        max_connections: cfg.limits.max_connections,
+        upstream_cap: cfg.limits.upstream_max_connections,
+        upstreams: cfg.upstreams.len(),
+    });
+    match &budget.lowered {
+        Some(f) => tracing::warn!(
+            event = Event::ResourceLimits.as_str(),
+            code = f.code.as_str(),
+            severity = "warning",
+            nofile = limit,
+            max_connections = budget.max_connections,
+            upstream_max_connections = budget.upstream_cap,
+            summary = %f.summary,
+            why = %f.why,
+            fix = %f.fix,
+        ),
+        None => tracing::info!(
+            event = Event::ResourceLimits.as_str(),
+            nofile = limit,
+            max_connections = budget.max_connections,
+            upstream_max_connections = budget.upstream_cap,
+        ),
+    }
+    budget
+}
+
 /// Starts everything and serves until `stop` resolves; then drains.
 pub async fn run(
     cfg: Config,
@@ -76,13 +121,35 @@ pub async fn run(
         observer_state.record_request(upstream, log.status, log.start.elapsed().as_secs_f64());
     });
     let upstream_limiter = Arc::new(RateLimiter::default());
+    let workers = worker_count();
+    let budget = descriptor_budget(&cfg, &state);
+    // One connection cap per upstream, shared by every worker.
+    let slots: std::collections::HashMap<String, Arc<ConnectionSlots>> = cfg
+        .upstreams
+        .keys()
+        .map(|name| {
+            let (open, limit, refused) = state.upstream_cap_metrics(name);
+            limit.set(i64::try_from(budget.upstream_cap).unwrap_or(i64::MAX));
+            let slots = ConnectionSlots::new(
+                budget.upstream_cap,
+                cfg.limits.upstream_max_queued,
+                cfg.limits.upstream_queue_timeout.get(),
+                workers,
+                SlotMetrics { open, refused },
+            );
+            (name.clone(), Arc::new(slots))
+        })
+        .collect();
     let make_proxy = {
         let cfg = cfg.clone();
         let upstream_limiter = upstream_limiter.clone();
         let state = state.clone();
         move || {
-            let counter = |name: &str| state.upstream_connections_counter(name);
-            Proxy::with_counters(&cfg, Some(observer.clone()), &counter)
+            let shared = |name: &str| UpstreamShared {
+                opened: state.upstream_connections_counter(name),
+                slots: slots[name].clone(),
+            };
+            Proxy::with_shared(&cfg, Some(observer.clone()), &shared)
                 .map(|p| Arc::new(p.with_limiter(upstream_limiter.clone())))
                 .map_err(|e| {
                     StartError(vec![Finding::new(
@@ -94,7 +161,6 @@ pub async fn run(
                 })
         }
     };
-    let workers = worker_count();
     let proxies = (0..workers)
         .map(|_| make_proxy())
         .collect::<Result<Vec<_>, _>>()?;
@@ -424,7 +490,7 @@ pub async fn run(
         });
     }
 
-    let conn_limit = Arc::new(Semaphore::new(cfg.limits.max_connections.max(1)));
+    let conn_limit = Arc::new(Semaphore::new(budget.max_connections.max(1)));
     let mut summary = Vec::new();
     for b in &bound {
         summary.push((b.ctx.name.to_string(), b.ctx.bind, b.ctx.tls.is_some()));

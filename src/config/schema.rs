@@ -421,6 +421,23 @@ pub struct Limits {
     /// Streams one HTTP/2 connection may have open at once (advertised in SETTINGS).
     #[serde(default = "d_h2_streams")]
     pub http2_max_concurrent_streams: u32,
+    /// Connections to one upstream, in use and idle, shared by every worker; `auto` (the
+    /// default, `None` here): 1024, lowered when all upstreams together would not fit the
+    /// open-file limit (see `app::descriptors`).
+    #[serde(default, deserialize_with = "count_or_auto")]
+    pub upstream_max_connections: Option<usize>,
+    /// A request that finds its upstream at `upstream_max_connections` waits this long for a
+    /// connection, then is answered 503 `upstream_overloaded`.
+    #[serde(default = "d_10s")]
+    pub upstream_queue_timeout: Duration,
+    /// Requests that may wait for a connection to one upstream at once; beyond it, 503 at once.
+    #[serde(default = "d_1024")]
+    pub upstream_max_queued: usize,
+    /// File descriptors kept free of connections (listening sockets, certificate reads, logs,
+    /// the watcher, health checks): client and upstream connections are capped so that they
+    /// never take the last ones, and `accept` keeps working.
+    #[serde(default = "d_fd_reserve")]
+    pub descriptor_reserve: usize,
 }
 
 impl Default for Limits {
@@ -438,8 +455,22 @@ impl Default for Limits {
             max_request_body_bytes: None,
             max_cert_file_bytes: d_1mib(),
             http2_max_concurrent_streams: d_h2_streams(),
+            upstream_max_connections: None,
+            upstream_queue_timeout: d_10s(),
+            upstream_max_queued: d_1024(),
+            descriptor_reserve: d_fd_reserve(),
         }
     }
+}
+
+/// Envoy's circuit-breaker defaults (max_connections, max_pending_requests): 1024.
+fn d_1024() -> usize {
+    1024
+}
+
+/// Descriptors that no connection may take: 64 (see `Limits::descriptor_reserve`).
+fn d_fd_reserve() -> usize {
+    64
 }
 
 /// nginx's `http2_max_concurrent_streams` default (Envoy: 100).
@@ -453,40 +484,52 @@ fn d_75s() -> Duration {
 
 /// A count or `none` (YAML null too) for no limit.
 fn optional_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
-    struct V;
-    impl<'de> serde::de::Visitor<'de> for V {
-        type Value = Option<usize>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a number of connections, or none")
-        }
-        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            usize::try_from(v)
-                .map(Some)
-                .map_err(|_| E::custom(format!("{v} is out of range")))
-        }
-        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            u64::try_from(v)
-                .map_err(|_| E::custom("a number of connections cannot be negative"))
-                .and_then(|v| self.visit_u64(v))
-        }
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            match v.trim() {
-                "none" => Ok(None),
-                t => t.parse().map(Some).map_err(|_| {
-                    E::custom(format!(
-                        "expected a number of connections or none, found {v:?}"
-                    ))
-                }),
-            }
-        }
-        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
+    d.deserialize_any(CountOr("none"))
+}
+
+/// A count (at least 1), or `auto` (YAML null too) for the derived default.
+fn count_or_auto<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    match d.deserialize_any(CountOr("auto"))? {
+        Some(0) => Err(serde::de::Error::custom("must be at least 1, or auto")),
+        n => Ok(n),
+    }
+}
+
+/// A number of connections, or the keyword (and YAML null) for `None`.
+struct CountOr(&'static str);
+
+impl<'de> serde::de::Visitor<'de> for CountOr {
+    type Value = Option<usize>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "a number of connections, or {}", self.0)
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        usize::try_from(v)
+            .map(Some)
+            .map_err(|_| E::custom(format!("{v} is out of range")))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        u64::try_from(v)
+            .map_err(|_| E::custom("a number of connections cannot be negative"))
+            .and_then(|v| self.visit_u64(v))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        match v.trim() {
+            t if t == self.0 => Ok(None),
+            t => t.parse().map(Some).map_err(|_| {
+                E::custom(format!(
+                    "expected a number of connections or {}, found {v:?}",
+                    self.0
+                ))
+            }),
         }
     }
-    d.deserialize_any(V)
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
 }
 
 /// SIGTERM: `/readyz` answers 503 at once and listeners keep accepting for `drain_delay` (the

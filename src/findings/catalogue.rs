@@ -242,6 +242,7 @@ catalogue! {
         EgressProxyFailed = "egress_proxy_failed", Error, 502, retry, -, "the egress CONNECT proxy refused or failed", "check `egress_proxy` and the proxy's logs";
         UpstreamTlsFailed = "upstream_tls_failed", Error, 502, -, tls, "the TLS handshake with the upstream failed for a reason not classified more precisely", "see the event's evidence; run `tlsgate probe` on the upstream";
         UpstreamProtocolError = "upstream_protocol_error", Error, 502, -, -, "the upstream sent a response that is not valid HTTP", "check the upstream speaks HTTP on that URL (https:// vs http://)";
+        UpstreamOverloaded = "upstream_overloaded", Error, 503, retry, -, "every connection tlsgate may open to the upstream (limits.upstream_max_connections) stayed busy for limits.upstream_queue_timeout, or limits.upstream_max_queued requests already waited; answered 503 with retry-after", "retry after the delay given; if it lasts, raise `limits.upstream_max_connections` (and the open-file limit) or add upstream capacity";
     }
     "request" "Client requests (a fault of the client, never blamed on an upstream)" => {
         BadRequest = "bad_request", Error, 400, -, -, "the client's request could not be forwarded as sent", "fix the request";
@@ -264,6 +265,7 @@ catalogue! {
     }
     "process" "The process itself (listeners, resources)" => {
         AcceptFailed = "accept_failed", Error, -, -, -, "a listener could not accept a connection (out of file descriptors or memory)", "raise the open-file limit (`ulimit -n`, systemd `LimitNOFILE=`) above twice `limits.max_connections`, or lower `limits.max_connections`";
+        DescriptorLimitLow = "descriptor_limit_low", Warning, -, -, -, "the open-file limit cannot hold limits.max_connections clients, every upstream's connections and limits.descriptor_reserve; the connection caps were lowered to fit", "raise the open-file limit to the figure given (systemd `LimitNOFILE=`, `docker run --ulimit nofile=`, `ulimit -n`), or lower `limits.max_connections` / `limits.upstream_max_connections`";
     }
     "config" "Configuration" => {
         ConfigInvalid = "config_invalid", Error, -, -, -, "the configuration file cannot be read, parsed or validated", "correct the key or value at the file:line:column given";

@@ -19,6 +19,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::admission::{ConnectionSlots, Slot};
 use crate::certs::CertInfo;
 use crate::diagnose::upstream::{
     chain_summary, classify_tls_failure, looks_like_tls, printable_prefix, verdicts, webpki_store,
@@ -117,6 +118,8 @@ pub struct Recorded<S> {
     /// Plain HTTP expected: a TLS record from the peer is an error (`upstream_tls_on_http_url`).
     refuse_tls: Option<(Arc<ConnectDiag>, String)>,
     done: bool,
+    /// The connection's place under `limits.upstream_max_connections`, freed when it closes.
+    slot: Option<Slot>,
 }
 
 impl<S> Recorded<S> {
@@ -126,6 +129,7 @@ impl<S> Recorded<S> {
             head: Arc::new(std::sync::Mutex::new(Vec::new())),
             refuse_tls: None,
             done: false,
+            slot: None,
         }
     }
 
@@ -236,12 +240,25 @@ pub struct Connector {
     pub(crate) diag: Arc<ConnectDiag>,
     /// Connections opened (pool misses): `tlsgate_upstream_connections_total`.
     pub(crate) opened: prometheus_client::metrics::counter::Counter,
+    /// The upstream's connection cap, shared by every worker.
+    pub(crate) slots: Arc<ConnectionSlots>,
 }
 
 /// A connection to an upstream, plain or TLS.
 pub enum UpstreamStream {
     Plain(TokioIo<Recorded<TcpStream>>),
     Tls(Box<TokioIo<tokio_rustls::client::TlsStream<Recorded<TcpStream>>>>),
+}
+
+impl UpstreamStream {
+    /// Ties the connection's slot to its lifetime.
+    fn hold(&mut self, slot: Slot) {
+        let recorded = match self {
+            UpstreamStream::Plain(io) => io.inner_mut(),
+            UpstreamStream::Tls(io) => io.inner_mut().get_mut().0,
+        };
+        recorded.slot = Some(slot);
+    }
 }
 
 impl Connection for UpstreamStream {
@@ -333,11 +350,14 @@ impl tower_service::Service<Uri> for Connector {
     fn call(&mut self, uri: Uri) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            let conn = this.connect(&uri).await;
-            if conn.is_ok() {
-                this.opened.inc();
-            }
-            conn
+            // The slot first: a request waits for it before any descriptor is spent.
+            let slot = this.slots.acquire().await.map_err(|refused| {
+                ConnectError::new(Code::UpstreamOverloaded, refused.to_string())
+            })?;
+            let mut conn = this.connect(&uri).await?;
+            this.opened.inc();
+            conn.hold(slot);
+            Ok(conn)
         })
     }
 }

@@ -63,6 +63,11 @@ pub fn error_response<B: From<Bytes>>(finding: &Finding, detail: ClientErrorDeta
     if !finding.code.retryable() {
         h.insert("x-should-retry", HeaderValue::from_static("false"));
     }
+    // A 503 is load shedding (`upstream_overloaded`): say when to come back. The OpenAI SDKs
+    // and requests' Retry honour retry-after; one second spreads a burst without stalling.
+    if status_for(finding.code) == StatusCode::SERVICE_UNAVAILABLE {
+        h.insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     resp
 }
 

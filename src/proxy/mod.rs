@@ -5,6 +5,7 @@
 //! (connect / TLS / first-byte timeouts, failures become findings) → response body streamed frame
 //! by frame (idle / total timeouts, SSE error event or abort on failure) → access log.
 
+pub mod admission;
 pub mod body;
 pub mod check;
 pub mod connect;
@@ -33,7 +34,7 @@ use self::body::{
 };
 use self::inbound::Refusal;
 use self::rewrite::ClientSide;
-use self::upstream::{Screened, UpstreamClient, UpstreamClientError};
+use self::upstream::{Screened, UpstreamClient, UpstreamClientError, UpstreamShared};
 use crate::config::{ClientErrorDetail, Config};
 use crate::findings::{Code, Finding};
 use crate::telemetry::ratelimit::{Admit, RateLimiter};
@@ -87,23 +88,24 @@ pub struct Proxy {
 impl Proxy {
     /// Builds the clients for every upstream. Errors name the configuration key.
     pub fn new(cfg: &Config, observer: Option<RequestObserver>) -> Result<Proxy, ProxyError> {
-        Self::with_counters(cfg, observer, &|_| Default::default())
+        Self::with_shared(cfg, observer, &|_| UpstreamShared::unlimited())
     }
 
-    /// As [`new`](Self::new), with the counter of connections opened to each upstream.
-    pub fn with_counters(
+    /// As [`new`](Self::new), with what the workers' clients of each upstream share (the
+    /// connection counter and cap).
+    pub fn with_shared(
         cfg: &Config,
         observer: Option<RequestObserver>,
-        connections: &dyn Fn(&str) -> prometheus_client::metrics::counter::Counter,
+        shared: &dyn Fn(&str) -> UpstreamShared,
     ) -> Result<Proxy, ProxyError> {
         let mut names = Vec::new();
         let mut upstreams = Vec::new();
         for (name, up) in &cfg.upstreams {
             names.push(name.clone());
-            upstreams.push(Arc::new(UpstreamClient::with_connection_counter(
+            upstreams.push(Arc::new(UpstreamClient::with_shared(
                 name,
                 up,
-                connections(name),
+                shared(name),
             )?));
         }
         let routes = cfg

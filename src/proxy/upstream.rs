@@ -15,6 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::ServerName;
 
+use super::admission::ConnectionSlots;
 use super::connect::{ConnectDiag, ConnectError, Connector, EgressProxy};
 use crate::config::{HttpVersion, Scheme, Upstream, UpstreamTimeouts, UpstreamUrl, UrlError};
 use crate::diagnose::upstream::{
@@ -60,6 +61,32 @@ pub enum UpstreamClientError {
 /// made bodies (health checks, upgrades) fit too.
 pub type UpstreamBody = BoxBody<Bytes, super::body::BoxError>;
 
+/// What the clients of one upstream in every worker share.
+#[derive(Clone)]
+pub struct UpstreamShared {
+    /// Connections opened (`tlsgate_upstream_connections_total`).
+    pub opened: prometheus_client::metrics::counter::Counter,
+    /// `limits.upstream_max_connections`, across workers.
+    pub slots: Arc<ConnectionSlots>,
+}
+
+impl UpstreamShared {
+    /// A client on its own (checks, tests): the default cap, nothing counted anywhere.
+    pub fn unlimited() -> Self {
+        let limits = crate::config::Limits::default();
+        UpstreamShared {
+            opened: Default::default(),
+            slots: Arc::new(ConnectionSlots::new(
+                limits.upstream_max_connections.unwrap_or(1024),
+                limits.upstream_max_queued,
+                limits.upstream_queue_timeout.get(),
+                1,
+                Default::default(),
+            )),
+        }
+    }
+}
+
 /// A ready-to-use upstream.
 pub struct UpstreamClient {
     pub name: Arc<str>,
@@ -93,16 +120,17 @@ pub enum Screened {
 impl UpstreamClient {
     /// Builds the client for a configured upstream. Errors name the key.
     pub fn new(name: &str, cfg: &Upstream) -> Result<Self, UpstreamClientError> {
-        Self::with_connection_counter(name, cfg, Default::default())
+        Self::with_shared(name, cfg, UpstreamShared::unlimited())
     }
 
-    /// As [`new`](Self::new), counting every connection opened to the upstream in `opened`
-    /// (shared by all workers: `tlsgate_upstream_connections_total`).
-    pub fn with_connection_counter(
+    /// As [`new`](Self::new), with what every worker's client of this upstream shares: the
+    /// connection counter and the connection cap.
+    pub fn with_shared(
         name: &str,
         cfg: &Upstream,
-        opened: prometheus_client::metrics::counter::Counter,
+        shared: UpstreamShared,
     ) -> Result<Self, UpstreamClientError> {
+        let UpstreamShared { opened, slots } = shared;
         let upstream = || name.to_string();
         let url = cfg
             .parsed_url()
@@ -215,6 +243,7 @@ impl UpstreamClient {
                 egress: egress.clone(),
                 diag: diag.clone(),
                 opened: opened.clone(),
+                slots: slots.clone(),
             })
         };
 
@@ -223,7 +252,7 @@ impl UpstreamClient {
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(1024);
+            .pool_max_idle_per_host(slots.idle_per_worker());
         // Plain-text HTTP/2 to an upstream means prior knowledge (h2c): there is no ALPN.
         if !https && cfg.http_version == HttpVersion::Http2 {
             builder.http2_only(true);
@@ -551,6 +580,10 @@ pub fn connect_finding(n: &str, ce: &ConnectError) -> Finding {
             Code::UpstreamClientCertRejected => (
                 "the upstream rejected the TLS handshake (our client certificate or parameters)".to_string(),
                 format!("check upstreams.{n}.tls.client_cert against the CA the upstream trusts"),
+            ),
+            Code::UpstreamOverloaded => (
+                "every connection tlsgate may open to the upstream is busy".to_string(),
+                format!("retry after the retry-after delay; if this lasts, raise limits.upstream_max_connections (and the open-file limit), or add capacity behind upstreams.{n}"),
             ),
             Code::UpstreamLegacyTls => (
                 "the upstream supports only TLS versions we do not speak".to_string(),

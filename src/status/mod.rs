@@ -155,6 +155,10 @@ pub struct Metrics {
     pub open_connections: Family<ListenerLabel, Gauge>,
     pub upstream_connections: Family<UpstreamLabel, Counter>,
     pub connections_closed: Family<ClosedLabels, Counter>,
+    pub upstream_open_connections: Family<UpstreamLabel, Gauge>,
+    pub upstream_connection_limit: Family<UpstreamLabel, Gauge>,
+    pub upstream_overloaded: Family<UpstreamLabel, Counter>,
+    pub descriptor_limit: Gauge,
 }
 
 impl Metrics {
@@ -220,8 +224,36 @@ impl Metrics {
             "Client connections tlsgate closed because a limit was reached (an HTTP/2 stream for client_body_timeout), by listener and reason (a finding code)",
             connections_closed.clone(),
         );
+        let upstream_open_connections = Family::<UpstreamLabel, Gauge>::default();
+        registry.register(
+            "upstream_open_connections",
+            "Connections open to each upstream now, busy or idle in a pool",
+            upstream_open_connections.clone(),
+        );
+        let upstream_connection_limit = Family::<UpstreamLabel, Gauge>::default();
+        registry.register(
+            "upstream_connection_limit",
+            "The connection cap of each upstream in effect (limits.upstream_max_connections, lowered to fit the open-file limit)",
+            upstream_connection_limit.clone(),
+        );
+        let upstream_overloaded = Family::<UpstreamLabel, Counter>::default();
+        registry.register(
+            "upstream_overloaded",
+            "Requests answered 503 upstream_overloaded: no connection to the upstream freed within limits.upstream_queue_timeout, or the queue was full",
+            upstream_overloaded.clone(),
+        );
+        let descriptor_limit = Gauge::default();
+        registry.register(
+            "descriptor_limit",
+            "The process's open-file limit (RLIMIT_NOFILE, soft) after startup raised it to the hard limit",
+            descriptor_limit.clone(),
+        );
         Metrics {
             registry,
+            upstream_open_connections,
+            upstream_connection_limit,
+            upstream_overloaded,
+            descriptor_limit,
             connections_closed,
             upstream_connections,
             requests,
@@ -641,6 +673,26 @@ impl State {
                 reason: reason.as_str().to_string(),
             })
             .inc();
+    }
+
+    /// The handles of `upstream`'s connection-cap metrics: open now, the cap, refusals.
+    pub fn upstream_cap_metrics(&self, upstream: &str) -> (Gauge, Gauge, Counter) {
+        let label = UpstreamLabel {
+            upstream: upstream.to_string(),
+        };
+        let m = &self.metrics;
+        (
+            m.upstream_open_connections.get_or_create(&label).clone(),
+            m.upstream_connection_limit.get_or_create(&label).clone(),
+            m.upstream_overloaded.get_or_create(&label).clone(),
+        )
+    }
+
+    /// Sets `tlsgate_descriptor_limit`.
+    pub fn set_descriptor_limit(&self, limit: u64) {
+        self.metrics
+            .descriptor_limit
+            .set(i64::try_from(limit).unwrap_or(i64::MAX));
     }
 
     /// The counter of connections opened to `upstream` (shared by every worker's pool).

@@ -55,6 +55,8 @@ events! {
     AcceptFailuresSuppressed = "accept_failures_suppressed",
     /// Accepting a connection failed.
     AcceptFailed = "accept_failed",
+    /// Startup: the open-file limit and the connection caps in effect (a warning when lowered).
+    ResourceLimits = "resource_limits",
     /// A client connection ended with an error after the handshake.
     ConnectionError = "connection_error",
     /// An upgraded (WebSocket) connection could not be joined.

@@ -271,3 +271,257 @@ fn admin_connections_have_a_header_timeout_and_a_cap() {
     });
     assert!(ok.is_some(), "{}", gate.output());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Upstream connection cap and descriptor budget
+// ---------------------------------------------------------------------------------------------
+
+/// An HTTP/1.1 upstream that reads each request head and answers only once released: every
+/// request it gets holds its connection. Counts the connections it accepted.
+struct HoldingUpstream {
+    port: u16,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+    release: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HoldingUpstream {
+    fn start() -> HoldingUpstream {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let release = Arc::new(AtomicBool::new(false));
+        let (acc, rel) = (accepted.clone(), release.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                acc.fetch_add(1, Ordering::SeqCst);
+                let rel = rel.clone();
+                std::thread::spawn(move || {
+                    let _ = conn.set_read_timeout(Some(Duration::from_millis(200)));
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    let deadline = Instant::now() + Duration::from_secs(60);
+                    while Instant::now() < deadline {
+                        match conn.read(&mut buf) {
+                            Ok(0) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                            Err(e)
+                                if e.kind() == ErrorKind::WouldBlock
+                                    || e.kind() == ErrorKind::TimedOut => {}
+                            Err(_) => return,
+                        }
+                        while let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                            head.drain(..end + 4);
+                            while !rel.load(Ordering::SeqCst) && Instant::now() < deadline {
+                                std::thread::sleep(Duration::from_millis(20));
+                            }
+                            let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\ncontent-type: text/plain\r\n\r\nheld";
+                            if conn.write_all(ok).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        HoldingUpstream {
+            port,
+            accepted,
+            release,
+        }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for HoldingUpstream {
+    fn drop(&mut self) {
+        self.release
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The value of one sample of `/metrics` (`name{labels}` as written there).
+fn metric(gate: &Tlsgate, sample: &str) -> Option<f64> {
+    let (_, text) = raw_http_get(gate.admin_addr(), "/metrics", Duration::from_secs(5))?;
+    text.lines().find_map(|l| {
+        l.strip_prefix(sample)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// `curl` over HTTP/2 sending `n` requests to `url` multiplexed on one connection; prints one
+/// status per request.
+fn h2_fan_out(gate: &Tlsgate, pki: &TestPki, url: &str, n: usize) -> std::process::Child {
+    let mut cmd = std::process::Command::new("curl");
+    scrub(&mut cmd);
+    cmd.args([
+        "-sS",
+        "--noproxy",
+        "*",
+        "--http2",
+        "--parallel",
+        "--parallel-max",
+    ])
+    .arg(n.to_string())
+    .args(["--max-time", "40", "-w", "%{http_code}\\n"])
+    .args(gate.curl_args(Some(&pki.ca_path)));
+    for _ in 0..n {
+        cmd.args(["-o", "/dev/null", url]);
+    }
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl")
+}
+
+/// Issue 18, item 1: with 400 descriptors and `max_connections: 50`, four HTTP/2 connections of
+/// 100 streams each toward a slow upstream open no more upstream connections than the cap
+/// derived from the descriptor limit; the rest wait `upstream_queue_timeout` and get 503
+/// `upstream_overloaded` JSON with `retry-after`; meanwhile a new client is accepted and served
+/// by the other upstream, and no accept ever fails.
+#[test]
+fn http2_fan_out_is_capped_per_upstream_and_sheds_load_with_503() {
+    let pki = TestPki::new();
+    let slow = HoldingUpstream::start();
+    let fast = MockUpstream::start();
+    let yaml = format!(
+        "listeners:\n  - name: main\n    bind: 127.0.0.1:0\n    tls:\n      certificates:\n        - cert: \"{}\"\n          key: \"{}\"\n\
+routes:\n  - {{path_prefix: /slow, upstream: slow}}\n  - {{path_prefix: /v1, upstream: fast}}\n\
+upstreams:\n  slow:\n    url: http://127.0.0.1:{}\n  fast:\n    url: {}\n\
+admin:\n  bind: 127.0.0.1:0\n\
+diagnostics:\n  log_format: json\n  upstream_checks: off\n\
+limits:\n  max_connections: 50\n  upstream_queue_timeout: 2s\n\
+shutdown:\n  drain_delay: 0s\n  drain_timeout: 1s\n",
+        pki.cert_path.display(),
+        pki.key_path.display(),
+        slow.port,
+        fast.url()
+    );
+    let gate = Tlsgate::start_yaml_with_nofile(&yaml, true, 400);
+
+    // The caps were fitted into the 400 descriptors, and the startup log says so.
+    let limits = gate.events("resource_limits");
+    assert_eq!(limits.len(), 1, "{}", gate.output());
+    assert_eq!(limits[0]["code"], "descriptor_limit_low", "{}", limits[0]);
+    assert_eq!(limits[0]["nofile"], 400, "{}", limits[0]);
+    assert_eq!(limits[0]["max_connections"], 50, "{}", limits[0]);
+    let cap = metric(
+        &gate,
+        "tlsgate_upstream_connection_limit{upstream=\"slow\"}",
+    )
+    .expect("the cap in /metrics") as usize;
+    assert_eq!(
+        Some(cap as u64),
+        limits[0]["upstream_max_connections"].as_u64()
+    );
+    assert!(
+        (20..=200).contains(&cap),
+        "cap {cap}: 400 descriptors hold two upstreams of ~100"
+    );
+
+    let url = gate.url("/slow/x");
+    let fans: Vec<_> = (0..4).map(|_| h2_fan_out(&gate, &pki, &url, 100)).collect();
+
+    // The slow upstream gets exactly the cap, and no more while requests keep waiting.
+    let reached = wait_until(Duration::from_secs(20), || {
+        (slow.accepted() >= cap).then_some(())
+    });
+    assert!(
+        reached.is_some(),
+        "only {} upstream connections of {cap}",
+        slow.accepted()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        slow.accepted(),
+        cap,
+        "more upstream connections than the cap"
+    );
+    assert_eq!(
+        metric(
+            &gate,
+            "tlsgate_upstream_open_connections{upstream=\"slow\"}"
+        ),
+        Some(cap as f64)
+    );
+
+    // A good client: a new TLS connection, served by the other upstream.
+    let good = curl_http(&[
+        "--resolve",
+        &format!("localhost:{}:127.0.0.1", gate.listen_port),
+        "--cacert",
+        pki.ca_path.to_str().unwrap(),
+        &gate.url("/v1/models"),
+    ]);
+    assert_eq!(
+        good.status,
+        200,
+        "a new client was not served: {}\n{}",
+        good.raw.describe(),
+        gate.output()
+    );
+
+    // One more request to the saturated upstream: waits the queue timeout, then 503 JSON.
+    let shed = curl_http(&[
+        "--resolve",
+        &format!("localhost:{}:127.0.0.1", gate.listen_port),
+        "--cacert",
+        pki.ca_path.to_str().unwrap(),
+        &gate.url("/slow/one-more"),
+    ]);
+    assert_eq!(shed.status, 503, "{}", shed.raw.describe());
+    assert_eq!(shed.header("retry-after").as_deref(), Some("1"));
+    assert_eq!(
+        shed.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    let v = shed.json();
+    assert_eq!(v["error"]["code"], "upstream_overloaded", "{v}");
+    assert_eq!(v["error"]["type"], "tlsgate_error", "{v}");
+
+    // Release the held requests; every one of the 400 ends as 200 (it had a connection) or
+    // 503 (it waited past the queue timeout) — none as a 502 blamed on the upstream.
+    slow.release
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut statuses = std::collections::BTreeMap::<String, usize>::new();
+    for fan in fans {
+        let out = fan.wait_with_output().unwrap();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            *statuses.entry(line.trim().to_string()).or_default() += 1;
+        }
+    }
+    let ok = statuses.get("200").copied().unwrap_or(0);
+    let shed_n = statuses.get("503").copied().unwrap_or(0);
+    assert_eq!(ok + shed_n, 400, "statuses: {statuses:?}");
+    assert!(
+        ok >= cap && shed_n >= 400 - 2 * cap,
+        "statuses: {statuses:?} (cap {cap})"
+    );
+    let refused = metric(
+        &gate,
+        "tlsgate_upstream_overloaded_total{upstream=\"slow\"}",
+    )
+    .unwrap();
+    assert!(
+        refused >= (shed_n + 1) as f64,
+        "{refused} refusals counted for {shed_n} + 1 503s"
+    );
+    assert!(gate.events("accept_failed").is_empty(), "{}", gate.output());
+    // Logged, rate-limited: a handful of upstream_error events, not one per refusal.
+    let logged = gate
+        .events("upstream_error")
+        .into_iter()
+        .filter(|e| e["code"] == "upstream_overloaded")
+        .count();
+    assert!(
+        (1..=10).contains(&logged),
+        "{logged} upstream_overloaded events"
+    );
+}

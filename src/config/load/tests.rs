@@ -287,6 +287,36 @@ fn connection_limits_parse_and_are_validated() {
 }
 
 #[test]
+fn upstream_caps_default_to_auto_and_parse() {
+    let l = parse("").unwrap().limits;
+    assert_eq!(l.upstream_max_connections, None);
+    assert_eq!(l.upstream_queue_timeout.get().as_secs(), 10);
+    assert_eq!(l.upstream_max_queued, 1024);
+    assert_eq!(l.descriptor_reserve, 64);
+    let text = "limits:\n  upstream_max_connections: 200\n  upstream_queue_timeout: 0s\n  upstream_max_queued: 5\n  descriptor_reserve: 10\n";
+    let l = parse(text).unwrap().limits;
+    assert_eq!(l.upstream_max_connections, Some(200));
+    // 0s: no waiting, a full upstream answers 503 at once.
+    assert!(l.upstream_queue_timeout.get().is_zero());
+    assert_eq!((l.upstream_max_queued, l.descriptor_reserve), (5, 10));
+    for auto in ["auto", "~"] {
+        let l = parse(&format!("limits:\n  upstream_max_connections: {auto}\n"))
+            .unwrap()
+            .limits;
+        assert_eq!(l.upstream_max_connections, None, "{auto}");
+    }
+    for bad in ["0", "-3", "many"] {
+        let s = parse(&format!("limits:\n  upstream_max_connections: {bad}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            s.contains(":2:") && s.contains("upstream_max_connections"),
+            "{bad}: {s}"
+        );
+    }
+}
+
+#[test]
 fn scale_out_settings() {
     let text = r#"
 listeners:

@@ -80,12 +80,15 @@ fn texts_are_one_table_cell_each() {
     }
 }
 
-/// docs/spec.md: "502 for upstream connect/TLS failures, 504 for upstream timeouts".
+/// docs/spec.md: "502 for upstream connect/TLS failures, 504 for upstream timeouts", and 503
+/// (with retry-after) when tlsgate sheds load because the upstream's connection cap is full.
 #[test]
 fn every_upstream_code_answers_502_or_504_and_timeouts_504() {
     for code in in_group("upstream") {
         let want = if code.as_str().ends_with("timeout") {
             504
+        } else if code == Code::UpstreamOverloaded {
+            503
         } else {
             502
         };
@@ -158,6 +161,8 @@ fn retryable_codes_are_exactly_the_transient_ones() {
         "client_body_timeout",
         // resets
         "upstream_connection_reset",
+        // load shed: the cap frees up as requests finish
+        "upstream_overloaded",
     ]);
     let retryable: HashSet<Code> = Code::ALL
         .iter()

@@ -26,6 +26,7 @@ fn names_are_the_stable_ones() {
             "client_errors_suppressed",
             "accept_failures_suppressed",
             "accept_failed",
+            "resource_limits",
             "connection_error",
             "upgrade_failed",
             "listening",

@@ -1086,6 +1086,11 @@ impl Tlsgate {
     /// Starts `tlsgate serve` with a hand-written config (bind its listeners and admin API to
     /// port 0: the ports are read from the ready file) and waits until ready.
     pub fn start_yaml(yaml: &str, tls: bool) -> Tlsgate {
+        Self::start_yaml_wrapped(&[], yaml, tls)
+    }
+
+    /// [`Tlsgate::start_yaml`] through `wrapper` (see [`Tlsgate::spawn_wrapped`]).
+    fn start_yaml_wrapped(wrapper: &[String], yaml: &str, tls: bool) -> Tlsgate {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("tlsgate.yaml");
         std::fs::write(&config_path, yaml).unwrap();
@@ -1094,7 +1099,7 @@ impl Tlsgate {
             "-c".to_string(),
             config_path.display().to_string(),
         ];
-        let mut g = Self::spawn_args(&args, dir, None, &[], tls);
+        let mut g = Self::spawn_wrapped(wrapper, &args, dir, None, &[], tls);
         g.wait_ready();
         g
     }
@@ -1122,9 +1127,41 @@ impl Tlsgate {
         env: &[(String, String)],
         tls: bool,
     ) -> Tlsgate {
+        Self::spawn_wrapped(&[], args, dir, cwd, env, tls)
+    }
+
+    /// Starts `tlsgate serve` with a hand-written config under the open-file limit `nofile`
+    /// (soft and hard, set by util-linux `prlimit`, which then executes tlsgate in its place)
+    /// and waits until ready.
+    pub fn start_yaml_with_nofile(yaml: &str, tls: bool, nofile: usize) -> Tlsgate {
+        let wrapper = [
+            "prlimit".to_string(),
+            format!("--nofile={nofile}:{nofile}"),
+            "--".to_string(),
+        ];
+        Self::start_yaml_wrapped(&wrapper, yaml, tls)
+    }
+
+    /// [`Tlsgate::spawn_args`] run through `wrapper` (a command that ends by executing its
+    /// arguments, keeping the process id), when not empty.
+    fn spawn_wrapped(
+        wrapper: &[String],
+        args: &[String],
+        dir: tempfile::TempDir,
+        cwd: Option<&Path>,
+        env: &[(String, String)],
+        tls: bool,
+    ) -> Tlsgate {
         let config_path = dir.path().join("tlsgate.yaml");
         let ready_path = dir.path().join("ready.json");
-        let mut cmd = Command::new(tlsgate_bin());
+        let mut cmd = match wrapper.split_first() {
+            None => Command::new(tlsgate_bin()),
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(tlsgate_bin());
+                c
+            }
+        };
         scrub(&mut cmd);
         cmd.args(args)
             .arg("--ready-file")
