@@ -63,6 +63,49 @@ pub struct UpstreamLabel {
     pub upstream: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AdminClosedLabel {
+    pub reason: AdminCloseReason,
+}
+
+/// The `reason` label of `tlsgate_admin_connections_closed_total`: why the admin API closed a
+/// connection.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum AdminCloseReason {
+    /// Refused at accept: `admin.max_connections` were open.
+    OverCapacity,
+    /// A request head not complete within `admin.header_read_timeout`.
+    HeaderTimeout,
+    /// Idle between requests for `admin.idle_timeout`.
+    IdleTimeout,
+    /// The client took nothing of an answer for `admin.idle_timeout`.
+    SendTimeout,
+}
+
+impl AdminCloseReason {
+    pub const ALL: [AdminCloseReason; 4] = [
+        AdminCloseReason::OverCapacity,
+        AdminCloseReason::HeaderTimeout,
+        AdminCloseReason::IdleTimeout,
+        AdminCloseReason::SendTimeout,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AdminCloseReason::OverCapacity => "over_capacity",
+            AdminCloseReason::HeaderTimeout => "header_timeout",
+            AdminCloseReason::IdleTimeout => "idle_timeout",
+            AdminCloseReason::SendTimeout => "send_timeout",
+        }
+    }
+}
+
+impl EncodeLabelValue for AdminCloseReason {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
 /// The `status_class` label of `tlsgate_requests_total`: `1xx` … `5xx`.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum StatusClass {
@@ -155,6 +198,7 @@ pub struct Metrics {
     pub open_connections: Family<ListenerLabel, Gauge>,
     pub upstream_connections: Family<UpstreamLabel, Counter>,
     pub connections_closed: Family<ClosedLabels, Counter>,
+    pub admin_connections_closed: Family<AdminClosedLabel, Counter>,
 }
 
 impl Metrics {
@@ -220,9 +264,20 @@ impl Metrics {
             "Client connections tlsgate closed because a limit was reached (an HTTP/2 stream for client_body_timeout), by listener and reason (a finding code)",
             connections_closed.clone(),
         );
+        let admin_connections_closed = Family::<AdminClosedLabel, Counter>::default();
+        registry.register(
+            "admin_connections_closed",
+            "Admin API connections refused over admin.max_connections or closed by an admin timeout, by reason",
+            admin_connections_closed.clone(),
+        );
+        // Every reason from the start, so a dashboard sees 0 rather than no series.
+        for reason in AdminCloseReason::ALL {
+            let _ = admin_connections_closed.get_or_create(&AdminClosedLabel { reason });
+        }
         Metrics {
             registry,
             connections_closed,
+            admin_connections_closed,
             upstream_connections,
             requests,
             request_duration,
@@ -640,6 +695,14 @@ impl State {
                 listener: listener.to_string(),
                 reason: reason.as_str().to_string(),
             })
+            .inc();
+    }
+
+    /// Counts one admin API connection refused or closed (`reason`).
+    pub fn record_admin_connection_closed(&self, reason: AdminCloseReason) {
+        self.metrics
+            .admin_connections_closed
+            .get_or_create(&AdminClosedLabel { reason })
             .inc();
     }
 

@@ -271,3 +271,144 @@ fn admin_connections_have_a_header_timeout_and_a_cap() {
     });
     assert!(ok.is_some(), "{}", gate.output());
 }
+
+/// `tlsgate_admin_connections_closed_total{reason}` as `/metrics` shows it now.
+fn admin_closed(gate: &Tlsgate, reason: &str) -> u64 {
+    try_admin_closed(gate, reason).expect("GET /metrics")
+}
+
+/// As [`admin_closed`]; `None` when `/metrics` does not answer (the admin API at its cap).
+fn try_admin_closed(gate: &Tlsgate, reason: &str) -> Option<u64> {
+    let (code, body) = raw_http_get(gate.admin_addr(), "/metrics", Duration::from_secs(5))?;
+    assert_eq!(code, 200, "{body}");
+    let series = format!("tlsgate_admin_connections_closed_total{{reason=\"{reason}\"}} ");
+    let value = body
+        .lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .unwrap_or_else(|| panic!("no {series}in /metrics:\n{body}"));
+    Some(value.trim().parse().unwrap())
+}
+
+/// Waits (generously) until the admin counter for `reason` reaches `at_least`.
+fn admin_closed_reaches(gate: &Tlsgate, reason: &str, at_least: u64) -> bool {
+    wait_until(Duration::from_secs(10), || {
+        try_admin_closed(gate, reason)
+            .filter(|n| *n >= at_least)
+            .map(|_| ())
+    })
+    .is_some()
+}
+
+/// Whether the server closes `s` within its read timeout (a timeout is not a close).
+fn server_closes(s: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 64];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// One keep-alive admin request on `s`: the status code.
+fn keepalive_get(s: &mut TcpStream, path: &str) -> u16 {
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    read_response(s).0
+}
+
+fn admin_gate(upstream: &MockUpstream, budgets: &str) -> Tlsgate {
+    let yaml = GateConfig::plain(upstream.url()).render().replace(
+        "admin:\n  bind: 127.0.0.1:0\n",
+        &format!("admin:\n  bind: 127.0.0.1:0\n{budgets}"),
+    );
+    Tlsgate::start_yaml(&yaml, false)
+}
+
+#[test]
+fn an_idle_admin_keepalive_connection_is_closed_after_idle_timeout_and_counted() {
+    let upstream = MockUpstream::start();
+    // The head timeout far above the idle one: a close within the deadline below is the idle
+    // timeout's.
+    let gate = admin_gate(
+        &upstream,
+        "  header_read_timeout: 60s\n  idle_timeout: 1s\n",
+    );
+    assert_eq!(admin_closed(&gate, "idle_timeout"), 0);
+    let mut s = TcpStream::connect(gate.admin_addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    assert_eq!(keepalive_get(&mut s, "/healthz"), 200);
+    // Idle now: closed (well before the 60 s head timeout could).
+    assert!(
+        server_closes(&mut s),
+        "an idle admin keep-alive connection stayed open"
+    );
+    assert!(
+        admin_closed_reaches(&gate, "idle_timeout", 1),
+        "the idle close was not counted"
+    );
+    assert!(
+        gate.wait_for_log(Duration::from_secs(10), |l| {
+            l.get("setting").and_then(|v| v.as_str()) == Some("admin.idle_timeout")
+        })
+        .is_some(),
+        "the idle close was not logged: {}",
+        gate.output()
+    );
+    assert_eq!(admin_closed(&gate, "header_timeout"), 0);
+}
+
+#[test]
+fn admin_idle_timeout_is_not_the_header_timeout() {
+    let upstream = MockUpstream::start();
+    let gate = admin_gate(&upstream, "  header_read_timeout: 1s\n  idle_timeout: 5m\n");
+    let mut s = TcpStream::connect(gate.admin_addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    assert_eq!(keepalive_get(&mut s, "/healthz"), 200);
+    // Idle for three head timeouts: still open, and it answers a second request.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(keepalive_get(&mut s, "/readyz"), 200);
+    assert_eq!(admin_closed(&gate, "header_timeout"), 0);
+    assert_eq!(admin_closed(&gate, "idle_timeout"), 0);
+    // The head timeout still applies to a request once begun.
+    s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n").unwrap();
+    assert!(
+        server_closes(&mut s),
+        "a half-sent admin request stayed open"
+    );
+    assert!(admin_closed_reaches(&gate, "header_timeout", 1));
+}
+
+#[test]
+fn admin_header_timeouts_and_refusals_over_the_cap_are_counted() {
+    let upstream = MockUpstream::start();
+    let gate = admin_gate(
+        &upstream,
+        "  header_read_timeout: 1s\n  idle_timeout: 1m\n  max_connections: 2\n",
+    );
+    let admin = gate.admin_addr();
+    assert_eq!(admin_closed(&gate, "header_timeout"), 0);
+    assert_eq!(admin_closed(&gate, "over_capacity"), 0);
+    let silent = TcpStream::connect(admin).unwrap();
+    closed_within(silent).expect("a silent admin connection stayed open");
+    assert!(admin_closed_reaches(&gate, "header_timeout", 1));
+    // Two held open: the third is refused, and counted.
+    let mut a = TcpStream::connect(admin).unwrap();
+    let mut b = TcpStream::connect(admin).unwrap();
+    // Both taken by the server before the third arrives: each answers a request.
+    for s in [&mut a, &mut b] {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        assert_eq!(keepalive_get(s, "/healthz"), 200);
+    }
+    let third = TcpStream::connect(admin).unwrap();
+    closed_within(third).expect("a connection over the cap stayed open");
+    drop((a, b));
+    assert!(
+        admin_closed_reaches(&gate, "over_capacity", 1),
+        "{}",
+        gate.output()
+    );
+}
