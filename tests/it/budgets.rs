@@ -412,3 +412,30 @@ fn admin_header_timeouts_and_refusals_over_the_cap_are_counted() {
         gate.output()
     );
 }
+
+#[test]
+fn an_http1_request_after_h2_was_negotiated_is_refused() {
+    let pki = TestPki::new();
+    let upstream = MockUpstream::start();
+    let gate = Tlsgate::start(&GateConfig::tls(&pki, upstream.url()));
+    let mut s = handshake(&pki, gate.listen_port, &[b"h2", b"http/1.1"]);
+    assert_eq!(s.conn.alpn_protocol(), Some(&b"h2"[..]));
+    s.write_all(b"GET /after-h2 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    s.flush().unwrap();
+    let (got, closed) = read_to_close(&mut s);
+    assert!(
+        !got.starts_with(b"HTTP/1"),
+        "the gate answered HTTP/1.1 on an h2 connection: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+    assert!(closed, "the connection stayed open: {got:?}");
+    assert_eq!(upstream.count("/after-h2"), 0, "the request was forwarded");
+    let logged = gate.wait_for_log(Duration::from_secs(10), |l| {
+        l.get("code").and_then(|c| c.as_str()) == Some("client_protocol_not_negotiated")
+            && l.get("limit").and_then(|c| c.as_str()) == Some("h2")
+    });
+    assert!(logged.is_some(), "no log line: {}", gate.output());
+    // A real HTTP/2 client on the same listener is still served.
+    assert_eq!(advertised_max_streams(&pki, gate.listen_port), Some(128));
+}
