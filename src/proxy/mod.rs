@@ -186,7 +186,7 @@ impl Proxy {
             code: Code::ClientPathInvalid,
             why: format!(
                 "path {}: {e}",
-                crate::telemetry::redact::redact_path_and_query(raw)
+                inbound::peer_text(crate::telemetry::redact::redact_path_and_query(raw).as_bytes())
             ),
         };
         let decoded = path::decode_unreserved(raw).map_err(invalid)?;
@@ -226,7 +226,10 @@ impl Proxy {
                 if scheme != "http" && scheme != "https" {
                     return Err(Refusal {
                         code: Code::ClientPathInvalid,
-                        why: format!("an absolute-form target with scheme {scheme:?}"),
+                        why: format!(
+                            "an absolute-form target with scheme \"{}\"",
+                            inbound::peer_text(scheme.as_bytes())
+                        ),
                     });
                 }
             }

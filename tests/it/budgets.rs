@@ -439,3 +439,81 @@ fn an_http1_request_after_h2_was_negotiated_is_refused() {
     // A real HTTP/2 client on the same listener is still served.
     assert_eq!(advertised_max_streams(&pki, gate.listen_port), Some(128));
 }
+
+/// Raw line and direction controls (and their escaped form) a client can put in a request.
+const HOSTILE: &str = "a\u{2028}b\u{2029}c\u{85}d\u{202e}e";
+const HOSTILE_ESCAPED: &str = "a\\xe2\\x80\\xa8b\\xe2\\x80\\xa9c\\xc2\\x85d\\xe2\\x80\\xaee";
+
+/// Sends one raw HTTP/1.1 request to a plain listener and reads the answer.
+fn send_raw(port: u16, head: &[u8]) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(head).unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).to_string()
+}
+
+fn assert_no_raw_controls(out: &str) {
+    for c in ['\u{2028}', '\u{2029}', '\u{85}', '\u{202e}'] {
+        assert!(
+            !out.contains(c),
+            "U+{:04X} reached the log raw:\n{out}",
+            c as u32
+        );
+    }
+}
+
+#[test]
+fn client_error_evidence_is_escaped_in_json_and_pretty_logs() {
+    let upstream = MockUpstream::start();
+    // (what, request head, code)
+    let cases: [(&str, String, &str); 3] = [
+        (
+            "Upgrade",
+            format!(
+                "GET /up HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: {HOSTILE}\r\n\r\n"
+            ),
+            "client_upgrade_refused",
+        ),
+        (
+            "Host",
+            format!("GET /host HTTP/1.1\r\nHost: {HOSTILE}\r\nConnection: close\r\n\r\n"),
+            "client_host_invalid",
+        ),
+        (
+            "path",
+            format!("GET /v1/../../{HOSTILE} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+            "client_path_invalid",
+        ),
+    ];
+    for format in ["json", "pretty"] {
+        let yaml = GateConfig::plain(upstream.url())
+            .render()
+            .replace("log_format: json", &format!("log_format: {format}"));
+        let gate = Tlsgate::start_yaml(&yaml, false);
+        for (what, head, code) in &cases {
+            let answer = send_raw(gate.listen_port, head.as_bytes());
+            assert!(answer.contains(code), "{what}: {answer}");
+            // The client_error line carries the escaped evidence.
+            let line = gate
+                .output
+                .wait_for(Duration::from_secs(10), |all| {
+                    all.lines()
+                        .find(|l| l.contains("client_error") && l.contains(code))
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| {
+                    panic!("{format} {what}: no client_error line\n{}", gate.output())
+                });
+            // JSON escapes a backslash once more.
+            let want = if *format == *"json" {
+                HOSTILE_ESCAPED.replace('\\', "\\\\")
+            } else {
+                HOSTILE_ESCAPED.to_string()
+            };
+            assert!(line.contains(&want), "{format} {what}: {line}");
+        }
+        assert_no_raw_controls(&gate.output());
+    }
+}
