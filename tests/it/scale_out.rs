@@ -371,23 +371,28 @@ fn v2_header(command: u8, src: SocketAddr, dst: SocketAddr, tlvs: &[(u8, &[u8])]
     v
 }
 
-#[test]
-fn v2_tlvs_are_evidence_and_local_uses_the_real_peer() {
-    let pki = TestPki::new();
-    let upstream = MockUpstream::start();
-    let gate = Tlsgate::start_yaml(
+/// A TLS listener `lb` taking PROXY v2 headers from loopback sources.
+fn v2_gate(pki: &TestPki, upstream: &MockUpstream) -> Tlsgate {
+    Tlsgate::start_yaml(
         &format!(
             "listeners:\n{}{}",
             tls_listener(
                 "lb",
-                &pki,
+                pki,
                 "    proxy_protocol: v2\n    trusted_proxies: [127.0.0.0/8]\n",
                 ""
             ),
-            tail_yaml(&upstream, "")
+            tail_yaml(upstream, "")
         ),
         true,
-    );
+    )
+}
+
+#[test]
+fn v2_tlvs_are_evidence_and_local_uses_the_real_peer() {
+    let pki = TestPki::new();
+    let upstream = MockUpstream::start();
+    let gate = v2_gate(&pki, &upstream);
     let send = |header: Vec<u8>| {
         let mut s = TcpStream::connect(("127.0.0.1", gate.listen_port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -434,19 +439,7 @@ fn v2_tlvs_are_evidence_and_local_uses_the_real_peer() {
 fn v2_tlv_text_is_escaped_in_the_handshake_log() {
     let pki = TestPki::new();
     let upstream = MockUpstream::start();
-    let gate = Tlsgate::start_yaml(
-        &format!(
-            "listeners:\n{}{}",
-            tls_listener(
-                "lb",
-                &pki,
-                "    proxy_protocol: v2\n    trusted_proxies: [127.0.0.0/8]\n",
-                ""
-            ),
-            tail_yaml(&upstream, "")
-        ),
-        true,
-    );
+    let gate = v2_gate(&pki, &upstream);
     let mut s = TcpStream::connect(("127.0.0.1", gate.listen_port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(&v2_header(
