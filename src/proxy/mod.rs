@@ -40,11 +40,13 @@ use crate::telemetry::ratelimit::{Admit, RateLimiter};
 use crate::telemetry::Event;
 
 /// What the proxy knows about the connection a request came on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnMeta {
     pub peer: SocketAddr,
     /// Whether the client connection is TLS (for `X-Forwarded-Proto`).
     pub tls: bool,
+    /// `tlsgate_client_errors_total` of the connection's listener.
+    pub client_errors: crate::status::ClientErrors,
 }
 
 /// Called once per finished request (metrics). Kept as a plain callback so the proxy does not
@@ -521,6 +523,7 @@ impl Proxy {
         drain: Option<Drain<B>>,
     ) -> Response<ProxyBody> {
         let code = refusal.code;
+        meta.client_errors.record(code);
         let finding = Finding::new(code, client_summary(code), refusal.why, code.fix_hint());
         if self.limiter.admit(
             &self.client_key,

@@ -203,6 +203,7 @@ async fn serve_connection(
     let meta = ConnMeta {
         peer: peer.addr,
         tls: ctx.tls.is_some(),
+        client_errors: ctx.state.client_errors(ctx.name.clone()),
     };
     match &ctx.tls {
         None => {
@@ -262,7 +263,13 @@ where
     let io = TokioIo::new(Watched::new(io, activity.clone()));
     // hyper's canned HTTP/1.1 parse-error answers (empty 400/431) are rewritten as JSON.
     let owed = super::parse_errors::Owed::default();
-    let io = super::parse_errors::RewriteParseErrors::new(io, owed.clone(), ctx.proxy.detail());
+    let io = super::parse_errors::RewriteParseErrors::new(
+        io,
+        owed.clone(),
+        ctx.proxy.detail(),
+        meta.client_errors.clone(),
+    );
+    let peer = meta.peer;
     let service = {
         let proxy = ctx.proxy.clone();
         let closer = ctx.closer.clone();
@@ -290,6 +297,7 @@ where
                 peer: meta.peer,
                 limit,
             });
+            let meta = meta.clone();
             let req = Request::from_parts(parts, TimedBody::new(body, limit, stall.clone()));
             async move {
                 let mut resp = match &stall {
@@ -302,6 +310,7 @@ where
                                 if let Some(w) = &watch {
                                     w.closer.report(Code::ClientBodyTimeout, meta.peer, Limit::ClientBody.key(), &limit);
                                 }
+                                meta.client_errors.record(Code::ClientBodyTimeout);
                                 return Ok::<_, Infallible>(
                                     body_timeout_response(detail, http1, limit)
                                         .map(|b| Tracked::new(b, in_flight, None)),
@@ -338,7 +347,7 @@ where
         let due = match judge(&activity.snapshot(), &timeouts) {
             Verdict::Close(code, limit) => {
                 ctx.closer
-                    .report(code, meta.peer, limit.key(), &timeouts.value(limit));
+                    .report(code, peer, limit.key(), &timeouts.value(limit));
                 return Some(code);
             }
             Verdict::GoAway(limit) => match goaway {
@@ -346,7 +355,7 @@ where
                     graceful_shutdown(conn.as_mut());
                     ctx.closer.report(
                         Code::ClientIdleTimeout,
-                        meta.peer,
+                        peer,
                         limit.key(),
                         &timeouts.value(limit),
                     );
@@ -377,13 +386,13 @@ where
                         let negotiated = if h2 { "h2" } else { "http/1.1" };
                         ctx.closer.report(
                             Code::ClientProtocolNotNegotiated,
-                            meta.peer,
+                            peer,
                             "listeners.tls.alpn",
                             &negotiated,
                         );
                         return Some(Code::ClientProtocolNotNegotiated);
                     }
-                    tracing::debug!(event = crate::telemetry::Event::ConnectionError.as_str(), listener = %ctx.name, peer = %meta.peer, error = %e);
+                    tracing::debug!(event = crate::telemetry::Event::ConnectionError.as_str(), listener = %ctx.name, peer = %peer, error = %e);
                 }
                 return goaway.map(|_| Code::ClientIdleTimeout);
             }

@@ -68,6 +68,26 @@ pub struct AdminClosedLabel {
     pub reason: AdminCloseReason,
 }
 
+/// Counts the requests of one listener that tlsgate answered as the client's fault
+/// (`tlsgate_client_errors_total{listener,code}`). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ClientErrors {
+    family: Family<HandshakeLabels, Counter>,
+    listener: Arc<str>,
+}
+
+impl ClientErrors {
+    /// Counts one refused request.
+    pub fn record(&self, code: Code) {
+        self.family
+            .get_or_create(&HandshakeLabels {
+                listener: self.listener.to_string(),
+                code,
+            })
+            .inc();
+    }
+}
+
 /// The `reason` label of `tlsgate_admin_connections_closed_total`: why the admin API closed a
 /// connection.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
@@ -199,6 +219,7 @@ pub struct Metrics {
     pub upstream_connections: Family<UpstreamLabel, Counter>,
     pub connections_closed: Family<ClosedLabels, Counter>,
     pub admin_connections_closed: Family<AdminClosedLabel, Counter>,
+    pub client_errors: Family<HandshakeLabels, Counter>,
 }
 
 impl Metrics {
@@ -274,8 +295,15 @@ impl Metrics {
         for reason in AdminCloseReason::ALL {
             let _ = admin_connections_closed.get_or_create(&AdminClosedLabel { reason });
         }
+        let client_errors = Family::<HandshakeLabels, Counter>::default();
+        registry.register(
+            "client_errors",
+            "Requests tlsgate answered itself as the client's fault (4xx), by listener and code",
+            client_errors.clone(),
+        );
         Metrics {
             registry,
+            client_errors,
             connections_closed,
             admin_connections_closed,
             upstream_connections,
@@ -696,6 +724,14 @@ impl State {
                 reason: reason.as_str().to_string(),
             })
             .inc();
+    }
+
+    /// The `tlsgate_client_errors_total` counters of one listener.
+    pub fn client_errors(&self, listener: Arc<str>) -> ClientErrors {
+        ClientErrors {
+            family: self.metrics.client_errors.clone(),
+            listener,
+        }
     }
 
     /// Counts one admin API connection refused or closed (`reason`).

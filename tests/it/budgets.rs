@@ -517,3 +517,58 @@ fn client_error_evidence_is_escaped_in_json_and_pretty_logs() {
         assert_no_raw_controls(&gate.output());
     }
 }
+
+/// `tlsgate_client_errors_total{listener="main",code}` as `/metrics` shows it (0 when absent).
+fn client_errors(gate: &Tlsgate, code: &str) -> u64 {
+    let (status, body) =
+        raw_http_get(gate.admin_addr(), "/metrics", Duration::from_secs(5)).expect("GET /metrics");
+    assert_eq!(status, 200, "{body}");
+    let series = format!("tlsgate_client_errors_total{{listener=\"main\",code=\"{code}\"}} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+#[test]
+fn requests_refused_as_the_clients_fault_are_counted_per_listener_and_code() {
+    let upstream = MockUpstream::start();
+    let gate = Tlsgate::start(&GateConfig::plain(upstream.url()));
+    let port = gate.listen_port;
+    // Answered by the upstream, even a 404: not tlsgate's refusal.
+    let ok = send_raw(
+        port,
+        b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(ok.starts_with("HTTP/1.1 404"), "{ok}");
+    for _ in 0..2 {
+        let a = send_raw(
+            port,
+            b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: upgrade, close\r\nUpgrade: h2c\r\n\r\n",
+        );
+        assert!(a.starts_with("HTTP/1.1 400"), "{a}");
+    }
+    let a = send_raw(
+        port,
+        b"TRACE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(a.starts_with("HTTP/1.1 405"), "{a}");
+    // Refused by the HTTP parser itself (rewritten as JSON): counted too.
+    let a = send_raw(port, b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n");
+    assert!(a.starts_with("HTTP/1.1 400"), "{a}");
+    let code = a
+        .split("\"code\":\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("no code in {a}"))
+        .to_string();
+    assert_eq!(client_errors(&gate, "client_upgrade_refused"), 2);
+    assert_eq!(client_errors(&gate, "client_method_refused"), 1);
+    assert_eq!(client_errors(&gate, &code), 1, "{code}");
+    let (_, metrics) = raw_http_get(gate.admin_addr(), "/metrics", Duration::from_secs(5)).unwrap();
+    let total: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("tlsgate_client_errors_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(total, 4, "{metrics}");
+}
