@@ -13,20 +13,95 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::findings::Finding;
-use crate::status::{ReloadResult, State};
+use crate::server::lifecycle::{judge, Activity, ConnTimeouts, Limit, Verdict, Watched};
+use crate::status::{AdminCloseReason, ReloadResult, State};
 
 /// What one admin connection, and all of them together, may take.
 #[derive(Debug, Clone, Copy)]
 pub struct Budgets {
-    /// `admin.header_read_timeout`: hyper's HTTP/1.1 head timer, armed from the connection's
-    /// start and again after each response, so silent, half-sent and idle connections close.
+    /// `admin.header_read_timeout`: from the connection's start to its first complete request
+    /// head, and from the first byte of each later request to its complete head.
     pub header_read_timeout: std::time::Duration,
+    /// `admin.idle_timeout`: a keep-alive connection with no byte of a next request; also how
+    /// long a client may take nothing of an answer.
+    pub idle_timeout: std::time::Duration,
     /// `admin.max_connections`: connections beyond it are closed at accept.
     pub max_connections: usize,
 }
 
-/// How often, at most, the admin API logs that it refused connections over its cap.
+impl Budgets {
+    /// The connection rule's timeouts (`server::lifecycle::judge`, HTTP/1.1 only here).
+    fn timeouts(&self) -> ConnTimeouts {
+        ConnTimeouts {
+            header_read: self.header_read_timeout,
+            keepalive: self.idle_timeout,
+            http2_idle: self.idle_timeout,
+            client_body: self.header_read_timeout,
+            send: self.idle_timeout,
+        }
+    }
+}
+
+/// How often, at most, the admin API logs that it refused or closed connections (per reason).
 const CAP_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Counts every admin connection refused or closed for a budget and logs it, at most once per
+/// reason every [`CAP_LOG_EVERY`].
+struct Closes {
+    state: Arc<State>,
+    budgets: Budgets,
+    logged: std::sync::Mutex<[Option<std::time::Instant>; AdminCloseReason::ALL.len()]>,
+    closed: [std::sync::atomic::AtomicU64; AdminCloseReason::ALL.len()],
+}
+
+impl Closes {
+    fn record(&self, reason: AdminCloseReason) {
+        self.state.record_admin_connection_closed(reason);
+        let i = AdminCloseReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(0);
+        let total = self.closed[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        {
+            let mut logged = crate::locks::lock(&self.logged);
+            if logged[i].is_some_and(|at| at.elapsed() < CAP_LOG_EVERY) {
+                return;
+            }
+            logged[i] = Some(std::time::Instant::now());
+        }
+        let (setting, limit, message) = match reason {
+            AdminCloseReason::OverCapacity => (
+                "admin.max_connections",
+                self.budgets.max_connections.to_string(),
+                "admin connection refused: too many open admin connections",
+            ),
+            AdminCloseReason::HeaderTimeout => (
+                "admin.header_read_timeout",
+                format!("{}ms", self.budgets.header_read_timeout.as_millis()),
+                "admin connection closed: no complete request head in time",
+            ),
+            AdminCloseReason::IdleTimeout => (
+                "admin.idle_timeout",
+                format!("{}ms", self.budgets.idle_timeout.as_millis()),
+                "admin connection closed: idle between requests",
+            ),
+            AdminCloseReason::SendTimeout => (
+                "admin.idle_timeout",
+                format!("{}ms", self.budgets.idle_timeout.as_millis()),
+                "admin connection closed: the client stopped reading the answer",
+            ),
+        };
+        tracing::warn!(
+            event = crate::telemetry::Event::ConnectionError.as_str(),
+            listener = "admin",
+            reason = reason.as_str(),
+            setting,
+            limit = %limit,
+            closed_total = total,
+            "{message}",
+        );
+    }
+}
 
 /// Serves the admin API until `shutdown` flips.
 pub async fn serve(
@@ -37,8 +112,12 @@ pub async fn serve(
 ) {
     let local = listener.local_addr().ok();
     let slots = Arc::new(tokio::sync::Semaphore::new(budgets.max_connections.max(1)));
-    let mut refused = 0u64;
-    let mut logged: Option<std::time::Instant> = None;
+    let closes = Arc::new(Closes {
+        state: state.clone(),
+        budgets,
+        logged: std::sync::Mutex::new([None; AdminCloseReason::ALL.len()]),
+        closed: Default::default(),
+    });
     loop {
         let (stream, _) = tokio::select! {
             _ = shutdown.changed() => return,
@@ -51,35 +130,74 @@ pub async fn serve(
             },
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
+            // Counted before the close, so a client that sees it sees the count.
+            closes.record(AdminCloseReason::OverCapacity);
             drop(stream);
-            refused = refused.saturating_add(1);
-            if logged.is_none_or(|at| at.elapsed() >= CAP_LOG_EVERY) {
-                logged = Some(std::time::Instant::now());
-                tracing::warn!(
-                    event = crate::telemetry::Event::ConnectionError.as_str(),
-                    listener = "admin",
-                    setting = "admin.max_connections",
-                    limit = budgets.max_connections,
-                    refused_total = refused,
-                    "admin connection refused: too many open admin connections",
-                );
-            }
             continue;
         };
         let state = state.clone();
+        let closes = closes.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(&state, req, local).await) }
-            });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(budgets.header_read_timeout)
-                .keep_alive(true);
-            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+            serve_connection(stream, state, local, &closes).await;
         });
+    }
+}
+
+/// One admin connection: HTTP/1.1 with the connection rule of the proxy's listeners
+/// (`server::lifecycle::judge`) watching it, with the admin budgets.
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    state: Arc<State>,
+    local: Option<std::net::SocketAddr>,
+    closes: &Closes,
+) {
+    let activity = Activity::exact();
+    let io = TokioIo::new(Watched::new(stream, activity.clone()));
+    let svc = {
+        let activity = activity.clone();
+        service_fn(move |req: Request<hyper::body::Incoming>| {
+            let state = state.clone();
+            let in_flight = activity.request_started(false);
+            async move {
+                let resp = handle(&state, req, local).await;
+                drop(in_flight);
+                Ok::<_, Infallible>(resp)
+            }
+        })
+    };
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    // hyper's own head timer would also run between requests; `judge` times both instead.
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(None)
+        .keep_alive(true);
+    let mut conn = std::pin::pin!(builder.serve_connection(io, svc));
+    let timeouts = closes.budgets.timeouts();
+    loop {
+        let due = match judge(&activity.snapshot(), &timeouts) {
+            Verdict::Close(_, limit) | Verdict::GoAway(limit) => {
+                closes.record(match limit {
+                    Limit::Keepalive | Limit::Http2Idle => AdminCloseReason::IdleTimeout,
+                    Limit::Send => AdminCloseReason::SendTimeout,
+                    Limit::HeaderRead | Limit::ClientBody => AdminCloseReason::HeaderTimeout,
+                });
+                return;
+            }
+            Verdict::Wait(at) => at.map(|ms| activity.at(ms)),
+        };
+        let sleep = async {
+            match due {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = conn.as_mut() => return,
+            () = activity.changed() => {}
+            () = sleep => {}
+        }
     }
 }
 

@@ -346,6 +346,7 @@ pub async fn run(
             tracing::info!(event = Event::AdminListening.as_str(), bind = %local);
             let budgets = crate::admin::Budgets {
                 header_read_timeout: cfg.admin.header_read_timeout.get(),
+                idle_timeout: cfg.admin.idle_timeout.get(),
                 max_connections: cfg.admin.max_connections,
             };
             tokio::spawn(crate::admin::serve(

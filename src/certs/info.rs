@@ -134,7 +134,7 @@ impl CertInfo {
                     has_san_extension = true;
                     for name in &san.general_names {
                         match name {
-                            GeneralName::DNSName(d) => sans.push(d.to_string()),
+                            GeneralName::DNSName(d) => sans.push(name_text(d)),
                             GeneralName::IPAddress(ip) => {
                                 if let Some(ip) = ip_from_bytes(ip) {
                                     sans.push(ip.to_string());
@@ -188,9 +188,9 @@ impl CertInfo {
                         if let GeneralName::URI(uri) = &desc.access_location {
                             let method = desc.access_method.to_id_string();
                             if method == "1.3.6.1.5.5.7.48.2" {
-                                aia_ca_issuers.push(uri.to_string());
+                                aia_ca_issuers.push(name_text(uri));
                             } else if method == "1.3.6.1.5.5.7.48.1" {
-                                aia_ocsp.push(uri.to_string());
+                                aia_ocsp.push(name_text(uri));
                             }
                         }
                     }
@@ -205,10 +205,10 @@ impl CertInfo {
         let issuer_raw = cert.issuer().as_raw().to_vec();
 
         CertInfo {
-            subject: cert.subject().to_string(),
-            issuer: cert.issuer().to_string(),
-            subject_cn: first_cn(cert.subject()),
-            issuer_cn: first_cn(cert.issuer()),
+            subject: name_text(&cert.subject().to_string()),
+            issuer: name_text(&cert.issuer().to_string()),
+            subject_cn: first_cn(cert.subject()).map(|n| name_text(&n)),
+            issuer_cn: first_cn(cert.issuer()).map(|n| name_text(&n)),
             serial: cert.raw_serial_as_string(),
             sans,
             has_san_extension,
@@ -290,6 +290,17 @@ fn colon_hex(bytes: &[u8]) -> String {
 }
 
 /// Maps a signature algorithm OID to its common name and whether it is weak (SHA-1, MD5).
+/// The longest name or URI kept from a certificate (escaped).
+const MAX_NAME_TEXT: usize = 1024;
+
+/// Text from a certificate — names, URIs — as it is shown and logged: a certificate may come
+/// from a peer (an upstream's chain, a client certificate), so it is escaped with the logs'
+/// one helper (printable ASCII kept, `\\` doubled, anything else `\xNN`). A valid DNS name is
+/// unchanged.
+fn name_text(text: &str) -> String {
+    crate::wire::sniff::printable_text(text, MAX_NAME_TEXT).into_owned()
+}
+
 fn signature_name(oid: &str) -> (String, bool) {
     let (name, weak) = match oid {
         "1.2.840.113549.1.1.4" => ("md5WithRSAEncryption", true),

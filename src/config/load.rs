@@ -34,13 +34,15 @@ pub enum ConfigError {
         line: usize,
         column: usize,
     },
-    /// A value that parses but cannot work (unknown upstream, bad URL, …).
-    #[error("{}{key}: {message}", position(origin, (*line).map(|l| l as u64), None))]
+    /// A value that parses but cannot work (unknown upstream, bad URL, a zero limit, …).
+    #[error("{}{key}: {message}", position(origin, (*line).map(|l| l as u64), (*column).map(|c| c as u64)))]
     Invalid {
         origin: String,
         key: String,
         message: String,
         line: Option<usize>,
+        /// The column of the key on `line`.
+        column: Option<usize>,
     },
 }
 
@@ -290,12 +292,95 @@ fn find_line(text: &str, key: &str, after_line: usize) -> Option<usize> {
 }
 
 fn invalid(text: &str, origin: &str, key: String, leaf_key: &str, message: String) -> ConfigError {
+    let at = locate(text, &key, leaf_key);
     ConfigError::Invalid {
         origin: origin.to_string(),
-        line: find_line(text, leaf_key, 0),
+        line: at.map(|(l, _)| l),
+        column: at.map(|(_, c)| c),
         key,
         message,
     }
+}
+
+/// The line and column of the key a validation error names: `key_path` (`limits.max_connections`,
+/// `listeners[1].bind`) walked block by block, so `limits.max_connections` is not confused with
+/// `admin.max_connections`; when the path cannot be walked (or names a different leaf), the
+/// first `leaf_key:` in the file.
+fn locate(text: &str, key_path: &str, leaf_key: &str) -> Option<(usize, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let walked = key_path
+        .rsplit('.')
+        .next()
+        .is_some_and(|last| last == leaf_key)
+        .then(|| walk(&lines, key_path))
+        .flatten();
+    walked.or_else(|| {
+        let line = find_line(text, leaf_key, 0)?;
+        Some((line, key_column(lines.get(line - 1)?)))
+    })
+}
+
+/// The column (1-based) where a line's key starts, after its indentation and any `- `.
+fn key_column(line: &str) -> usize {
+    let indent = line.len() - line.trim_start().len();
+    let t = line.trim_start();
+    let dash = t.len() - t.trim_start_matches("- ").len();
+    indent + dash + 1
+}
+
+/// Walks `a.b[2].c` through the YAML blocks by indentation (block style only).
+fn walk(lines: &[&str], key_path: &str) -> Option<(usize, usize)> {
+    let meaningful = |l: &str| !l.trim().is_empty() && !l.trim_start().starts_with('#');
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let is_item = |l: &str| l.trim_start().starts_with("- ");
+    // The block searched next: from `start`, the lines deeper than `parent` (the line at
+    // `start` itself is a sequence item's `- ` line when `on_item`).
+    let (mut start, mut parent, mut on_item): (usize, Option<usize>, bool) = (0, None, false);
+    let mut found: Option<(usize, usize)> = None;
+    for segment in key_path.split('.') {
+        let (name, index) = match segment.split_once('[') {
+            Some((n, i)) => (n, Some(i.strip_suffix(']')?.parse::<usize>().ok()?)),
+            None => (segment, None),
+        };
+        let from = if on_item { start + 1 } else { start };
+        let end = (from..lines.len())
+            .find(|&i| meaningful(lines[i]) && parent.is_some_and(|p| indent(lines[i]) <= p))
+            .unwrap_or(lines.len());
+        let at = (start..end).find(|&i| {
+            let t = lines[i].trim_start().trim_start_matches("- ");
+            t.starts_with(&format!("{name}:")) || t.starts_with(&format!("\"{name}\":"))
+        });
+        let Some(at) = at else {
+            // A flow mapping on the parent's line: `timeouts: { connect: 0s }`.
+            let (line, col): (usize, usize) = found?;
+            let text: &str = lines[line - 1];
+            let rest = text.get(col..)?;
+            let pos = rest
+                .match_indices(&format!("{name}:"))
+                .find_map(|(i, _)| rest[..i].ends_with(['{', ',', ' ']).then_some(i))?;
+            return Some((line, col + pos + 1));
+        };
+        let col = key_column(lines[at]);
+        found = Some((at + 1, col));
+        parent = Some(col - 1);
+        start = at + 1;
+        on_item = false;
+        if let Some(n) = index {
+            // The n-th `- ` item of the sequence under the key.
+            let end = (start..lines.len())
+                .find(|&i| meaningful(lines[i]) && indent(lines[i]) < col && !is_item(lines[i]))
+                .unwrap_or(lines.len());
+            let items: Vec<usize> = (start..end).filter(|&i| is_item(lines[i])).collect();
+            let item_indent = indent(lines[*items.first()?]);
+            start = *items
+                .iter()
+                .filter(|&&i| indent(lines[i]) == item_indent)
+                .nth(n)?;
+            parent = Some(item_indent);
+            on_item = true;
+        }
+    }
+    found
 }
 
 /// Checks that need more than one field, and fills derived defaults (listener names, header
@@ -460,30 +545,80 @@ pub fn validate(cfg: &mut Config, text: &str, origin: &str) -> Result<(), Config
         }
     }
 
-    // A zero timeout would close every connection at once; a zero cap would refuse them all.
+    // A zero timeout would close every connection at once; a zero cap would refuse them all;
+    // a zero size would refuse every request head or certificate file. (A zero
+    // `max_request_body_bytes` is usable: requests without a body only.)
     let l = &cfg.limits;
-    for (key, d) in [
-        ("handshake_timeout", l.handshake_timeout),
-        ("header_read_timeout", l.header_read_timeout),
-        ("keepalive_timeout", l.keepalive_timeout),
-        ("http2_idle_timeout", l.http2_idle_timeout),
-        ("client_body_timeout", l.client_body_timeout),
-        ("send_timeout", l.send_timeout),
-    ] {
+    let a = &cfg.admin;
+    let mut timeouts = vec![
+        ("limits.handshake_timeout", l.handshake_timeout),
+        ("limits.header_read_timeout", l.header_read_timeout),
+        ("limits.keepalive_timeout", l.keepalive_timeout),
+        ("limits.http2_idle_timeout", l.http2_idle_timeout),
+        ("limits.client_body_timeout", l.client_body_timeout),
+        ("limits.send_timeout", l.send_timeout),
+        ("admin.header_read_timeout", a.header_read_timeout),
+        ("admin.idle_timeout", a.idle_timeout),
+    ];
+    let upstream_keys: Vec<(String, super::units::Duration)> = cfg
+        .upstreams
+        .iter()
+        .flat_map(|(name, up)| {
+            let t = &up.timeouts;
+            [
+                ("connect", Some(t.connect)),
+                ("tls_handshake", Some(t.tls_handshake)),
+                ("first_byte", Some(t.first_byte)),
+                ("idle", Some(t.idle)),
+                ("total", t.total),
+            ]
+            .into_iter()
+            .filter_map(move |(k, d)| d.map(|d| (format!("upstreams.{name}.timeouts.{k}"), d)))
+        })
+        .collect();
+    timeouts.extend(upstream_keys.iter().map(|(k, d)| (k.as_str(), *d)));
+    for (key, d) in timeouts {
         if d.get().is_zero() {
-            return Err(err(
-                format!("limits.{key}"),
-                key,
-                "must be longer than 0s".into(),
-            ));
+            let leaf = key.rsplit('.').next().unwrap_or(key);
+            return Err(err(key.into(), leaf, "must be longer than 0s".into()));
         }
     }
-    if l.max_connections_per_ip == Some(0) {
-        return Err(err(
-            "limits.max_connections_per_ip".into(),
-            "max_connections_per_ip",
-            "must be at least 1, or none for no cap".into(),
-        ));
+    for (key, zero, what) in [
+        (
+            "limits.max_connections",
+            l.max_connections == 0,
+            "every connection would be refused",
+        ),
+        (
+            "limits.max_connections_per_ip",
+            l.max_connections_per_ip == Some(0),
+            "every connection would be refused; write none for no cap",
+        ),
+        (
+            "limits.http2_max_concurrent_streams",
+            l.http2_max_concurrent_streams == 0,
+            "no HTTP/2 request could ever be sent; remove h2 from tls.alpn to switch HTTP/2 off",
+        ),
+        (
+            "limits.max_request_header_bytes",
+            l.max_request_header_bytes.0 == 0,
+            "every request would be refused",
+        ),
+        (
+            "limits.max_cert_file_bytes",
+            l.max_cert_file_bytes.0 == 0,
+            "every certificate file would be refused",
+        ),
+        (
+            "admin.max_connections",
+            a.max_connections == 0,
+            "every admin connection would be refused",
+        ),
+    ] {
+        if zero {
+            let leaf = key.rsplit('.').next().unwrap_or(key);
+            return Err(err(key.into(), leaf, format!("must be at least 1: {what}")));
+        }
     }
     Ok(())
 }
@@ -522,6 +657,7 @@ impl Config {
                 key: "--upstream".into(),
                 message: e.to_string(),
                 line: None,
+                column: None,
             })?;
             let mut up = if self.upstreams.len() == 1 {
                 self.upstreams.values().next().cloned()

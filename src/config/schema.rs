@@ -279,10 +279,15 @@ pub struct Admin {
     /// Must be true to bind the admin API on a non-loopback address.
     #[serde(default)]
     pub allow_public: bool,
-    /// From an admin connection's start (or the end of its previous response) to a complete
-    /// request head: silent, half-sent and idle admin connections are closed after it.
+    /// From an admin connection's start to its first complete request head, and from the
+    /// first byte of each later request to its complete head: silent and half-sent admin
+    /// connections are closed after it.
     #[serde(default = "d_10s")]
     pub header_read_timeout: Duration,
+    /// An admin keep-alive connection idle between requests (no byte of the next request yet)
+    /// is closed after it.
+    #[serde(default = "d_60s")]
+    pub idle_timeout: Duration,
     /// Admin connections open at once; more are closed at accept.
     #[serde(default = "d_admin_conns")]
     pub max_connections: usize,
@@ -298,6 +303,7 @@ impl Default for Admin {
             bind: default_admin_bind(),
             allow_public: false,
             header_read_timeout: d_10s(),
+            idle_timeout: d_60s(),
             max_connections: d_admin_conns(),
         }
     }

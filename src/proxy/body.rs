@@ -335,13 +335,14 @@ impl Drop for RequestLog {
             self.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
         );
         // Peer-controlled: escaped like every peer string in the logs.
-        let path = crate::wire::sniff::printable_capped(path.as_bytes(), MAX_LOGGED_PATH);
+        let path = crate::wire::sniff::printable_text(&path, MAX_LOGGED_PATH);
+        let method = crate::wire::sniff::printable_text(self.method.as_str(), MAX_LOGGED_PATH);
         let duration_ms = self.start.elapsed().as_secs_f64() * 1000.0;
         let ttfb_ms = self.ttfb.map(|d| d.as_secs_f64() * 1000.0);
         tracing::info!(
             event = Event::Request.as_str(),
             peer = %crate::telemetry::redact::peer(self.peer),
-            method = %self.method,
+            method = %method,
             path = %path,
             status = self.status,
             upstream = self.upstream.as_deref().unwrap_or("-"),

@@ -346,9 +346,7 @@ pub async fn probe(
                 out.cipher = conn
                     .negotiated_cipher_suite()
                     .map(|c| format!("{:?}", c.suite()));
-                out.alpn = conn
-                    .alpn_protocol()
-                    .map(|p| String::from_utf8_lossy(p).into_owned());
+                out.alpn = conn.alpn_protocol().map(crate::wire::sniff::printable);
             }
             // A server that asked for a client certificate may refuse only after the
             // handshake: TLS 1.3 servers with an alert on the first read, nginx with a 400 page

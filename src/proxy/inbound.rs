@@ -26,6 +26,15 @@ impl Refusal {
     }
 }
 
+/// The longest piece of a request quoted in a refusal's evidence.
+const MAX_QUOTED: usize = 256;
+
+/// A piece of the request quoted in a refusal's evidence (which is logged): escaped with the
+/// logs' one helper, so a line or direction control never reaches a log raw.
+pub fn peer_text(bytes: &[u8]) -> String {
+    crate::wire::sniff::printable_capped(bytes, MAX_QUOTED)
+}
+
 /// CONNECT and TRACE are refused: tlsgate is no forward proxy, and TRACE echoes credentials.
 pub fn check_method(method: &Method) -> Result<(), Refusal> {
     if method == Method::CONNECT || method == Method::TRACE {
@@ -56,8 +65,8 @@ pub fn check_host(version: Version, uri: &Uri, headers: &HeaderMap) -> Result<()
             Some(h) => Some(h),
             None => {
                 return bad(format!(
-                    "the Host header {:?} is not a valid host[:port]",
-                    String::from_utf8_lossy(v.as_bytes())
+                    "the Host header \"{}\" is not a valid host[:port]",
+                    peer_text(v.as_bytes())
                 ))
             }
         },
@@ -66,8 +75,8 @@ pub fn check_host(version: Version, uri: &Uri, headers: &HeaderMap) -> Result<()
     if let Some(a) = uri.authority() {
         if !valid_authority(a.as_str()) {
             return bad(format!(
-                "the request's authority {:?} is not a valid host[:port]",
-                a.as_str()
+                "the request's authority \"{}\" is not a valid host[:port]",
+                peer_text(a.as_str().as_bytes())
             ));
         }
         if let Some(h) = host {
@@ -77,7 +86,11 @@ pub fn check_host(version: Version, uri: &Uri, headers: &HeaderMap) -> Result<()
                 } else {
                     "the absolute-form target's authority"
                 };
-                return bad(format!("{what} {:?} and Host {h:?} disagree", a.as_str()));
+                return bad(format!(
+                    "{what} \"{}\" and Host \"{}\" disagree",
+                    peer_text(a.as_str().as_bytes()),
+                    peer_text(h.as_bytes())
+                ));
             }
         }
         return Ok(());
@@ -160,7 +173,8 @@ pub fn check_upgrade(tokens: &[String], allowed: &[String]) -> Result<(), Refusa
             return Err(Refusal::new(
                 Code::ClientUpgradeRefused,
                 format!(
-                    "Upgrade: {t} is not in proxy.allowed_upgrades [{}]",
+                    "Upgrade: {} is not in proxy.allowed_upgrades [{}]",
+                    peer_text(t.as_bytes()),
                     allowed.join(", ")
                 ),
             ));

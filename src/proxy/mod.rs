@@ -41,11 +41,13 @@ use crate::telemetry::ratelimit::{Admit, RateLimiter};
 use crate::telemetry::Event;
 
 /// What the proxy knows about the connection a request came on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnMeta {
     pub peer: SocketAddr,
     /// Whether the client connection is TLS (for `X-Forwarded-Proto`).
     pub tls: bool,
+    /// `tlsgate_client_errors_total` of the connection's listener.
+    pub client_errors: crate::status::ClientErrors,
 }
 
 /// Called once per finished request (metrics). Kept as a plain callback so the proxy does not
@@ -188,7 +190,7 @@ impl Proxy {
             code: Code::ClientPathInvalid,
             why: format!(
                 "path {}: {e}",
-                crate::telemetry::redact::redact_path_and_query(raw)
+                inbound::peer_text(crate::telemetry::redact::redact_path_and_query(raw).as_bytes())
             ),
         };
         let decoded = path::decode_unreserved(raw).map_err(invalid)?;
@@ -228,7 +230,10 @@ impl Proxy {
                 if scheme != "http" && scheme != "https" {
                     return Err(Refusal {
                         code: Code::ClientPathInvalid,
-                        why: format!("an absolute-form target with scheme {scheme:?}"),
+                        why: format!(
+                            "an absolute-form target with scheme \"{}\"",
+                            inbound::peer_text(scheme.as_bytes())
+                        ),
                     });
                 }
             }
@@ -520,6 +525,7 @@ impl Proxy {
         drain: Option<Drain<B>>,
     ) -> Response<ProxyBody> {
         let code = refusal.code;
+        meta.client_errors.record(code);
         let finding = Finding::new(code, client_summary(code), refusal.why, code.fix_hint());
         if self.limiter.admit(
             &self.client_key,

@@ -27,7 +27,7 @@ pub struct ListenerContext {
     /// `proxy_protocol`: connections begin with a PROXY header from a trusted load balancer.
     pub proxy_protocol: Option<Arc<ProxyProtocolSide>>,
     pub proxy: Arc<Proxy>,
-    pub http: auto::Builder<TokioExecutor>,
+    pub http: HttpBuilders,
     pub handshake_timeout: Duration,
     /// The timeouts of an established connection.
     pub timeouts: ConnTimeouts,
@@ -40,6 +40,17 @@ pub struct ListenerContext {
     pub state: Arc<State>,
     /// `tlsgate_open_connections{listener}`.
     pub open_connections: prometheus_client::metrics::gauge::Gauge,
+}
+
+/// The HTTP server settings of a listener's connections, one builder per protocol choice.
+#[derive(Clone)]
+pub struct HttpBuilders {
+    /// Plain HTTP (HTTP/1.1, or HTTP/2 with prior knowledge) and TLS connections that did not
+    /// negotiate `h2` (the HTTP/2 preface refused by the caller).
+    pub auto: auto::Builder<TokioExecutor>,
+    /// TLS connections that negotiated `h2`: HTTP/2 only, so an HTTP/1.1 request there is a
+    /// protocol error, never served.
+    pub h2: auto::Builder<TokioExecutor>,
 }
 
 /// The TLS side of a listener: the acceptor and the resolver its certificates are swapped in.

@@ -243,9 +243,7 @@ pub async fn accept(
         }
         Ok(Ok(stream)) => {
             let (_, conn) = stream.get_ref();
-            let alpn = conn
-                .alpn_protocol()
-                .map(|p| String::from_utf8_lossy(p).into_owned());
+            let alpn = conn.alpn_protocol().map(crate::wire::sniff::printable);
             let version = conn.protocol_version().map(u16::from);
             HandshakeOutcome::Established(
                 Box::new(stream),

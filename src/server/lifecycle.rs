@@ -107,6 +107,8 @@ pub struct Activity {
     /// Since when a write has been waiting for the client to take bytes.
     write_blocked: AtomicU64,
     h2: AtomicBool,
+    /// Also wake the watchdog when the next request's head begins (see [`Activity::exact`]).
+    wake_on_head: bool,
     /// Wakes the watchdog when a deadline may have moved forward.
     changed: Notify,
 }
@@ -115,6 +117,19 @@ impl Activity {
     /// A connection ready for HTTP now; `h2` when ALPN chose HTTP/2 (else it is learnt from
     /// the first request).
     pub fn new(h2: bool) -> Arc<Self> {
+        Self::build(h2, false)
+    }
+
+    /// As [`Activity::new`] for HTTP/1.1, with the watchdog also woken when the first byte of
+    /// a next request arrives: between requests the deadline then moves from the end of the
+    /// keep-alive wait to `header_read` after that byte, which is earlier when `header_read`
+    /// is the shorter. Without the wake that close comes only when the keep-alive deadline
+    /// would have (a per-request wake the proxy's listeners do not pay; the admin API does).
+    pub fn exact() -> Arc<Self> {
+        Self::build(false, true)
+    }
+
+    fn build(h2: bool, wake_on_head: bool) -> Arc<Self> {
         Arc::new(Activity {
             base: Instant::now(),
             in_flight: AtomicU32::new(0),
@@ -123,6 +138,7 @@ impl Activity {
             head_started: AtomicU64::new(UNSET),
             write_blocked: AtomicU64::new(UNSET),
             h2: AtomicBool::new(h2),
+            wake_on_head,
             changed: Notify::new(),
         })
     }
@@ -142,6 +158,9 @@ impl Activity {
             && !self.h2.load(Ordering::Relaxed)
         {
             self.head_started.store(self.now_ms(), Ordering::Relaxed);
+            if self.wake_on_head && self.requests.load(Ordering::Relaxed) > 0 {
+                self.changed.notify_one();
+            }
         }
     }
 

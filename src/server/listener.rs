@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::future::Either;
 use http::{HeaderValue, Request, Response, StatusCode, Version};
 use http_body::Body as _;
 use hyper::body::Incoming;
@@ -22,7 +23,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
-pub use super::context::{ListenerContext, TlsSide};
+pub use super::context::{HttpBuilders, ListenerContext, TlsSide};
 use super::handshake::{self, HandshakeOutcome};
 use super::lifecycle::{
     accept_backoff, judge, Activity, Drain, DrainWatcher, Limit, Stall, StallWatch, TimedBody,
@@ -47,7 +48,15 @@ const GOAWAY_GRACE: Duration = Duration::from_secs(5);
 const NOTSENT_LOWAT: u32 = 128 * 1024;
 
 /// The HTTP server settings shared by every connection of a listener.
-pub fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+pub fn http_builder(limits: &Limits) -> HttpBuilders {
+    let auto = auto_builder(limits);
+    HttpBuilders {
+        h2: auto.clone().http2_only(),
+        auto,
+    }
+}
+
+fn auto_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // The proxy enforces max_request_header_bytes itself (a JSON 431); hyper's own limits sit
     // above it, as the backstop for heads too large to buffer (hyper's answer is rewritten as
@@ -194,6 +203,7 @@ async fn serve_connection(
     let meta = ConnMeta {
         peer: peer.addr,
         tls: ctx.tls.is_some(),
+        client_errors: ctx.state.client_errors(ctx.name.clone()),
     };
     match &ctx.tls {
         None => {
@@ -249,11 +259,17 @@ where
     let h2 = protocol == Protocol::Http2;
     let activity = Activity::new(h2);
     let refused = Arc::new(AtomicBool::new(false));
-    let io = RefusePreface::new(io, protocol == Protocol::Http1, refused.clone());
+    let io = RefusePreface::new(io, protocol, refused.clone());
     let io = TokioIo::new(Watched::new(io, activity.clone()));
     // hyper's canned HTTP/1.1 parse-error answers (empty 400/431) are rewritten as JSON.
     let owed = super::parse_errors::Owed::default();
-    let io = super::parse_errors::RewriteParseErrors::new(io, owed.clone(), ctx.proxy.detail());
+    let io = super::parse_errors::RewriteParseErrors::new(
+        io,
+        owed.clone(),
+        ctx.proxy.detail(),
+        meta.client_errors.clone(),
+    );
+    let peer = meta.peer;
     let service = {
         let proxy = ctx.proxy.clone();
         let closer = ctx.closer.clone();
@@ -281,6 +297,7 @@ where
                 peer: meta.peer,
                 limit,
             });
+            let meta = meta.clone();
             let req = Request::from_parts(parts, TimedBody::new(body, limit, stall.clone()));
             async move {
                 let mut resp = match &stall {
@@ -293,6 +310,7 @@ where
                                 if let Some(w) = &watch {
                                     w.closer.report(Code::ClientBodyTimeout, meta.peer, Limit::ClientBody.key(), &limit);
                                 }
+                                meta.client_errors.record(Code::ClientBodyTimeout);
                                 return Ok::<_, Infallible>(
                                     body_timeout_response(detail, http1, limit)
                                         .map(|b| Tracked::new(b, in_flight, None)),
@@ -311,7 +329,13 @@ where
             }
         })
     };
-    let conn = ctx.http.serve_connection_with_upgrades(io, service);
+    // `h2` negotiated: hyper-util's HTTP/2-only connection (its upgrade-capable one would
+    // still serve an HTTP/1.1 request); HTTP/2 has no Upgrade to serve anyway.
+    let conn = if h2 {
+        Either::Right(ctx.http.h2.serve_connection(io, service))
+    } else {
+        Either::Left(ctx.http.auto.serve_connection_with_upgrades(io, service))
+    };
     let mut conn = std::pin::pin!(conn);
     let timeouts = ctx.timeouts;
     let far = || tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
@@ -323,15 +347,15 @@ where
         let due = match judge(&activity.snapshot(), &timeouts) {
             Verdict::Close(code, limit) => {
                 ctx.closer
-                    .report(code, meta.peer, limit.key(), &timeouts.value(limit));
+                    .report(code, peer, limit.key(), &timeouts.value(limit));
                 return Some(code);
             }
             Verdict::GoAway(limit) => match goaway {
                 None => {
-                    conn.as_mut().graceful_shutdown();
+                    graceful_shutdown(conn.as_mut());
                     ctx.closer.report(
                         Code::ClientIdleTimeout,
-                        meta.peer,
+                        peer,
                         limit.key(),
                         &timeouts.value(limit),
                     );
@@ -355,24 +379,26 @@ where
             biased;
             res = conn.as_mut() => {
                 if let Err(e) = res {
-                    // The HTTP/2 preface on a connection that negotiated HTTP/1.1 (or no ALPN):
-                    // refused, and the connection closed.
+                    // The HTTP/2 preface on a connection that negotiated HTTP/1.1 (or no ALPN),
+                    // or something else on one that negotiated h2: refused, and the
+                    // connection closed.
                     if refused.load(Ordering::Relaxed) {
+                        let negotiated = if h2 { "h2" } else { "http/1.1" };
                         ctx.closer.report(
                             Code::ClientProtocolNotNegotiated,
-                            meta.peer,
+                            peer,
                             "listeners.tls.alpn",
-                            &"http/1.1",
+                            &negotiated,
                         );
                         return Some(Code::ClientProtocolNotNegotiated);
                     }
-                    tracing::debug!(event = crate::telemetry::Event::ConnectionError.as_str(), listener = %ctx.name, peer = %meta.peer, error = %e);
+                    tracing::debug!(event = crate::telemetry::Event::ConnectionError.as_str(), listener = %ctx.name, peer = %peer, error = %e);
                 }
                 return goaway.map(|_| Code::ClientIdleTimeout);
             }
             () = drain.signaled(), if !draining => {
                 draining = true;
-                conn.as_mut().graceful_shutdown();
+                graceful_shutdown(conn.as_mut());
             }
             () = activity.changed() => {}
             () = &mut timer => {
@@ -386,24 +412,29 @@ where
 /// The HTTP/2 connection preface (RFC 9113 §3.4).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Refuses the HTTP/2 preface at the start of a connection that may speak HTTP/1.1 only.
+/// Checks the first bytes of a TLS connection against the protocol ALPN chose.
 ///
-/// hyper-util's auto builder picks HTTP/2 whenever a connection starts with the preface, and
-/// its HTTP/1.1-only switch is ignored by `serve_connection_with_upgrades`; so on a TLS
-/// connection that did not negotiate `h2` the first bytes are checked here, and a complete
-/// preface fails the read (the connection closes, `refused` is set for the log).
+/// HTTP/1.1 negotiated (or no ALPN): hyper-util's auto builder picks HTTP/2 whenever a
+/// connection starts with the preface, and its HTTP/1.1-only switch is ignored by
+/// `serve_connection_with_upgrades`; so a complete preface fails the read here (the connection
+/// closes, `refused` is set for the log). `h2` negotiated: the HTTP/2-only connection refuses
+/// anything but the preface itself (GOAWAY); this only notes, for the log, that the client sent
+/// something else (an HTTP/1.1 request line).
 struct RefusePreface<I> {
     inner: I,
     /// Bytes of the preface seen so far; `None` once the check is over (or not armed).
     matched: Option<usize>,
+    /// HTTP/1.1 only: the preface is refused (else: required).
+    http1: bool,
     refused: Arc<AtomicBool>,
 }
 
 impl<I> RefusePreface<I> {
-    fn new(inner: I, armed: bool, refused: Arc<AtomicBool>) -> Self {
+    fn new(inner: I, protocol: Protocol, refused: Arc<AtomicBool>) -> Self {
         RefusePreface {
             inner,
-            matched: armed.then_some(0),
+            matched: (protocol != Protocol::Sniff).then_some(0),
+            http1: protocol == Protocol::Http1,
             refused,
         }
     }
@@ -423,6 +454,11 @@ impl<I: AsyncRead + Unpin> AsyncRead for RefusePreface<I> {
             let n = new.len().min(want.len());
             if new[..n] != want[..n] {
                 self.matched = None;
+                if !self.http1 {
+                    self.refused.store(true, Ordering::Relaxed);
+                }
+            } else if !self.http1 {
+                self.matched = (matched + n < H2_PREFACE.len()).then_some(matched + n);
             } else if matched + n == H2_PREFACE.len() {
                 self.matched = None;
                 self.refused.store(true, Ordering::Relaxed);
@@ -467,6 +503,38 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for RefusePreface<I> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
+
+/// Starts a graceful shutdown of whichever connection `serve_http` runs.
+fn graceful_shutdown<A: GracefulConn, B: GracefulConn>(conn: Pin<&mut Either<A, B>>) {
+    match conn.as_pin_mut() {
+        Either::Left(c) => c.shutdown(),
+        Either::Right(c) => c.shutdown(),
+    }
+}
+
+/// hyper-util's two connection types' `graceful_shutdown`.
+trait GracefulConn {
+    fn shutdown(self: Pin<&mut Self>);
+}
+
+macro_rules! graceful_conn {
+    ($($conn:ident),*) => {$(
+        impl<I, S, E, B> GracefulConn for auto::$conn<'_, I, S, E>
+        where
+            S: hyper::service::HttpService<Incoming, ResBody = B>,
+            S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+            I: hyper::rt::Read + hyper::rt::Write + Unpin,
+            B: http_body::Body + 'static,
+            B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+            E: auto::HttpServerConnExec<S::Future, B>,
+        {
+            fn shutdown(self: Pin<&mut Self>) {
+                self.graceful_shutdown();
+            }
+        }
+    )*};
+}
+graceful_conn!(Connection, UpgradeableConnection);
 
 /// 408 for a request whose body stopped arriving before the response began; HTTP/1.1 closes
 /// the connection after it (the rest of the body will not be read).

@@ -21,6 +21,7 @@ use hyper::rt::{Read, ReadBufCursor, Write};
 use crate::config::ClientErrorDetail;
 use crate::findings::{Code, Finding};
 use crate::proxy::errors::error_json;
+use crate::status::ClientErrors;
 
 /// Whether a request was handed to the service and its response head is still to be written.
 #[derive(Clone, Default)]
@@ -38,16 +39,24 @@ pub struct RewriteParseErrors<I> {
     inner: I,
     owed: Owed,
     detail: ClientErrorDetail,
+    /// Each rewritten answer is a request refused as the client's fault.
+    client_errors: ClientErrors,
     /// Replacement bytes still to be written before anything else.
     pending: Bytes,
 }
 
 impl<I> RewriteParseErrors<I> {
-    pub fn new(inner: I, owed: Owed, detail: ClientErrorDetail) -> Self {
+    pub fn new(
+        inner: I,
+        owed: Owed,
+        detail: ClientErrorDetail,
+        client_errors: ClientErrors,
+    ) -> Self {
         RewriteParseErrors {
             inner,
             owed,
             detail,
+            client_errors,
             pending: Bytes::new(),
         }
     }
@@ -79,7 +88,7 @@ fn canned(status_line: &str) -> Option<(Code, &'static str, &'static str, &'stat
 }
 
 /// When `buf` starts with one of hyper's canned heads: its length and the replacement.
-pub fn replacement(buf: &[u8], detail: ClientErrorDetail) -> Option<(usize, Bytes)> {
+pub fn replacement(buf: &[u8], detail: ClientErrorDetail) -> Option<(usize, Bytes, Code)> {
     if !buf.starts_with(b"HTTP/1.1 4") {
         return None;
     }
@@ -118,7 +127,7 @@ pub fn replacement(buf: &[u8], detail: ClientErrorDetail) -> Option<(usize, Byte
     )
     .into_bytes();
     out.extend_from_slice(&json);
-    Some((end, Bytes::from(out)))
+    Some((end, Bytes::from(out), code))
 }
 
 impl<I: Write + Unpin> RewriteParseErrors<I> {
@@ -146,7 +155,8 @@ impl<I: Write + Unpin> RewriteParseErrors<I> {
             }
             return None;
         }
-        let (consumed, bytes) = replacement(buf, self.detail)?;
+        let (consumed, bytes, code) = replacement(buf, self.detail)?;
+        self.client_errors.record(code);
         self.pending = bytes;
         Some(consumed)
     }
@@ -216,7 +226,7 @@ mod tests {
     #[test]
     fn only_hypers_canned_heads_are_replaced() {
         let canned = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: Tue, 01 Dec 2026 10:00:00 GMT\r\n\r\n";
-        let (n, out) = replacement(canned, ClientErrorDetail::Summary).unwrap();
+        let (n, out, _) = replacement(canned, ClientErrorDetail::Summary).unwrap();
         assert_eq!(n, canned.len());
         let text = String::from_utf8(out.to_vec()).unwrap();
         assert!(text.starts_with("HTTP/1.1 431 "), "{text}");
@@ -230,7 +240,7 @@ mod tests {
             "{text}"
         );
         let bad = b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\ndate: x, y\r\n\r\n";
-        let (_, out) = replacement(bad, ClientErrorDetail::Summary).unwrap();
+        let (_, out, _) = replacement(bad, ClientErrorDetail::Summary).unwrap();
         assert!(String::from_utf8_lossy(&out).contains("\"bad_request\""));
         // A proxied 400 with headers of its own is not hyper's.
         let ours = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 0\r\ndate: x, y\r\n\r\n";

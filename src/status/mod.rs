@@ -63,6 +63,69 @@ pub struct UpstreamLabel {
     pub upstream: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AdminClosedLabel {
+    pub reason: AdminCloseReason,
+}
+
+/// Counts the requests of one listener that tlsgate answered as the client's fault
+/// (`tlsgate_client_errors_total{listener,code}`). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ClientErrors {
+    family: Family<HandshakeLabels, Counter>,
+    listener: Arc<str>,
+}
+
+impl ClientErrors {
+    /// Counts one refused request.
+    pub fn record(&self, code: Code) {
+        self.family
+            .get_or_create(&HandshakeLabels {
+                listener: self.listener.to_string(),
+                code,
+            })
+            .inc();
+    }
+}
+
+/// The `reason` label of `tlsgate_admin_connections_closed_total`: why the admin API closed a
+/// connection.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum AdminCloseReason {
+    /// Refused at accept: `admin.max_connections` were open.
+    OverCapacity,
+    /// A request head not complete within `admin.header_read_timeout`.
+    HeaderTimeout,
+    /// Idle between requests for `admin.idle_timeout`.
+    IdleTimeout,
+    /// The client took nothing of an answer for `admin.idle_timeout`.
+    SendTimeout,
+}
+
+impl AdminCloseReason {
+    pub const ALL: [AdminCloseReason; 4] = [
+        AdminCloseReason::OverCapacity,
+        AdminCloseReason::HeaderTimeout,
+        AdminCloseReason::IdleTimeout,
+        AdminCloseReason::SendTimeout,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AdminCloseReason::OverCapacity => "over_capacity",
+            AdminCloseReason::HeaderTimeout => "header_timeout",
+            AdminCloseReason::IdleTimeout => "idle_timeout",
+            AdminCloseReason::SendTimeout => "send_timeout",
+        }
+    }
+}
+
+impl EncodeLabelValue for AdminCloseReason {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
 /// The `status_class` label of `tlsgate_requests_total`: `1xx` … `5xx`.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum StatusClass {
@@ -159,6 +222,8 @@ pub struct Metrics {
     pub upstream_connection_limit: Family<UpstreamLabel, Gauge>,
     pub upstream_overloaded: Family<UpstreamLabel, Counter>,
     pub descriptor_limit: Gauge,
+    pub admin_connections_closed: Family<AdminClosedLabel, Counter>,
+    pub client_errors: Family<HandshakeLabels, Counter>,
 }
 
 impl Metrics {
@@ -248,13 +313,31 @@ impl Metrics {
             "The process's open-file limit (RLIMIT_NOFILE, soft) after startup raised it to the hard limit",
             descriptor_limit.clone(),
         );
+        let admin_connections_closed = Family::<AdminClosedLabel, Counter>::default();
+        registry.register(
+            "admin_connections_closed",
+            "Admin API connections refused over admin.max_connections or closed by an admin timeout, by reason",
+            admin_connections_closed.clone(),
+        );
+        // Every reason from the start, so a dashboard sees 0 rather than no series.
+        for reason in AdminCloseReason::ALL {
+            let _ = admin_connections_closed.get_or_create(&AdminClosedLabel { reason });
+        }
+        let client_errors = Family::<HandshakeLabels, Counter>::default();
+        registry.register(
+            "client_errors",
+            "Requests tlsgate answered itself as the client's fault (4xx), by listener and code",
+            client_errors.clone(),
+        );
         Metrics {
             registry,
             upstream_open_connections,
             upstream_connection_limit,
             upstream_overloaded,
             descriptor_limit,
+            client_errors,
             connections_closed,
+            admin_connections_closed,
             upstream_connections,
             requests,
             request_duration,
@@ -693,6 +776,22 @@ impl State {
         self.metrics
             .descriptor_limit
             .set(i64::try_from(limit).unwrap_or(i64::MAX));
+    }
+
+    /// The `tlsgate_client_errors_total` counters of one listener.
+    pub fn client_errors(&self, listener: Arc<str>) -> ClientErrors {
+        ClientErrors {
+            family: self.metrics.client_errors.clone(),
+            listener,
+        }
+    }
+
+    /// Counts one admin API connection refused or closed (`reason`).
+    pub fn record_admin_connection_closed(&self, reason: AdminCloseReason) {
+        self.metrics
+            .admin_connections_closed
+            .get_or_create(&AdminClosedLabel { reason })
+            .inc();
     }
 
     /// The counter of connections opened to `upstream` (shared by every worker's pool).

@@ -205,13 +205,10 @@ fn canonical(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
-/// TLV bytes as bounded, printable evidence.
+/// TLV bytes as bounded, printable evidence: escaped like every peer string in the logs
+/// (a line or direction control such as U+2028 or U+202E included).
 fn tlv_text(value: &[u8]) -> String {
-    let value = &value[..value.len().min(MAX_TLV_TEXT)];
-    String::from_utf8_lossy(value)
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+    super::sniff::printable_capped(value, MAX_TLV_TEXT)
 }
 
 /// The address to treat as the client's: the header's source, else the connection's peer.

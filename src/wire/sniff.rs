@@ -301,6 +301,21 @@ pub(crate) fn printable_capped(bytes: &[u8], max: usize) -> String {
     out
 }
 
+/// [`printable_capped`] of text that is usually printable already: borrowed as it is when
+/// every byte is printable ASCII other than `\\` (and within `max`), so the common case
+/// allocates nothing.
+pub(crate) fn printable_text(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    let b = text.as_bytes();
+    if b.len() <= max.max(4)
+        && b.iter()
+            .all(|&c| (c.is_ascii_graphic() || c == b' ') && c != b'\\')
+    {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(printable_capped(b, max))
+    }
+}
+
 /// A complete `HTTP/1.1 400` response telling a plain-HTTP client to use `https://`.
 ///
 /// The host comes from the client's Host header, keeping only host-name and IP-literal characters

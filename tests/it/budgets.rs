@@ -525,3 +525,303 @@ shutdown:\n  drain_delay: 0s\n  drain_timeout: 1s\n",
         "{logged} upstream_overloaded events"
     );
 }
+/// `tlsgate_admin_connections_closed_total{reason}` as `/metrics` shows it now.
+fn admin_closed(gate: &Tlsgate, reason: &str) -> u64 {
+    try_admin_closed(gate, reason).expect("GET /metrics")
+}
+
+/// As [`admin_closed`]; `None` when `/metrics` does not answer (the admin API at its cap).
+fn try_admin_closed(gate: &Tlsgate, reason: &str) -> Option<u64> {
+    let (code, body) = raw_http_get(gate.admin_addr(), "/metrics", Duration::from_secs(5))?;
+    assert_eq!(code, 200, "{body}");
+    let series = format!("tlsgate_admin_connections_closed_total{{reason=\"{reason}\"}} ");
+    let value = body
+        .lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .unwrap_or_else(|| panic!("no {series}in /metrics:\n{body}"));
+    Some(value.trim().parse().unwrap())
+}
+
+/// Waits (generously) until the admin counter for `reason` reaches `at_least`.
+fn admin_closed_reaches(gate: &Tlsgate, reason: &str, at_least: u64) -> bool {
+    wait_until(Duration::from_secs(10), || {
+        try_admin_closed(gate, reason)
+            .filter(|n| *n >= at_least)
+            .map(|_| ())
+    })
+    .is_some()
+}
+
+/// Whether the server closes `s` within its read timeout (a timeout is not a close).
+fn server_closes(s: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 64];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// One keep-alive admin request on `s`: the status code.
+fn keepalive_get(s: &mut TcpStream, path: &str) -> u16 {
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    read_response(s).0
+}
+
+fn admin_gate(upstream: &MockUpstream, budgets: &str) -> Tlsgate {
+    let yaml = GateConfig::plain(upstream.url()).render().replace(
+        "admin:\n  bind: 127.0.0.1:0\n",
+        &format!("admin:\n  bind: 127.0.0.1:0\n{budgets}"),
+    );
+    Tlsgate::start_yaml(&yaml, false)
+}
+
+#[test]
+fn an_idle_admin_keepalive_connection_is_closed_after_idle_timeout_and_counted() {
+    let upstream = MockUpstream::start();
+    // The head timeout far above the idle one: a close within the deadline below is the idle
+    // timeout's.
+    let gate = admin_gate(
+        &upstream,
+        "  header_read_timeout: 60s\n  idle_timeout: 1s\n",
+    );
+    assert_eq!(admin_closed(&gate, "idle_timeout"), 0);
+    let mut s = TcpStream::connect(gate.admin_addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    assert_eq!(keepalive_get(&mut s, "/healthz"), 200);
+    // Idle now: closed (well before the 60 s head timeout could).
+    assert!(
+        server_closes(&mut s),
+        "an idle admin keep-alive connection stayed open"
+    );
+    assert!(
+        admin_closed_reaches(&gate, "idle_timeout", 1),
+        "the idle close was not counted"
+    );
+    assert!(
+        gate.wait_for_log(Duration::from_secs(10), |l| {
+            l.get("setting").and_then(|v| v.as_str()) == Some("admin.idle_timeout")
+        })
+        .is_some(),
+        "the idle close was not logged: {}",
+        gate.output()
+    );
+    assert_eq!(admin_closed(&gate, "header_timeout"), 0);
+}
+
+#[test]
+fn admin_idle_timeout_is_not_the_header_timeout() {
+    let upstream = MockUpstream::start();
+    let gate = admin_gate(&upstream, "  header_read_timeout: 1s\n  idle_timeout: 5m\n");
+    let mut s = TcpStream::connect(gate.admin_addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    assert_eq!(keepalive_get(&mut s, "/healthz"), 200);
+    // Idle for three head timeouts: still open, and it answers a second request.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(keepalive_get(&mut s, "/readyz"), 200);
+    assert_eq!(admin_closed(&gate, "header_timeout"), 0);
+    assert_eq!(admin_closed(&gate, "idle_timeout"), 0);
+    // The head timeout still applies to a request once begun.
+    s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n").unwrap();
+    assert!(
+        server_closes(&mut s),
+        "a half-sent admin request stayed open"
+    );
+    assert!(admin_closed_reaches(&gate, "header_timeout", 1));
+}
+
+#[test]
+fn admin_header_timeouts_and_refusals_over_the_cap_are_counted() {
+    let upstream = MockUpstream::start();
+    let gate = admin_gate(
+        &upstream,
+        "  header_read_timeout: 1s\n  idle_timeout: 1m\n  max_connections: 2\n",
+    );
+    let admin = gate.admin_addr();
+    assert_eq!(admin_closed(&gate, "header_timeout"), 0);
+    assert_eq!(admin_closed(&gate, "over_capacity"), 0);
+    let silent = TcpStream::connect(admin).unwrap();
+    closed_within(silent).expect("a silent admin connection stayed open");
+    assert!(admin_closed_reaches(&gate, "header_timeout", 1));
+    // Two held open: the third is refused, and counted.
+    let mut a = TcpStream::connect(admin).unwrap();
+    let mut b = TcpStream::connect(admin).unwrap();
+    // Both taken by the server before the third arrives: each answers a request.
+    for s in [&mut a, &mut b] {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        assert_eq!(keepalive_get(s, "/healthz"), 200);
+    }
+    let third = TcpStream::connect(admin).unwrap();
+    closed_within(third).expect("a connection over the cap stayed open");
+    drop((a, b));
+    assert!(
+        admin_closed_reaches(&gate, "over_capacity", 1),
+        "{}",
+        gate.output()
+    );
+}
+
+#[test]
+fn an_http1_request_after_h2_was_negotiated_is_refused() {
+    let pki = TestPki::new();
+    let upstream = MockUpstream::start();
+    let gate = Tlsgate::start(&GateConfig::tls(&pki, upstream.url()));
+    let mut s = handshake(&pki, gate.listen_port, &[b"h2", b"http/1.1"]);
+    assert_eq!(s.conn.alpn_protocol(), Some(&b"h2"[..]));
+    s.write_all(b"GET /after-h2 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    s.flush().unwrap();
+    let (got, closed) = read_to_close(&mut s);
+    assert!(
+        !got.starts_with(b"HTTP/1"),
+        "the gate answered HTTP/1.1 on an h2 connection: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+    assert!(closed, "the connection stayed open: {got:?}");
+    assert_eq!(upstream.count("/after-h2"), 0, "the request was forwarded");
+    let logged = gate.wait_for_log(Duration::from_secs(10), |l| {
+        l.get("code").and_then(|c| c.as_str()) == Some("client_protocol_not_negotiated")
+            && l.get("limit").and_then(|c| c.as_str()) == Some("h2")
+    });
+    assert!(logged.is_some(), "no log line: {}", gate.output());
+    // A real HTTP/2 client on the same listener is still served.
+    assert_eq!(advertised_max_streams(&pki, gate.listen_port), Some(128));
+}
+
+/// Raw line and direction controls (and their escaped form) a client can put in a request.
+const HOSTILE: &str = "a\u{2028}b\u{2029}c\u{85}d\u{202e}e";
+const HOSTILE_ESCAPED: &str = "a\\xe2\\x80\\xa8b\\xe2\\x80\\xa9c\\xc2\\x85d\\xe2\\x80\\xaee";
+
+/// Sends one raw HTTP/1.1 request to a plain listener and reads the answer.
+fn send_raw(port: u16, head: &[u8]) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(head).unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).to_string()
+}
+
+fn assert_no_raw_controls(out: &str) {
+    for c in ['\u{2028}', '\u{2029}', '\u{85}', '\u{202e}'] {
+        assert!(
+            !out.contains(c),
+            "U+{:04X} reached the log raw:\n{out}",
+            c as u32
+        );
+    }
+}
+
+#[test]
+fn client_error_evidence_is_escaped_in_json_and_pretty_logs() {
+    let upstream = MockUpstream::start();
+    // (what, request head, code)
+    let cases: [(&str, String, &str); 3] = [
+        (
+            "Upgrade",
+            format!(
+                "GET /up HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: {HOSTILE}\r\n\r\n"
+            ),
+            "client_upgrade_refused",
+        ),
+        (
+            "Host",
+            format!("GET /host HTTP/1.1\r\nHost: {HOSTILE}\r\nConnection: close\r\n\r\n"),
+            "client_host_invalid",
+        ),
+        (
+            "path",
+            format!("GET /v1/../../{HOSTILE} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+            "client_path_invalid",
+        ),
+    ];
+    for format in ["json", "pretty"] {
+        let yaml = GateConfig::plain(upstream.url())
+            .render()
+            .replace("log_format: json", &format!("log_format: {format}"));
+        let gate = Tlsgate::start_yaml(&yaml, false);
+        for (what, head, code) in &cases {
+            let answer = send_raw(gate.listen_port, head.as_bytes());
+            assert!(answer.contains(code), "{what}: {answer}");
+            // The client_error line carries the escaped evidence.
+            let line = gate
+                .output
+                .wait_for(Duration::from_secs(10), |all| {
+                    all.lines()
+                        .find(|l| l.contains("client_error") && l.contains(code))
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| {
+                    panic!("{format} {what}: no client_error line\n{}", gate.output())
+                });
+            // JSON escapes a backslash once more.
+            let want = if *format == *"json" {
+                HOSTILE_ESCAPED.replace('\\', "\\\\")
+            } else {
+                HOSTILE_ESCAPED.to_string()
+            };
+            assert!(line.contains(&want), "{format} {what}: {line}");
+        }
+        assert_no_raw_controls(&gate.output());
+    }
+}
+
+/// `tlsgate_client_errors_total{listener="main",code}` as `/metrics` shows it (0 when absent).
+fn client_errors(gate: &Tlsgate, code: &str) -> u64 {
+    let (status, body) =
+        raw_http_get(gate.admin_addr(), "/metrics", Duration::from_secs(5)).expect("GET /metrics");
+    assert_eq!(status, 200, "{body}");
+    let series = format!("tlsgate_client_errors_total{{listener=\"main\",code=\"{code}\"}} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+#[test]
+fn requests_refused_as_the_clients_fault_are_counted_per_listener_and_code() {
+    let upstream = MockUpstream::start();
+    let gate = Tlsgate::start(&GateConfig::plain(upstream.url()));
+    let port = gate.listen_port;
+    // Answered by the upstream, even a 404: not tlsgate's refusal.
+    let ok = send_raw(
+        port,
+        b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(ok.starts_with("HTTP/1.1 404"), "{ok}");
+    for _ in 0..2 {
+        let a = send_raw(
+            port,
+            b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: upgrade, close\r\nUpgrade: h2c\r\n\r\n",
+        );
+        assert!(a.starts_with("HTTP/1.1 400"), "{a}");
+    }
+    let a = send_raw(
+        port,
+        b"TRACE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(a.starts_with("HTTP/1.1 405"), "{a}");
+    // Refused by the HTTP parser itself (rewritten as JSON): counted too.
+    let a = send_raw(port, b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n");
+    assert!(a.starts_with("HTTP/1.1 400"), "{a}");
+    let code = a
+        .split("\"code\":\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("no code in {a}"))
+        .to_string();
+    assert_eq!(client_errors(&gate, "client_upgrade_refused"), 2);
+    assert_eq!(client_errors(&gate, "client_method_refused"), 1);
+    assert_eq!(client_errors(&gate, &code), 1, "{code}");
+    let (_, metrics) = raw_http_get(gate.admin_addr(), "/metrics", Duration::from_secs(5)).unwrap();
+    let total: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("tlsgate_client_errors_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(total, 4, "{metrics}");
+}

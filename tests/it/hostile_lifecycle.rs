@@ -107,30 +107,6 @@ fn wait_closed_total(gate: &Tlsgate, reason: &str, at_least: f64) -> f64 {
     last
 }
 
-/// Reads one HTTP/1.1 response with a `content-length` body from a keep-alive connection.
-fn read_response(s: &mut impl Read) -> (u16, String) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        let n = s.read(&mut byte).expect("reading the response head");
-        assert_eq!(n, 1, "connection closed inside the response head: {head:?}");
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let len: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .expect("a content-length");
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body).expect("reading the response body");
-    (status, String::from_utf8_lossy(&body).into_owned())
-}
-
 /// CPU time (user + system, in clock ticks) a process has used, from `/proc/<pid>/stat`.
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/<pid>/stat");

@@ -371,23 +371,28 @@ fn v2_header(command: u8, src: SocketAddr, dst: SocketAddr, tlvs: &[(u8, &[u8])]
     v
 }
 
-#[test]
-fn v2_tlvs_are_evidence_and_local_uses_the_real_peer() {
-    let pki = TestPki::new();
-    let upstream = MockUpstream::start();
-    let gate = Tlsgate::start_yaml(
+/// A TLS listener `lb` taking PROXY v2 headers from loopback sources.
+fn v2_gate(pki: &TestPki, upstream: &MockUpstream) -> Tlsgate {
+    Tlsgate::start_yaml(
         &format!(
             "listeners:\n{}{}",
             tls_listener(
                 "lb",
-                &pki,
+                pki,
                 "    proxy_protocol: v2\n    trusted_proxies: [127.0.0.0/8]\n",
                 ""
             ),
-            tail_yaml(&upstream, "")
+            tail_yaml(upstream, "")
         ),
         true,
-    );
+    )
+}
+
+#[test]
+fn v2_tlvs_are_evidence_and_local_uses_the_real_peer() {
+    let pki = TestPki::new();
+    let upstream = MockUpstream::start();
+    let gate = v2_gate(&pki, &upstream);
     let send = |header: Vec<u8>| {
         let mut s = TcpStream::connect(("127.0.0.1", gate.listen_port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -428,6 +433,46 @@ fn v2_tlvs_are_evidence_and_local_uses_the_real_peer() {
         })
         .unwrap_or_else(|| panic!("no event for the LOCAL connection:\n{}", gate.output()));
     assert!(!field(&ev, "peer").starts_with("10.1.1.1"), "{ev}");
+}
+
+#[test]
+fn v2_tlv_text_is_escaped_in_the_handshake_log() {
+    let pki = TestPki::new();
+    let upstream = MockUpstream::start();
+    let gate = v2_gate(&pki, &upstream);
+    let mut s = TcpStream::connect(("127.0.0.1", gate.listen_port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(&v2_header(
+        1,
+        "127.0.0.11:4444".parse().unwrap(),
+        "127.0.0.1:443".parse().unwrap(),
+        &[
+            (0x02, "api\u{2028}x\u{202e}y\u{85}\x07\x1b[31m".as_bytes()),
+            (0x01, "h2\u{2029}".as_bytes()),
+        ],
+    ))
+    .unwrap();
+    s.write_all(b"SSH-2.0-OpenSSH_9.6\r\n").unwrap();
+    let mut buf = [0u8; 64];
+    let _ = s.read(&mut buf);
+    let ev = gate
+        .wait_for_log(Duration::from_secs(10), |l| {
+            l["event"] == "tls_handshake_failed" && field(l, "peer") == "127.0.0.11:4444"
+        })
+        .unwrap_or_else(|| panic!("no event for the proxied client:\n{}", gate.output()));
+    assert_eq!(
+        field(&ev, "proxy_authority"),
+        "api\\xe2\\x80\\xa8x\\xe2\\x80\\xaey\\xc2\\x85\\x07\\x1b[31m"
+    );
+    assert_eq!(field(&ev, "proxy_alpn"), "h2\\xe2\\x80\\xa9");
+    let out = gate.output();
+    for c in ['\u{2028}', '\u{2029}', '\u{202e}', '\u{85}', '\u{1b}'] {
+        assert!(
+            !out.contains(c),
+            "U+{:04X} reached the log raw:\n{out}",
+            c as u32
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -52,3 +52,26 @@ fn time_format_is_rfc3339_utc() {
     let t = OffsetDateTime::from_unix_timestamp(0).unwrap();
     assert_eq!(format_time(t), "1970-01-01T00:00:00Z");
 }
+
+#[test]
+fn names_from_a_peers_certificate_are_escaped() {
+    // A certificate a peer presents (an upstream's, a client's) names whatever it likes.
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["a\u{1b}[31m.example".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "evil\u{2028}x\u{202e}y\u{85}\\");
+    let der = params.self_signed(&key).unwrap().der().clone();
+    let info = CertInfo::parse(&der).unwrap();
+    assert_eq!(info.sans, vec!["a\\x1b[31m.example"]);
+    let cn = "evil\\xe2\\x80\\xa8x\\xe2\\x80\\xaey\\xc2\\x85\\\\";
+    assert_eq!(info.subject_cn.as_deref(), Some(cn));
+    assert!(info.subject.contains(cn), "{}", info.subject);
+    assert!(info.issuer.contains(cn), "{}", info.issuer);
+    for text in [&info.subject, &info.issuer, &info.sans[0]] {
+        assert!(
+            !text.contains(['\u{1b}', '\u{2028}', '\u{202e}', '\u{85}']),
+            "{text}"
+        );
+    }
+}

@@ -372,3 +372,159 @@ fn proxy_protocol_and_trusted_proxies_go_together() {
         .to_string();
     assert!(e.contains("v3"), "{e}");
 }
+
+/// `file:line:column: key: message` of a validation error.
+fn refusal(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn zero_stream_cap_is_refused_naming_key_line_and_column() {
+    let s =
+        refusal("listeners:\n  - bind: 127.0.0.1:0\nlimits:\n  http2_max_concurrent_streams: 0\n");
+    assert!(
+        s.starts_with("t.yaml:4:3: limits.http2_max_concurrent_streams: must be at least 1"),
+        "{s}"
+    );
+    assert_eq!(
+        parse("limits:\n  http2_max_concurrent_streams: 1\n")
+            .unwrap()
+            .limits
+            .http2_max_concurrent_streams,
+        1
+    );
+}
+
+#[test]
+fn zero_caps_and_sizes_that_would_refuse_everything_are_refused() {
+    for (yaml, key, line, col) in [
+        (
+            "limits:\n  max_connections: 0\n",
+            "limits.max_connections",
+            2,
+            3,
+        ),
+        (
+            "limits:\n    max_connections_per_ip: 0\n",
+            "limits.max_connections_per_ip",
+            2,
+            5,
+        ),
+        (
+            "limits:\n  max_request_header_bytes: 0\n",
+            "limits.max_request_header_bytes",
+            2,
+            3,
+        ),
+        (
+            "limits:\n  max_cert_file_bytes: 0KiB\n",
+            "limits.max_cert_file_bytes",
+            2,
+            3,
+        ),
+        (
+            "admin:\n  max_connections: 0\n",
+            "admin.max_connections",
+            2,
+            3,
+        ),
+    ] {
+        let s = refusal(yaml);
+        assert!(
+            s.starts_with(&format!("t.yaml:{line}:{col}: {key}: must be at least 1")),
+            "{yaml}: {s}"
+        );
+    }
+    // A zero body cap is usable (requests without a body), so it is taken.
+    let l = parse("limits:\n  max_request_body_bytes: 0\n")
+        .unwrap()
+        .limits;
+    assert_eq!(l.max_request_body_bytes.map(|b| b.0), Some(0));
+}
+
+#[test]
+fn a_key_in_two_sections_is_located_in_the_one_named() {
+    // `admin.max_connections` comes first; the error is about `limits.max_connections`.
+    let s = refusal(
+        "admin:\n  max_connections: 5\nlimits:\n  handshake_timeout: 5s\n  max_connections: 0\n",
+    );
+    assert!(s.starts_with("t.yaml:5:3: limits.max_connections:"), "{s}");
+    let s = refusal("limits:\n  max_connections: 5\nadmin:\n  max_connections: 0\n");
+    assert!(s.starts_with("t.yaml:4:3: admin.max_connections:"), "{s}");
+}
+
+#[test]
+fn zero_timeouts_are_refused_naming_key_line_and_column() {
+    for (yaml, key, line, col) in [
+        (
+            "limits:\n  handshake_timeout: 0s\n",
+            "limits.handshake_timeout",
+            2,
+            3,
+        ),
+        (
+            "limits:\n  keepalive_timeout: 0ms\n",
+            "limits.keepalive_timeout",
+            2,
+            3,
+        ),
+        (
+            "admin:\n  header_read_timeout: 0s\n",
+            "admin.header_read_timeout",
+            2,
+            3,
+        ),
+        (
+            "admin:\n  bind: 127.0.0.1:0\n  idle_timeout: 0s\n",
+            "admin.idle_timeout",
+            3,
+            3,
+        ),
+        (
+            "upstreams:\n  a:\n    url: http://127.0.0.1:1\n    timeouts: { connect: 0s }\n",
+            "upstreams.a.timeouts.connect",
+            4,
+            17,
+        ),
+        (
+            "upstreams:\n  a:\n    url: http://127.0.0.1:1\n    timeouts:\n      first_byte: 0s\n",
+            "upstreams.a.timeouts.first_byte",
+            5,
+            7,
+        ),
+        (
+            "upstreams:\n  a:\n    url: http://127.0.0.1:1\n    timeouts:\n      total: 0s\n",
+            "upstreams.a.timeouts.total",
+            5,
+            7,
+        ),
+    ] {
+        let s = refusal(yaml);
+        assert!(
+            s.starts_with(&format!(
+                "t.yaml:{line}:{col}: {key}: must be longer than 0s"
+            )),
+            "{yaml}: {s}"
+        );
+    }
+}
+
+#[test]
+fn admin_idle_timeout_defaults_to_60s_and_is_separate() {
+    let a = parse("").unwrap().admin;
+    assert_eq!(a.idle_timeout.get().as_secs(), 60);
+    assert_eq!(a.header_read_timeout.get().as_secs(), 10);
+    let a = parse("admin:\n  header_read_timeout: 2s\n  idle_timeout: 5m\n")
+        .unwrap()
+        .admin;
+    assert_eq!(a.header_read_timeout.get().as_secs(), 2);
+    assert_eq!(a.idle_timeout.get().as_secs(), 300);
+}
+
+#[test]
+fn errors_in_sequence_items_point_at_the_item() {
+    let s = refusal(
+        "listeners:\n  - name: a\n    bind: 127.0.0.1:1\n  - name: b\n    bind: 127.0.0.1:1\n",
+    );
+    assert!(s.starts_with("t.yaml:5:5: listeners[1].bind:"), "{s}");
+}

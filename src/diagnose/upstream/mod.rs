@@ -218,18 +218,10 @@ pub fn looks_like_tls(bytes: &[u8]) -> bool {
     matches!(bytes, [0x15 | 0x16, 0x03, ..])
 }
 
-/// A short, printable rendering of bytes a peer sent (ASCII kept, the rest as `\xNN`).
+/// A short, printable rendering of the first `max` bytes a peer sent: the logs' one escaping
+/// (`wire::sniff::printable_capped`: printable ASCII kept, the rest as `\xNN`).
 pub fn printable_prefix(bytes: &[u8], max: usize) -> String {
-    let mut out = String::new();
-    for &b in bytes.iter().take(max) {
-        match b {
-            b'\r' => out.push_str("\\r"),
-            b'\n' => out.push_str("\\n"),
-            0x20..=0x7e => out.push(b as char),
-            _ => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    out
+    crate::wire::sniff::printable_capped(bytes.get(..max).unwrap_or(bytes), usize::MAX)
 }
 
 /// Classifies a connection attempt: every finding that applies, most important first. An

@@ -493,7 +493,7 @@ fn helpers() {
     assert!(looks_like_tls(&[0x16, 0x03, 0x01]));
     assert!(!looks_like_tls(&[0x16]));
     assert!(!looks_like_tls(b"HTTP/1.1"));
-    assert_eq!(printable_prefix(b"A\r\n\x00", 10), "A\\r\\n\\x00");
+    assert_eq!(printable_prefix(b"A\r\n\x00", 10), "A\\x0d\\x0a\\x00");
     assert_eq!(human_duration(Duration::minutes(5)), "5 minutes");
     assert_eq!(human_duration(Duration::days(-3)), "3 days");
     assert_eq!(
@@ -952,5 +952,37 @@ fn postgres_probes_speak_postgresql_and_libpq() {
         f[0].fix.contains("--ca FILE") && !f[0].fix.contains("sslrootcert"),
         "{}",
         f[0].fix
+    );
+}
+
+#[test]
+fn upstream_sent_server_header_and_page_title_are_escaped() {
+    let mut ev = UpstreamEvidence::new(
+        FixContext::Upstream("peer".into()),
+        "10.0.0.5:8443",
+        "10.0.0.5",
+    );
+    ev.client_cert_requested = Some(true);
+    let body = NGINX_NO_CERT.replace("<title>", "<title>x\u{2028}y\u{202e}z\u{85}\x1b[31m\\");
+    ev.http_answer = Some(HttpAnswer {
+        status: 400,
+        server: Some("nginx\u{2029}evil\u{202e}\r\n".into()),
+        content_type: Some("text/html".into()),
+        body: body.into_bytes(),
+    });
+    let f = classify_tls_failure(&ev);
+    let why = &f[0].why;
+    for c in [
+        '\u{2028}', '\u{2029}', '\u{202e}', '\u{85}', '\x1b', '\r', '\n',
+    ] {
+        assert!(!why.contains(c), "U+{:04X} raw in {why}", c as u32);
+    }
+    assert!(
+        why.contains("from nginx\\xe2\\x80\\xa9evil\\xe2\\x80\\xae\\x0d\\x0a"),
+        "{why}"
+    );
+    assert!(
+        why.contains("x\\xe2\\x80\\xa8y\\xe2\\x80\\xaez\\xc2\\x85\\x1b[31m\\\\"),
+        "{why}"
     );
 }

@@ -94,3 +94,37 @@ fn head_size_counts_line_and_fields() {
     let n = head_size(&Method::GET, &origin("/v1?a=1"), &h);
     assert!((1010..1100).contains(&n), "{n}");
 }
+
+/// Line and direction controls a client can put in a header value (obs-text; C0 controls are
+/// refused by the HTTP parser before any check runs).
+const HOSTILE: &str = "a\u{2028}b\u{202e}c\u{85}d\\";
+const HOSTILE_ESCAPED: &str = "a\\xe2\\x80\\xa8b\\xe2\\x80\\xaec\\xc2\\x85d\\\\";
+
+fn assert_escaped(why: &str) {
+    for c in ['\u{2028}', '\u{202e}', '\u{85}'] {
+        assert!(!why.contains(c), "U+{:04X} raw in {why}", c as u32);
+    }
+    assert!(why.contains(HOSTILE_ESCAPED), "{why}");
+}
+
+#[test]
+fn quoted_host_and_upgrade_are_escaped() {
+    let mut h = HeaderMap::new();
+    h.insert(
+        http::header::HOST,
+        HeaderValue::from_bytes(HOSTILE.as_bytes()).unwrap(),
+    );
+    let r = check_host(Version::HTTP_11, &origin("/"), &h).unwrap_err();
+    assert_eq!(r.code, Code::ClientHostInvalid);
+    assert_escaped(&r.why);
+
+    let mut h = headers(&[("connection", "upgrade")]);
+    h.insert(
+        http::header::UPGRADE,
+        HeaderValue::from_bytes(HOSTILE.as_bytes()).unwrap(),
+    );
+    let t = upgrade_tokens(&h).unwrap();
+    let r = check_upgrade(&t, &["websocket".to_string()]).unwrap_err();
+    assert_eq!(r.code, Code::ClientUpgradeRefused);
+    assert_escaped(&r.why);
+}

@@ -174,3 +174,16 @@ proptest! {
         let _ = parse(line.as_bytes());
     }
 }
+
+#[test]
+fn tlv_text_escapes_line_and_direction_controls() {
+    let mut payload = ipv4_payload([1, 1, 1, 1], [2, 2, 2, 2], 1, 2);
+    payload.extend(tlv(0x02, "api\u{2028}x\u{202e}y\u{85}\x07\\".as_bytes()));
+    payload.extend(tlv(0x01, "h2\u{2029}".as_bytes()));
+    let h = parse(&v2(1, 0x11, &payload)).unwrap();
+    assert_eq!(
+        h.authority.as_deref(),
+        Some("api\\xe2\\x80\\xa8x\\xe2\\x80\\xaey\\xc2\\x85\\x07\\\\")
+    );
+    assert_eq!(h.alpn.as_deref(), Some("h2\\xe2\\x80\\xa9"));
+}

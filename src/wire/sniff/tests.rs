@@ -344,3 +344,18 @@ mod props {
         }
     }
 }
+
+#[test]
+fn printable_text_borrows_printable_text_and_escapes_the_rest() {
+    use std::borrow::Cow;
+    assert!(matches!(
+        printable_text("/v1/chat?x=1", 64),
+        Cow::Borrowed(_)
+    ));
+    assert!(matches!(printable_text("GET", 64), Cow::Borrowed(_)));
+    assert_eq!(
+        printable_text("/a\u{2028}b\u{202e}c\u{85}\u{7}\\", 64),
+        "/a\\xe2\\x80\\xa8b\\xe2\\x80\\xaec\\xc2\\x85\\x07\\\\"
+    );
+    assert_eq!(printable_text(&"a".repeat(10), 8), "aaaaa...");
+}

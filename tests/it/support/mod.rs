@@ -1395,6 +1395,30 @@ pub fn run_tlsgate(
     })
 }
 
+/// Reads one HTTP/1.1 response with a `content-length` body from a keep-alive connection.
+pub fn read_response(s: &mut impl Read) -> (u16, String) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = s.read(&mut byte).expect("reading the response head");
+        assert_eq!(n, 1, "connection closed inside the response head: {head:?}");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .expect("a content-length");
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).expect("reading the response body");
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
 /// A minimal blocking HTTP/1.1 GET (for the admin API): `Some((status, body))`.
 pub fn raw_http_get(addr: SocketAddr, path: &str, timeout: Duration) -> Option<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&addr, timeout).ok()?;
