@@ -22,27 +22,46 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 /// Removes hop-by-hop headers, including those named in `Connection`. `Upgrade` is removed
 /// too unless `keep_upgrade` (a WebSocket handshake must carry `Connection: upgrade` and
 /// `Upgrade` to the next hop).
+///
+/// One pass over the names present decides what to remove, so the usual message (no
+/// hop-by-hop header at all) costs no lookup and no removal.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // Names listed in Connection are hop-by-hop for this message only.
-    let listed: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in listed {
-        if keep_upgrade && name == header::UPGRADE {
-            continue;
+    let (mut connection, mut upgrade, mut hop) = (false, false, false);
+    for name in headers.keys() {
+        if *name == header::CONNECTION {
+            connection = true;
+        } else if *name == header::UPGRADE {
+            upgrade = true;
+        } else if HOP_BY_HOP[1..].contains(name) {
+            hop = true;
         }
-        headers.remove(&name);
     }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
+    if connection {
+        // Names listed in Connection are hop-by-hop for this message only. The values are
+        // taken out first (a reference count each) so the map can be changed meanwhile.
+        let mut values = headers.get_all(header::CONNECTION).iter();
+        let first = values.next().cloned();
+        let rest: Vec<HeaderValue> = values.cloned().collect();
+        headers.remove(header::CONNECTION);
+        for value in first.iter().chain(&rest) {
+            let Ok(text) = value.to_str() else { continue };
+            for token in text.split(',').map(str::trim) {
+                if token.eq_ignore_ascii_case("upgrade") {
+                    continue; // decided below
+                }
+                // A name that is not a valid header name is simply not found.
+                headers.remove(token);
+            }
+        }
+    }
+    if hop {
+        for name in &HOP_BY_HOP[1..] {
+            headers.remove(name);
+        }
     }
     if keep_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
+    } else if upgrade {
         headers.remove(header::UPGRADE);
     }
 }
