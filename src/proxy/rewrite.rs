@@ -107,18 +107,12 @@ pub fn rewrite_request_headers(
     let host = headers.remove(header::HOST);
 
     // Append to an existing chain: an earlier proxy may have added its client.
-    use std::fmt::Write as _;
-    let mut xff = String::with_capacity(48);
-    if let Some(prev) = headers
+    let prev = headers
         .get(&X_FORWARDED_FOR)
         .and_then(|v| v.to_str().ok())
         .filter(|p| !p.trim().is_empty())
-    {
-        xff.push_str(prev);
-        xff.push_str(", ");
-    }
-    let _ = write!(xff, "{}", client.peer_ip);
-    if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(xff)) {
+        .map(str::as_bytes);
+    if let Some(v) = forwarded_for(prev, client.peer_ip) {
         headers.insert(X_FORWARDED_FOR.clone(), v);
     }
     headers.insert(
@@ -135,6 +129,62 @@ pub fn rewrite_request_headers(
     }
     for (name, value) in set_headers {
         headers.insert(name.clone(), value.clone());
+    }
+}
+
+/// The `X-Forwarded-For` value: `prev, ip` (or `ip`), assembled on the stack and copied once
+/// into the header value.
+fn forwarded_for(prev: Option<&[u8]>, ip: IpAddr) -> Option<HeaderValue> {
+    // "ffff:…" IPv6 text is at most 45 bytes; a previous chain of up to 200 bytes fits too.
+    let mut buf = [0u8; 256];
+    let mut len = 0;
+    if let Some(prev) = prev {
+        if prev.len() + 2 + 45 > buf.len() {
+            // A long chain: the rare case, built on the heap.
+            let mut v = Vec::with_capacity(prev.len() + 2 + 45);
+            v.extend_from_slice(prev);
+            v.extend_from_slice(b", ");
+            v.extend_from_slice(ip.to_string().as_bytes());
+            return HeaderValue::from_bytes(&v).ok();
+        }
+        buf[..prev.len()].copy_from_slice(prev);
+        buf[prev.len()..prev.len() + 2].copy_from_slice(b", ");
+        len = prev.len() + 2;
+    }
+    len += write_ip(&mut buf[len..], ip);
+    HeaderValue::from_bytes(&buf[..len]).ok()
+}
+
+/// Writes `ip` as text into `out` (at least 45 bytes long) and returns the length written.
+fn write_ip(out: &mut [u8], ip: IpAddr) -> usize {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut n = 0;
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out[n] = b'.';
+                    n += 1;
+                }
+                if octet >= 100 {
+                    out[n] = b'0' + octet / 100;
+                    n += 1;
+                }
+                if octet >= 10 {
+                    out[n] = b'0' + octet / 10 % 10;
+                    n += 1;
+                }
+                out[n] = b'0' + octet % 10;
+                n += 1;
+            }
+            n
+        }
+        IpAddr::V6(v6) => {
+            use std::io::Write as _;
+            let total = out.len();
+            let mut cursor = &mut out[..];
+            let _ = write!(cursor, "{v6}");
+            total - cursor.len()
+        }
     }
 }
 
