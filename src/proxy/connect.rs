@@ -332,17 +332,20 @@ impl tower_service::Service<Uri> for Connector {
 
     fn call(&mut self, uri: Uri) -> Self::Future {
         let this = self.clone();
-        Box::pin(async move {
-            let conn = this.connect(&uri).await;
-            if conn.is_ok() {
-                this.opened.inc();
-            }
-            conn
-        })
+        Box::pin(async move { this.open(&uri).await })
     }
 }
 
 impl Connector {
+    /// Connects as [`connect`](Self::connect) does and counts the connection in `opened`.
+    pub async fn open(&self, uri: &Uri) -> Result<UpstreamStream, ConnectError> {
+        let conn = self.connect(uri).await;
+        if conn.is_ok() {
+            self.opened.inc();
+        }
+        conn
+    }
+
     /// Connects to the authority of `uri`.
     pub async fn connect(&self, uri: &Uri) -> Result<UpstreamStream, ConnectError> {
         let host = uri

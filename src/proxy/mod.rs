@@ -11,6 +11,7 @@ pub mod connect;
 pub mod errors;
 pub mod inbound;
 pub mod path;
+pub mod pool;
 pub mod rewrite;
 
 pub mod upstream;
