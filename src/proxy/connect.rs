@@ -125,7 +125,8 @@ impl<S> Recorded<S> {
             inner,
             head: Arc::new(std::sync::Mutex::new(Vec::new())),
             refuse_tls: None,
-            done: false,
+            // Diagnosis off (a benchmark's switch): nothing is recorded.
+            done: !crate::telemetry::diagnosis_on(),
         }
     }
 
@@ -378,7 +379,9 @@ impl Connector {
         let address = format!("{host}:{port}");
         let Some(tls) = &self.tls else {
             let mut rec = Recorded::new(tcp);
-            rec.refuse_tls = Some((self.diag.clone(), address));
+            if crate::telemetry::diagnosis_on() {
+                rec.refuse_tls = Some((self.diag.clone(), address));
+            }
             return Ok(UpstreamStream::Plain(TokioIo::new(rec)));
         };
         let server_name = match &self.server_name {

@@ -1,5 +1,7 @@
-//! One configured upstream: its URL, the headers injected into every request, and a pooled
-//! hyper-util client (plus an HTTP/1-only client for protocol upgrades such as WebSocket).
+//! One configured upstream: its URL, the headers injected into every request, and its pooled
+//! connections: this worker's own pool of HTTP/1 connections ([`super::pool`]) for upstreams
+//! that speak only HTTP/1, hyper-util's client for those that may speak HTTP/2, plus an
+//! HTTP/1-only client for protocol upgrades such as WebSocket.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -445,7 +447,7 @@ impl UpstreamClient {
     pub async fn screen(&self, parts: &http::response::Parts, body: Incoming) -> Screened {
         let status = parts.status.as_u16();
         // The success path stops here: one comparison.
-        if !matches!(status, 400 | 495..=497) {
+        if !matches!(status, 400 | 495..=497) || !crate::telemetry::diagnosis_on() {
             return Screened::Pass(body);
         }
         let header =
