@@ -379,8 +379,8 @@ impl UpstreamClient {
         }
         let (mut tx, mut reused) = match h1.pool.checkout() {
             Some(tx) => (tx, true),
-            // The rare path, boxed: the future of every request stays small.
-            None => (Box::pin(self.open_h1(&h1.base)).await?, false),
+            // Not boxed: boxing this rare path made no measurable difference (profile.sh).
+            None => (self.open_h1(&h1.base).await?, false),
         };
         loop {
             let sent = tx.try_send_request(req);
@@ -391,7 +391,7 @@ impl UpstreamClient {
                 Err(mut e) => match e.take_message() {
                     Some(unsent) if reused => {
                         req = unsent;
-                        tx = Box::pin(self.open_h1(&h1.base)).await?;
+                        tx = self.open_h1(&h1.base).await?;
                         reused = false;
                     }
                     _ => return Err(SendFailure::Http(e.into_error())),
