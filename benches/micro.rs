@@ -24,6 +24,17 @@ use tlsgate::proxy::rewrite::{
 };
 use tlsgate::wire::client_hello::{self, ClientHelloSummary};
 
+fn header_map(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.append(
+            HeaderName::from_bytes(k.as_bytes()).expect("valid name"),
+            HeaderValue::from_str(v).expect("valid value"),
+        );
+    }
+    h
+}
+
 /// What the OpenAI Python SDK sends (through one earlier proxy), as the listener hands it over.
 fn sdk_request_headers() -> HeaderMap {
     let pairs: &[(&str, &str)] = &[
@@ -45,14 +56,7 @@ fn sdk_request_headers() -> HeaderMap {
         ("authorization", "Bearer sk-client-supplied-placeholder"),
         ("x-forwarded-for", "203.0.113.7"),
     ];
-    let mut h = HeaderMap::new();
-    for (k, v) in pairs {
-        h.append(
-            HeaderName::from_bytes(k.as_bytes()).expect("valid name"),
-            HeaderValue::from_str(v).expect("valid value"),
-        );
-    }
-    h
+    header_map(pairs)
 }
 
 fn bench_rewrite(c: &mut Criterion) {
@@ -124,14 +128,7 @@ fn api_response_headers() -> HeaderMap {
         ),
         ("server", "nginx"),
     ];
-    let mut h = HeaderMap::new();
-    for (k, v) in pairs {
-        h.append(
-            HeaderName::from_bytes(k.as_bytes()).expect("valid name"),
-            HeaderValue::from_str(v).expect("valid value"),
-        );
-    }
-    h
+    header_map(pairs)
 }
 
 /// `strip_hop_by_hop` alone: once on every request (inside `rewrite_request_headers`) and once

@@ -186,4 +186,4 @@ impl<B> Inner<B> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -3,25 +3,40 @@ use super::*;
 use bytes::Bytes;
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A local HTTP/1 server answering every request with `200 ok`, keeping connections open.
-async fn server() -> std::net::SocketAddr {
+/// A local HTTP/1 upstream answering `200 ok` to every request; counts connections and
+/// requests, and closes each connection after its first response when `close_after_one`
+/// (without saying so: the way a server's keep-alive timeout ends a connection).
+pub(crate) async fn counting_upstream(
+    close_after_one: bool,
+) -> (
+    std::net::SocketAddr,
+    Arc<std::sync::atomic::AtomicUsize>,
+    Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let conns = Arc::new(AtomicUsize::new(0));
+    let reqs = Arc::new(AtomicUsize::new(0));
+    let (c, r) = (conns.clone(), reqs.clone());
     tokio::spawn(async move {
         while let Ok((mut tcp, _)) = listener.accept().await {
+            c.fetch_add(1, Ordering::SeqCst);
+            let r = r.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 1024];
                 loop {
                     while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                         buf.drain(..end + 4);
-                        if tcp
+                        r.fetch_add(1, Ordering::SeqCst);
+                        let ok = tcp
                             .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
                             .await
-                            .is_err()
-                        {
+                            .is_ok();
+                        if !ok || close_after_one {
                             return;
                         }
                     }
@@ -33,7 +48,18 @@ async fn server() -> std::net::SocketAddr {
             });
         }
     });
-    addr
+    (addr, conns, reqs)
+}
+
+/// Lets the connection tasks run until `done` holds (no clock involved).
+pub(crate) async fn settle(mut done: impl FnMut() -> bool) {
+    for _ in 0..10_000 {
+        if done() {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("the connection tasks did not get there");
 }
 
 async fn connect(addr: std::net::SocketAddr) -> SendRequest<Empty<Bytes>> {
@@ -45,20 +71,9 @@ async fn connect(addr: std::net::SocketAddr) -> SendRequest<Empty<Bytes>> {
     tx
 }
 
-/// Lets the connection tasks run until `done` holds (no clock involved).
-async fn settle(mut done: impl FnMut() -> bool) {
-    for _ in 0..10_000 {
-        if done() {
-            return;
-        }
-        tokio::task::yield_now().await;
-    }
-    panic!("the connection tasks did not get there");
-}
-
 #[tokio::test]
 async fn the_pool_keeps_at_most_its_cap() {
-    let addr = server().await;
+    let (addr, _, _) = counting_upstream(false).await;
     let pool = Http1Pool::new(2, IDLE_TIMEOUT);
     for _ in 0..4 {
         pool.put(connect(addr).await);
@@ -68,7 +83,7 @@ async fn the_pool_keeps_at_most_its_cap() {
 
 #[tokio::test]
 async fn a_busy_connection_is_not_handed_out_until_its_response_ended() {
-    let addr = server().await;
+    let (addr, _, _) = counting_upstream(false).await;
     let pool = Http1Pool::new(8, IDLE_TIMEOUT);
     let mut tx = connect(addr).await;
     let sent = tx.try_send_request(http::Request::new(Empty::new()));
@@ -91,7 +106,7 @@ async fn a_busy_connection_is_not_handed_out_until_its_response_ended() {
 
 #[tokio::test]
 async fn idle_connections_expire() {
-    let addr = server().await;
+    let (addr, _, _) = counting_upstream(false).await;
     let pool = Http1Pool::new(8, IDLE_TIMEOUT);
     pool.put(connect(addr).await);
     settle(|| pool.idle() == 1).await;

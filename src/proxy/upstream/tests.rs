@@ -17,53 +17,6 @@ fn loopback_is_never_proxied() {
     assert!(!is_loopback_host("10.0.0.1"));
 }
 
-/// A local HTTP/1 upstream answering `200 ok` to every request; counts connections and
-/// requests, and closes each connection after its first response when `close_after_one`
-/// (without saying so: the way a server's keep-alive timeout ends a connection).
-async fn counting_upstream(
-    close_after_one: bool,
-) -> (
-    std::net::SocketAddr,
-    Arc<std::sync::atomic::AtomicUsize>,
-    Arc<std::sync::atomic::AtomicUsize>,
-) {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let conns = Arc::new(AtomicUsize::new(0));
-    let reqs = Arc::new(AtomicUsize::new(0));
-    let (c, r) = (conns.clone(), reqs.clone());
-    tokio::spawn(async move {
-        while let Ok((mut tcp, _)) = listener.accept().await {
-            c.fetch_add(1, Ordering::SeqCst);
-            let r = r.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 1024];
-                loop {
-                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        buf.drain(..end + 4);
-                        r.fetch_add(1, Ordering::SeqCst);
-                        let ok = tcp
-                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                            .await
-                            .is_ok();
-                        if !ok || close_after_one {
-                            return;
-                        }
-                    }
-                    match tcp.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-            });
-        }
-    });
-    (addr, conns, reqs)
-}
-
 fn http1_client(
     addr: std::net::SocketAddr,
 ) -> (UpstreamClient, prometheus_client::metrics::counter::Counter) {
@@ -86,21 +39,10 @@ async fn get(client: &UpstreamClient) -> Bytes {
     resp.into_body().collect().await.unwrap().to_bytes()
 }
 
-/// Lets the connection tasks run until `done` holds (no clock involved).
-async fn settle(mut done: impl FnMut() -> bool) {
-    for _ in 0..10_000 {
-        if done() {
-            return;
-        }
-        tokio::task::yield_now().await;
-    }
-    panic!("the connection tasks did not get there");
-}
-
 #[tokio::test]
 async fn http1_requests_reuse_one_pooled_connection() {
     use std::sync::atomic::Ordering;
-    let (addr, conns, reqs) = counting_upstream(false).await;
+    let (addr, conns, reqs) = crate::proxy::pool::tests::counting_upstream(false).await;
     let (client, opened) = http1_client(addr);
     let pool = &client
         .h1
@@ -109,7 +51,7 @@ async fn http1_requests_reuse_one_pooled_connection() {
         .pool;
     for _ in 0..5 {
         assert_eq!(&get(&client).await[..], b"ok");
-        settle(|| pool.idle() == 1).await;
+        crate::proxy::pool::tests::settle(|| pool.idle() == 1).await;
     }
     assert_eq!(reqs.load(Ordering::SeqCst), 5);
     assert_eq!(
@@ -124,12 +66,12 @@ async fn http1_requests_reuse_one_pooled_connection() {
 #[tokio::test]
 async fn a_connection_the_upstream_closed_is_not_reused() {
     use std::sync::atomic::Ordering;
-    let (addr, conns, reqs) = counting_upstream(true).await;
+    let (addr, conns, reqs) = crate::proxy::pool::tests::counting_upstream(true).await;
     let (client, opened) = http1_client(addr);
     let pool = &client.h1.as_ref().unwrap().pool;
     assert_eq!(&get(&client).await[..], b"ok");
     // The upstream closed it: the connection task sees the end, the pool's sender says so.
-    settle(|| pool.live() == 0).await;
+    crate::proxy::pool::tests::settle(|| pool.live() == 0).await;
     assert_eq!(&get(&client).await[..], b"ok", "sent on a new connection");
     assert_eq!(reqs.load(Ordering::SeqCst), 2);
     assert_eq!(conns.load(Ordering::SeqCst), 2);
