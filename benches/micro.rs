@@ -2,6 +2,8 @@
 //!
 //! * `rewrite_request_headers`: runs once per proxied request (hop-by-hop stripping, `Host`
 //!   removal, `X-Forwarded-*`, `set_headers`). Benchmarked on a typical OpenAI SDK request.
+//! * `strip_hop_by_hop`: once on every request and once on every response; one pass over the
+//!   names present, so a message without hop-by-hop headers costs no lookup.
 //! * `handshake_classify`: runs once per *failed* inbound handshake (never on the success path),
 //!   but a misbehaving client fleet can make it hot; it must stay cheap next to the handshake.
 //!
@@ -17,8 +19,21 @@ use rustls::AlertDescription;
 use tlsgate::diagnose::handshake::{
     classify, FailureKind, HandshakeEvidence, Incompatibility, OurChain, OurTls, ServedInfo,
 };
-use tlsgate::proxy::rewrite::{rewrite_request_headers, ClientSide};
+use tlsgate::proxy::rewrite::{
+    rewrite_request_headers, rewrite_response_headers, strip_hop_by_hop, ClientSide,
+};
 use tlsgate::wire::client_hello::{self, ClientHelloSummary};
+
+fn header_map(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.append(
+            HeaderName::from_bytes(k.as_bytes()).expect("valid name"),
+            HeaderValue::from_str(v).expect("valid value"),
+        );
+    }
+    h
+}
 
 /// What the OpenAI Python SDK sends (through one earlier proxy), as the listener hands it over.
 fn sdk_request_headers() -> HeaderMap {
@@ -41,14 +56,7 @@ fn sdk_request_headers() -> HeaderMap {
         ("authorization", "Bearer sk-client-supplied-placeholder"),
         ("x-forwarded-for", "203.0.113.7"),
     ];
-    let mut h = HeaderMap::new();
-    for (k, v) in pairs {
-        h.append(
-            HeaderName::from_bytes(k.as_bytes()).expect("valid name"),
-            HeaderValue::from_str(v).expect("valid value"),
-        );
-    }
-    h
+    header_map(pairs)
 }
 
 fn bench_rewrite(c: &mut Criterion) {
@@ -94,6 +102,61 @@ fn bench_rewrite(c: &mut Criterion) {
         b.iter_batched_ref(
             || ws.clone(),
             |h| rewrite_request_headers(h, black_box(&client), black_box(&set_headers), true),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+/// What an OpenAI-compatible upstream answers a chat completion with (hyper's parse of it).
+fn api_response_headers() -> HeaderMap {
+    let pairs: &[(&str, &str)] = &[
+        ("date", "Wed, 02 Dec 2026 12:00:00 GMT"),
+        ("content-type", "application/json"),
+        ("content-length", "512"),
+        ("connection", "keep-alive"),
+        ("openai-organization", "org-placeholder"),
+        ("openai-processing-ms", "412"),
+        ("openai-version", "2020-10-01"),
+        ("x-ratelimit-limit-requests", "10000"),
+        ("x-ratelimit-remaining-requests", "9999"),
+        ("x-ratelimit-reset-requests", "6ms"),
+        ("x-request-id", "req_0123456789abcdef"),
+        (
+            "strict-transport-security",
+            "max-age=31536000; includeSubDomains",
+        ),
+        ("server", "nginx"),
+    ];
+    header_map(pairs)
+}
+
+/// `strip_hop_by_hop` alone: once on every request (inside `rewrite_request_headers`) and once
+/// on every response.
+fn bench_strip(c: &mut Criterion) {
+    let mut group = c.benchmark_group("strip_hop_by_hop");
+    let req = sdk_request_headers();
+    group.bench_function("openai_sdk_request_connection_keep_alive", |b| {
+        b.iter_batched_ref(
+            || req.clone(),
+            |h| strip_hop_by_hop(h, false),
+            BatchSize::SmallInput,
+        )
+    });
+    let mut no_hop = sdk_request_headers();
+    no_hop.remove("connection");
+    group.bench_function("openai_sdk_request_no_hop_by_hop", |b| {
+        b.iter_batched_ref(
+            || no_hop.clone(),
+            |h| strip_hop_by_hop(h, false),
+            BatchSize::SmallInput,
+        )
+    });
+    let resp = api_response_headers();
+    group.bench_function("api_response_13_headers", |b| {
+        b.iter_batched_ref(
+            || resp.clone(),
+            |h| rewrite_response_headers(h, false),
             BatchSize::SmallInput,
         )
     });
@@ -206,5 +269,5 @@ fn bench_classify(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_rewrite, bench_classify);
+criterion_group!(benches, bench_rewrite, bench_strip, bench_classify);
 criterion_main!(benches);

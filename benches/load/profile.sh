@@ -4,6 +4,13 @@
 #   benches/load/profile.sh              # callgrind, then a perf sample if perf works here
 #   benches/load/profile.sh callgrind    # one of them
 #
+#   TLSGATE_PROFILE_BIN=path/to/tlsgate benches/load/profile.sh callgrind
+#                                        # profile that binary instead of building one
+#   PROFILE_ARGS="--profile-out target/profile/x" benches/load/profile.sh callgrind
+#                                        # extra arguments for bench.py
+#   TLSGATE_BENCH_NO_DIAGNOSIS=1 benches/load/profile.sh callgrind
+#                                        # the environment reaches tlsgate: diagnosis off
+#
 # Builds tlsgate in release with debug symbols into target/prof (so the benchmark's
 # target/release binary is left alone), starts an nginx upstream and tlsgate alone, drives
 # `GET /` over keep-alive HTTPS with wrk, and writes the top functions as Markdown tables to
@@ -25,7 +32,11 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-CARGO_PROFILE_RELEASE_DEBUG=true CARGO_TARGET_DIR=target/prof cargo build --release --quiet
+BIN="${TLSGATE_PROFILE_BIN:-}"
+if [ -z "$BIN" ]; then
+    CARGO_PROFILE_RELEASE_DEBUG=true CARGO_TARGET_DIR=target/prof cargo build --release --quiet
+    BIN=target/prof/release/tlsgate
+fi
 mkdir -p target
 cc -shared -fPIC -O2 -o target/noresume.so benches/load/noresume.c -ldl
 export NORESUME_SO="$PWD/target/noresume.so"
@@ -60,7 +71,7 @@ for tool in ${tools[*]}; do
         continue
     fi
     timeout --signal=TERM --kill-after=10 600 python3 benches/load/bench.py --profile "$tool" \
-        --tlsgate target/prof/release/tlsgate &
+        --tlsgate "$BIN" ${PROFILE_ARGS:-} &
     PY_PID=$!
     wait "$PY_PID"
 done

@@ -112,15 +112,31 @@ impl ConnectionSlots {
 
     /// A slot for a new connection: at once if one is free, else after waiting in the queue.
     pub async fn acquire(&self) -> Result<Slot, Refused> {
-        let permit = match self.sem.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => self.wait_for_slot().await?,
-        };
+        match self.try_acquire() {
+            Some(slot) => Ok(slot),
+            None => self.wait().await,
+        }
+    }
+
+    /// A slot if one is free now.
+    pub fn try_acquire(&self) -> Option<Slot> {
+        let permit = self.sem.clone().try_acquire_owned().ok()?;
+        Some(self.slot(permit))
+    }
+
+    /// Waits in the queue for a slot (see [`acquire`](Self::acquire)). Dropping the future
+    /// leaves the queue.
+    pub async fn wait(&self) -> Result<Slot, Refused> {
+        let permit = self.wait_for_slot().await?;
+        Ok(self.slot(permit))
+    }
+
+    fn slot(&self, permit: OwnedSemaphorePermit) -> Slot {
         self.open.inc();
-        Ok(Slot {
+        Slot {
             _permit: permit,
             open: self.open.clone(),
-        })
+        }
     }
 
     async fn wait_for_slot(&self) -> Result<OwnedSemaphorePermit, Refused> {

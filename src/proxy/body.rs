@@ -62,6 +62,24 @@ impl ClientFault {
             self.notify.notified().await;
         }
     }
+
+    /// As [`wait`](Self::wait) for a body that may have no fault to watch (`None`: a request
+    /// without a body), which never resolves.
+    pub async fn wait_any(fault: Option<&ClientFault>) -> &Finding {
+        match fault {
+            Some(fault) => fault.wait().await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// The body of a request that has none, as the upstream client takes it: no allocation (the
+/// box of an empty body is zero-sized).
+pub fn empty_upstream_body() -> http_body_util::combinators::BoxBody<Bytes, BoxError> {
+    use http_body_util::BodyExt;
+    http_body_util::Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// The error a client body reports to the upstream client (the finding itself is in

@@ -19,7 +19,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::admission::{ConnectionSlots, Slot};
+use super::admission::{ConnectionSlots, Refused, Slot};
 use crate::certs::CertInfo;
 use crate::diagnose::upstream::{
     chain_summary, classify_tls_failure, looks_like_tls, printable_prefix, verdicts, webpki_store,
@@ -128,7 +128,8 @@ impl<S> Recorded<S> {
             inner,
             head: Arc::new(std::sync::Mutex::new(Vec::new())),
             refuse_tls: None,
-            done: false,
+            // Diagnosis off (a benchmark's switch): nothing is recorded.
+            done: !crate::telemetry::diagnosis_on(),
             slot: None,
         }
     }
@@ -250,6 +251,11 @@ pub enum UpstreamStream {
     Tls(Box<TokioIo<tokio_rustls::client::TlsStream<Recorded<TcpStream>>>>),
 }
 
+/// The error of a connection the cap did not allow.
+pub fn overloaded(refused: Refused) -> ConnectError {
+    ConnectError::new(Code::UpstreamOverloaded, refused.to_string())
+}
+
 impl UpstreamStream {
     /// Ties the connection's slot to its lifetime.
     fn hold(&mut self, slot: Slot) {
@@ -349,20 +355,32 @@ impl tower_service::Service<Uri> for Connector {
 
     fn call(&mut self, uri: Uri) -> Self::Future {
         let this = self.clone();
-        Box::pin(async move {
-            // The slot first: a request waits for it before any descriptor is spent.
-            let slot = this.slots.acquire().await.map_err(|refused| {
-                ConnectError::new(Code::UpstreamOverloaded, refused.to_string())
-            })?;
-            let mut conn = this.connect(&uri).await?;
-            this.opened.inc();
-            conn.hold(slot);
-            Ok(conn)
-        })
+        Box::pin(async move { this.open(&uri).await })
     }
 }
 
 impl Connector {
+    /// Connects as [`connect`](Self::connect) does and counts the connection in `opened`.
+    pub async fn open(&self, uri: &Uri) -> Result<UpstreamStream, ConnectError> {
+        // The slot first: a request waits for it before any descriptor is spent.
+        let slot = self.slots.acquire().await.map_err(overloaded)?;
+        self.open_in(slot, uri).await
+    }
+
+    /// Opens a connection in a slot already taken; the slot is freed when the connection
+    /// closes (or at once, if connecting fails).
+    pub async fn open_in(&self, slot: Slot, uri: &Uri) -> Result<UpstreamStream, ConnectError> {
+        let mut conn = self.connect(uri).await?;
+        self.opened.inc();
+        conn.hold(slot);
+        Ok(conn)
+    }
+
+    /// The upstream's connection cap.
+    pub fn slots(&self) -> &ConnectionSlots {
+        &self.slots
+    }
+
     /// Connects to the authority of `uri`.
     pub async fn connect(&self, uri: &Uri) -> Result<UpstreamStream, ConnectError> {
         let host = uri
@@ -395,7 +413,9 @@ impl Connector {
         let address = format!("{host}:{port}");
         let Some(tls) = &self.tls else {
             let mut rec = Recorded::new(tcp);
-            rec.refuse_tls = Some((self.diag.clone(), address));
+            if crate::telemetry::diagnosis_on() {
+                rec.refuse_tls = Some((self.diag.clone(), address));
+            }
             return Ok(UpstreamStream::Plain(TokioIo::new(rec)));
         };
         let server_name = match &self.server_name {

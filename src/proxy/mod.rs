@@ -12,6 +12,7 @@ pub mod connect;
 pub mod errors;
 pub mod inbound;
 pub mod path;
+pub mod pool;
 pub mod rewrite;
 
 pub mod upstream;
@@ -388,28 +389,35 @@ impl Proxy {
         // The upstream connection decides its own protocol; hyper-util wants HTTP/1.1 here and
         // switches to HTTP/2 itself on an h2 connection.
         parts.version = Version::HTTP_11;
-        let fault = Arc::new(ClientFault::default());
-        let (give_back, returned) = if h2 && !body.is_end_stream() {
+        // A request without a body (most GETs) sends an empty body: nothing to count, to
+        // bound or to hand back, and no allocation.
+        let bodiless = body.is_end_stream();
+        let fault = (!bodiless).then(|| Arc::new(ClientFault::default()));
+        let (give_back, returned) = if h2 && !bodiless {
             let (tx, rx) = tokio::sync::oneshot::channel();
             (Some(tx), Some(rx))
         } else {
             (None, None)
         };
-        let upstream_body =
-            RequestBody::new(body, bytes_in, self.body_limits, fault.clone(), give_back).boxed();
+        let upstream_body = match &fault {
+            Some(fault) => {
+                RequestBody::new(body, bytes_in, self.body_limits, fault.clone(), give_back).boxed()
+            }
+            None => body::empty_upstream_body(),
+        };
         let upstream_req = Request::from_parts(parts, upstream_body);
 
         // A fault of the client's body (too large, stalled, malformed) ends the wait at once
         // and is reported as the client's, whatever the upstream made of the broken request.
         let sent = tokio::select! {
             biased;
-            f = fault.wait() => Err(f.clone()),
+            f = ClientFault::wait_any(fault.as_deref()) => Err(f.clone()),
             r = upstream.send(upstream_req, upgrade) => r,
         };
         let resp = match sent {
             Ok(r) => r,
             Err(finding) => {
-                if let Some(client_fault) = fault.get() {
+                if let Some(client_fault) = fault.as_deref().and_then(ClientFault::get) {
                     let refusal = Refusal {
                         code: client_fault.code,
                         why: client_fault.why.clone(),

@@ -1,7 +1,8 @@
-//! One configured upstream: its URL, the headers injected into every request, and a pooled
-//! hyper-util client (plus an HTTP/1-only client for protocol upgrades such as WebSocket).
+//! One configured upstream: its URL, the headers injected into every request, and its pooled
+//! connections: this worker's own pool of HTTP/1 connections ([`super::pool`]) for upstreams
+//! that speak only HTTP/1, hyper-util's client for those that may speak HTTP/2, plus an
+//! HTTP/1-only client for protocol upgrades such as WebSocket.
 
-use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,12 +12,14 @@ use http::uri::{Authority, PathAndQuery, Scheme as UriScheme};
 use http::{Request, Response, Uri};
 use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::ServerName;
 
-use super::admission::ConnectionSlots;
-use super::connect::{ConnectDiag, ConnectError, Connector, EgressProxy};
+use super::admission::{ConnectionSlots, Slot};
+use super::connect::{overloaded, ConnectDiag, ConnectError, Connector, EgressProxy};
+use super::pool::{Http1Pool, IDLE_TIMEOUT};
 use crate::config::{HttpVersion, Scheme, Upstream, UpstreamTimeouts, UpstreamUrl, UrlError};
 use crate::diagnose::upstream::{
     classify_tls_failure, http_answer_finding, may_be_tls_error_page, FixContext, HttpAnswer,
@@ -96,14 +99,33 @@ pub struct UpstreamClient {
     pub set_headers: Vec<(HeaderName, HeaderValue)>,
     pub timeouts: UpstreamTimeouts,
     pub insecure: bool,
+    /// HTTP/2 (ALPN or h2c), and HTTPS upstreams that may negotiate it: hyper-util's client.
     client: Client<Connector, UpstreamBody>,
     upgrade_client: Client<Connector, UpstreamBody>,
+    /// Upstreams that speak HTTP/1 only (`http://` without `http_version: http2`, or
+    /// `http_version: http1`): this worker's own pool of HTTP/1 connections.
+    h1: Option<H1Upstream>,
     diag: Arc<ConnectDiag>,
     /// Opens the extra connection that confirms TLS on an `http://` URL (`hello_answer`).
     connector: Connector,
     /// The last such confirmation: when, and whether the port answered a ClientHello with TLS.
     /// Kept briefly so a burst of failing requests costs one extra connection, not one each.
     tls_seen: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
+}
+
+/// The lean HTTP/1 path: the pool, and what every request on it needs.
+struct H1Upstream {
+    pool: Http1Pool<UpstreamBody>,
+    /// `scheme://authority/`: what the connector connects to.
+    base: Uri,
+    /// The `Host` header (the authority, without a default port).
+    host: HeaderValue,
+}
+
+/// Why a request on the HTTP/1 path failed.
+enum SendFailure {
+    Connect(ConnectError),
+    Http(hyper::Error),
 }
 
 /// What [`UpstreamClient::screen`] made of a response head.
@@ -264,6 +286,36 @@ impl UpstreamClient {
             .timer(TokioTimer::new())
             .pool_max_idle_per_host(0);
         let upgrade_client = upgrade_builder.build(make_connector(vec![b"http/1.1".to_vec()])?);
+        // HTTP/1 only on the wire: no ALPN that could pick h2, no h2c.
+        let http1_only = match cfg.http_version {
+            HttpVersion::Http1 => true,
+            HttpVersion::Auto => !https,
+            HttpVersion::Http2 => false,
+        };
+        let h1 = if http1_only {
+            let base = Uri::builder()
+                .scheme(if https { "https" } else { "http" })
+                .authority(authority.clone())
+                .path_and_query("/")
+                .build()
+                .map_err(|_| UpstreamClientError::HeaderValue {
+                    upstream: upstream(),
+                    header: "host".to_string(),
+                })?;
+            let host = HeaderValue::from_str(authority.as_str()).map_err(|_| {
+                UpstreamClientError::HeaderValue {
+                    upstream: upstream(),
+                    header: "host".to_string(),
+                }
+            })?;
+            Some(H1Upstream {
+                pool: Http1Pool::new(slots.idle_per_worker(), IDLE_TIMEOUT),
+                base,
+                host,
+            })
+        } else {
+            None
+        };
 
         Ok(UpstreamClient {
             name: Arc::from(name),
@@ -279,6 +331,7 @@ impl UpstreamClient {
             insecure: cfg.tls.insecure_skip_verify,
             client,
             upgrade_client,
+            h1,
             diag,
             connector,
             tls_seen: std::sync::Mutex::new(None),
@@ -309,19 +362,142 @@ impl UpstreamClient {
         req: Request<UpstreamBody>,
         upgrade: bool,
     ) -> Result<Response<Incoming>, Finding> {
+        let first_byte = self.timeouts.first_byte.get();
+        if let (Some(h1), false) = (&self.h1, upgrade) {
+            return match tokio::time::timeout(first_byte, self.send_h1(h1, req)).await {
+                Ok(Ok(resp)) => Ok(resp),
+                Ok(Err(SendFailure::Connect(ce))) => Err(self.finding_for_connect_error(&ce)),
+                Ok(Err(SendFailure::Http(e))) => {
+                    let finding = self.finding_for_client_error(&e);
+                    Err(self.tls_behind_http_url(finding, &e).await)
+                }
+                Err(_) => Err(self.first_byte_timeout()),
+            };
+        }
         let fut = if upgrade {
             self.upgrade_client.request(req)
         } else {
             self.client.request(req)
         };
-        let first_byte = self.timeouts.first_byte.get();
         match tokio::time::timeout(first_byte, fut).await {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(e)) => {
                 let finding = self.finding_for_client_error(&e);
                 Err(self.tls_behind_http_url(finding, &e).await)
             }
-            Err(_) => Err(Finding::new(
+            Err(_) => Err(self.first_byte_timeout()),
+        }
+    }
+
+    /// Sends a request over a pooled HTTP/1 connection, or a new one. A request that a pooled
+    /// connection could not even start (the upstream had closed it) goes again on a new one.
+    async fn send_h1(
+        &self,
+        h1: &H1Upstream,
+        mut req: Request<UpstreamBody>,
+    ) -> Result<Response<Incoming>, SendFailure> {
+        // HTTP/1 wants the origin form and a Host header.
+        let origin = match req.uri().path_and_query() {
+            Some(pq) if pq.as_str() != "/" => Uri::from(pq.clone()),
+            _ => Uri::default(),
+        };
+        *req.uri_mut() = origin;
+        if !req.headers().contains_key(http::header::HOST) {
+            req.headers_mut()
+                .insert(http::header::HOST, h1.host.clone());
+        }
+        let (mut tx, mut reused) = match h1.pool.checkout() {
+            Some(tx) => (tx, true),
+            // Not boxed: boxing this rare path made no measurable difference (profile.sh).
+            None => self.checkout_or_open_h1(h1).await?,
+        };
+        loop {
+            let sent = tx.try_send_request(req);
+            // Back in the pool at once: taken again when its response has been read.
+            h1.pool.put(tx);
+            match sent.await {
+                Ok(resp) => return Ok(resp),
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if reused => {
+                        req = unsent;
+                        tx = self.open_h1(&h1.base).await?;
+                        reused = false;
+                    }
+                    _ => return Err(SendFailure::Http(e.into_error())),
+                },
+            }
+        }
+    }
+
+    /// No pooled connection is ready: a new one, in a free slot of the upstream's cap. With
+    /// every slot taken the request queues (`limits.upstream_queue_timeout`) and takes
+    /// whichever comes first: a slot freed anywhere, or one of this worker's own connections
+    /// finishing its response (checked every few milliseconds; only a saturated upstream gets
+    /// here). The bool says whether the connection is a reused one.
+    async fn checkout_or_open_h1(
+        &self,
+        h1: &H1Upstream,
+    ) -> Result<(SendRequest<UpstreamBody>, bool), SendFailure> {
+        const RECHECK: Duration = Duration::from_millis(5);
+        let slots = self.connector.slots();
+        let slot = match slots.try_acquire() {
+            Some(slot) => slot,
+            None => {
+                let wait = slots.wait();
+                tokio::pin!(wait);
+                loop {
+                    tokio::select! {
+                        slot = &mut wait => break slot.map_err(|r| SendFailure::Connect(overloaded(r)))?,
+                        _ = tokio::time::sleep(RECHECK) => {
+                            if let Some(tx) = h1.pool.checkout() {
+                                return Ok((tx, true));
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        Ok((self.open_h1_in(slot, &h1.base).await?, false))
+    }
+
+    /// Opens a new HTTP/1 connection (counted in `opened`); its connection task runs on this
+    /// worker's runtime.
+    async fn open_h1(&self, base: &Uri) -> Result<SendRequest<UpstreamBody>, SendFailure> {
+        let slot = self
+            .connector
+            .slots()
+            .acquire()
+            .await
+            .map_err(|r| SendFailure::Connect(overloaded(r)))?;
+        self.open_h1_in(slot, base).await
+    }
+
+    /// [`open_h1`](Self::open_h1) in a slot already taken.
+    async fn open_h1_in(
+        &self,
+        slot: Slot,
+        base: &Uri,
+    ) -> Result<SendRequest<UpstreamBody>, SendFailure> {
+        let io = self
+            .connector
+            .open_in(slot, base)
+            .await
+            .map_err(SendFailure::Connect)?;
+        let (tx, conn) = hyper::client::conn::http1::Builder::new()
+            .handshake(io)
+            .await
+            .map_err(SendFailure::Http)?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "upstream connection ended");
+            }
+        });
+        Ok(tx)
+    }
+
+    fn first_byte_timeout(&self) -> Finding {
+        let first_byte = self.timeouts.first_byte.get();
+        Finding::new(
                 Code::UpstreamTimeout,
                 "the upstream sent no response within the first-byte timeout",
                 format!(
@@ -330,12 +506,11 @@ impl UpstreamClient {
                     self.authority,
                     first_byte
                 ),
-                format!(
-                    "check the upstream's health, or raise upstreams.{}.timeouts.first_byte if long waits are expected",
-                    self.name
-                ),
-            )),
-        }
+            format!(
+                "check the upstream's health, or raise upstreams.{}.timeouts.first_byte if long waits are expected",
+                self.name
+            ),
+        )
     }
 
     /// nginx reports TLS problems in HTTP, after a successful handshake: a missing or refused
@@ -347,7 +522,7 @@ impl UpstreamClient {
     pub async fn screen(&self, parts: &http::response::Parts, body: Incoming) -> Screened {
         let status = parts.status.as_u16();
         // The success path stops here: one comparison.
-        if !matches!(status, 400 | 495..=497) {
+        if !matches!(status, 400 | 495..=497) || !crate::telemetry::diagnosis_on() {
             return Screened::Pass(body);
         }
         let header =
@@ -415,9 +590,9 @@ impl UpstreamClient {
     async fn tls_behind_http_url(
         &self,
         finding: Finding,
-        e: &hyper_util::client::legacy::Error,
+        e: &(dyn std::error::Error + Send + Sync + 'static),
     ) -> Finding {
-        let hyper_err = e.source().and_then(|s| s.downcast_ref::<hyper::Error>());
+        let hyper_err = find_in_chain::<hyper::Error>(e);
         let closed = hyper_err.is_some_and(|h| h.is_incomplete_message());
         let garbage = hyper_err.is_some_and(|h| h.is_parse() || h.is_parse_status());
         let suspect = match finding.code {
@@ -462,7 +637,8 @@ impl UpstreamClient {
         }
     }
 
-    fn finding_for_client_error(&self, e: &hyper_util::client::legacy::Error) -> Finding {
+    /// `e`: hyper-util's client error, or hyper's own (the HTTP/1 path).
+    fn finding_for_client_error(&self, e: &(dyn std::error::Error + 'static)) -> Finding {
         // The connector's own classification, when the failure happened while connecting (or
         // when the plain stream refused a TLS reply).
         if let Some(ce) = find_in_chain::<ConnectError>(e) {
@@ -477,7 +653,7 @@ impl UpstreamClient {
                 return f;
             }
         }
-        let hyper_err = e.source().and_then(|s| s.downcast_ref::<hyper::Error>());
+        let hyper_err = find_in_chain::<hyper::Error>(e);
         let (code, what) = match hyper_err {
             Some(h) if h.is_parse() || h.is_parse_status() => (
                 Code::UpstreamProtocolError,

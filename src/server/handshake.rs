@@ -136,48 +136,56 @@ pub async fn accept(
         .or_else(|| stream.local_addr().ok());
     let mut peeked = [0u8; PEEK_MAX];
 
-    // 1. Peek the first bytes: is this TLS at all?
-    let mut seen = 0;
-    let peeked_in_time =
-        tokio::time::timeout_at(deadline, peek_first(&stream, &mut peeked, &mut seen)).await;
-    let n = match peeked_in_time {
-        Err(_) => {
-            ctx.closer.count(Code::HandshakeTimeout);
-            // Whatever arrived before the deadline says what the client is: nothing or part of
-            // a ClientHello is a timeout; anything else (a slow plain-HTTP request) is not TLS.
-            let got = &peeked[..seen];
-            let failure = match sniff::sniff_final(got) {
-                s if got.is_empty() || s == Sniffed::Tls => {
-                    Failure::simple(FailureKind::TimeoutBeforeClientHello)
-                }
-                other => Failure {
-                    sniffed: Some(other),
-                    ..Failure::simple(FailureKind::NotTls)
-                },
-            };
-            report(ctx, tls, peer, reached, &failure, got, started);
-            return HandshakeOutcome::Failed;
+    // Diagnosis off (a benchmark's switch): no peek, no sniff, no copy of the ClientHello.
+    let diagnosis = crate::telemetry::diagnosis_on();
+    let n = if !diagnosis {
+        0
+    } else {
+        // 1. Peek the first bytes: is this TLS at all?
+        let mut seen = 0;
+        let peeked_in_time =
+            tokio::time::timeout_at(deadline, peek_first(&stream, &mut peeked, &mut seen)).await;
+        match peeked_in_time {
+            Err(_) => {
+                ctx.closer.count(Code::HandshakeTimeout);
+                // Whatever arrived before the deadline says what the client is: nothing or part of
+                // a ClientHello is a timeout; anything else (a slow plain-HTTP request) is not TLS.
+                let got = &peeked[..seen];
+                let failure = match sniff::sniff_final(got) {
+                    s if got.is_empty() || s == Sniffed::Tls => {
+                        Failure::simple(FailureKind::TimeoutBeforeClientHello)
+                    }
+                    other => Failure {
+                        sniffed: Some(other),
+                        ..Failure::simple(FailureKind::NotTls)
+                    },
+                };
+                report(ctx, tls, peer, reached, &failure, got, started);
+                return HandshakeOutcome::Failed;
+            }
+            Ok(Err(e)) => {
+                report(
+                    ctx,
+                    tls,
+                    peer,
+                    reached,
+                    &Failure::from_io(&e, Phase::BeforeClientHello, None),
+                    &[],
+                    started,
+                );
+                return HandshakeOutcome::Failed;
+            }
+            // Connected and closed without a byte: a port probe or a load-balancer health check.
+            Ok(Ok(0)) => return HandshakeOutcome::Failed,
+            Ok(Ok(n)) => n,
         }
-        Ok(Err(e)) => {
-            report(
-                ctx,
-                tls,
-                peer,
-                reached,
-                &Failure::from_io(&e, Phase::BeforeClientHello, None),
-                &[],
-                started,
-            );
-            return HandshakeOutcome::Failed;
-        }
-        // Connected and closed without a byte: a port probe or a load-balancer health check.
-        Ok(Ok(0)) => return HandshakeOutcome::Failed,
-        Ok(Ok(n)) => n,
     };
-    let sniffed = sniff::sniff_final(&peeked[..n]);
-    if sniffed != Sniffed::Tls {
-        not_tls(stream, ctx, tls, peer, sniffed, &peeked[..n], started).await;
-        return HandshakeOutcome::Failed;
+    if diagnosis {
+        let sniffed = sniff::sniff_final(&peeked[..n]);
+        if sniffed != Sniffed::Tls {
+            not_tls(stream, ctx, tls, peer, sniffed, &peeked[..n], started).await;
+            return HandshakeOutcome::Failed;
+        }
     }
 
     // 2. The ClientHello, then the rest of the handshake.

@@ -213,16 +213,18 @@ async fn serve_connection(
             let started = Instant::now();
             match handshake::accept(stream, &peer, deadline, tls, ctx).await {
                 HandshakeOutcome::Established(tls_stream, after) => {
-                    let requests = after.requests.clone();
+                    // The request count serves one diagnosis (a client that left without a
+                    // request); the benchmark switch that turns diagnosis off skips it.
+                    let diagnosis = crate::telemetry::diagnosis_on();
+                    let requests = diagnosis.then(|| after.requests.clone());
                     // ALPN alone decides the protocol of a TLS connection: `h2` negotiated → HTTP/2
                     // only; anything else (http/1.1, no ALPN) → HTTP/1.1 only, so an HTTP/2
                     // preface there is refused rather than served.
                     let h2 = tls_stream.get_ref().1.alpn_protocol() == Some(b"h2");
                     let protocol = if h2 { Protocol::Http2 } else { Protocol::Http1 };
-                    let closed =
-                        serve_http(tls_stream, meta, ctx, drain, Some(requests), protocol).await;
+                    let closed = serve_http(tls_stream, meta, ctx, drain, requests, protocol).await;
                     // A connection we closed for idleness is not a client that left silently.
-                    if closed.is_none() {
+                    if closed.is_none() && diagnosis {
                         after.finish(ctx, tls, &peer, started);
                     }
                 }

@@ -13,6 +13,17 @@ use crate::config::LogFormat;
 ///
 /// JSON lines are flat (`flatten_event`): every event field sits at the top level next to
 /// `timestamp` and `level`, so `jq 'select(.event=="request")'` works without nesting.
+/// Whether the diagnosis-only work on the success path runs: the first-bytes peek and sniff
+/// and the ClientHello copy of an inbound handshake, the first-bytes recording of an upstream
+/// connection, the screening of upstream responses for TLS error pages. Always on, except
+/// that `TLSGATE_BENCH_NO_DIAGNOSIS=1` (read once, at the first use) turns it off, so a
+/// benchmark can measure what diagnosis costs (`benches/load/profile.sh`). Never for
+/// production: failures are then reported without their causes.
+pub fn diagnosis_on() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("TLSGATE_BENCH_NO_DIAGNOSIS").is_none_or(|v| v != "1"))
+}
+
 pub fn init(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));

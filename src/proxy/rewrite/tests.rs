@@ -109,3 +109,42 @@ fn response_keeps_upstream_headers_and_encoding() {
     assert_eq!(h.len(), 5);
     assert_eq!(h["content-encoding"], "gzip");
 }
+
+#[test]
+fn forwarded_for_is_the_address_text_appended_to_the_chain() {
+    let cases = [
+        "0.0.0.0",
+        "9.99.100.255",
+        "10.1.2.3",
+        "255.255.255.255",
+        "::1",
+        "2001:db8::7",
+        "::ffff:192.0.2.1",
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    ];
+    for text in cases {
+        let ip: IpAddr = text.parse().unwrap();
+        assert_eq!(forwarded_for(None, ip).unwrap(), text);
+        assert_eq!(
+            forwarded_for(Some(b"203.0.113.1"), ip).unwrap(),
+            format!("203.0.113.1, {text}").as_str()
+        );
+    }
+    // A chain longer than the stack buffer takes the heap path, same result.
+    let long = "198.51.100.1, ".repeat(30) + "198.51.100.2";
+    let ip: IpAddr = "2001:db8::7".parse().unwrap();
+    assert_eq!(
+        forwarded_for(Some(long.as_bytes()), ip).unwrap(),
+        format!("{long}, 2001:db8::7").as_str()
+    );
+}
+
+proptest::proptest! {
+    #[test]
+    fn forwarded_for_matches_display_for_every_address(v4: u32, v6: u128) {
+        for ip in [IpAddr::from(std::net::Ipv4Addr::from(v4)), IpAddr::from(std::net::Ipv6Addr::from(v6))] {
+            let v = forwarded_for(None, ip).unwrap();
+            proptest::prop_assert_eq!(v.to_str().unwrap(), ip.to_string());
+        }
+    }
+}
