@@ -49,11 +49,11 @@ fn fingerprint_is_short_and_stable() {
 #[test]
 fn path_parameters_valueless_tokens_and_secret_names() {
     assert_eq!(
-        redact_path_and_query("/v1;api_key=abc123/models;x=1?AIzaSyDXXXXXXXXX&stream=true"),
+        redact_path_and_query("/v1;api_key=abc123/models;x=1?AIzaSyD4k9q2m7b1z&stream=true"),
         "/v1;api_key=REDACTED/models;x=REDACTED?REDACTED&stream=REDACTED"
     );
     assert_eq!(
-        redact_path_and_query("/v1/key/AIzaSyDXXXX/x?Zk3j29sl2kfJ2938=1"),
+        redact_path_and_query("/v1/key/AIzaSyD8w3p5/x?Zk3j29sl2kfJ2938=1"),
         "/v1/key/REDACTED/x?REDACTED=REDACTED"
     );
     assert_eq!(redact_path_and_query("/v1/x;tok"), "/v1/x;REDACTED");
