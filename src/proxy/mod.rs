@@ -424,15 +424,7 @@ impl Proxy {
                     };
                     return self.refuse(refusal, meta, log, None::<Drain<B>>);
                 }
-                if self.limiter.admit(
-                    &upstream.name,
-                    finding.code,
-                    &crate::telemetry::redact::peer(meta.peer),
-                    Instant::now(),
-                ) == Admit::Log
-                {
-                    log_upstream_failure(&upstream, &finding);
-                }
+                self.report_upstream_failure(&upstream, &finding, meta);
                 return self.local_error(&finding, log, returned.map(Drain::returning));
             }
         };
@@ -454,15 +446,7 @@ impl Proxy {
                 return Response::from_parts(parts, ProxyBody::full(bytes, Some(log)));
             }
             Screened::Tls(finding) => {
-                if self.limiter.admit(
-                    &upstream.name,
-                    finding.code,
-                    &crate::telemetry::redact::peer(meta.peer),
-                    Instant::now(),
-                ) == Admit::Log
-                {
-                    log_upstream_failure(&upstream, &finding);
-                }
+                self.report_upstream_failure(&upstream, &finding, meta);
                 return self.local_error(&finding, log, returned.map(Drain::returning));
             }
         };
@@ -487,6 +471,23 @@ impl Proxy {
             Some(log),
         );
         Response::from_parts(parts, body)
+    }
+
+    /// Logs an upstream failure, rate-limited per upstream and code.
+    fn report_upstream_failure(
+        &self,
+        upstream: &UpstreamClient,
+        finding: &Finding,
+        meta: &ConnMeta,
+    ) {
+        let peer = crate::telemetry::redact::peer(meta.peer);
+        if self
+            .limiter
+            .admit(&upstream.name, finding.code, &peer, Instant::now())
+            == Admit::Log
+        {
+            log_upstream_failure(upstream, finding);
+        }
     }
 
     /// Answers a WebSocket (or other) upgrade: returns the upstream's 101 to the client and

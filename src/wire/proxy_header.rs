@@ -117,22 +117,17 @@ fn parse_v1(line: &[u8]) -> Result<ProxyHeader, String> {
         return Err("malformed v1 header: it does not end in CRLF".into());
     }
     let (source, destination) = match h.addresses {
-        ppp::v1::Addresses::Tcp4(a) => (
-            Some(SocketAddr::new(a.source_address.into(), a.source_port)),
-            Some(SocketAddr::new(
-                a.destination_address.into(),
-                a.destination_port,
-            )),
+        ppp::v1::Addresses::Tcp4(a) => endpoints(
+            a.source_address.into(),
+            a.source_port,
+            a.destination_address.into(),
+            a.destination_port,
         ),
-        ppp::v1::Addresses::Tcp6(a) => (
-            Some(canonical(SocketAddr::new(
-                a.source_address.into(),
-                a.source_port,
-            ))),
-            Some(canonical(SocketAddr::new(
-                a.destination_address.into(),
-                a.destination_port,
-            ))),
+        ppp::v1::Addresses::Tcp6(a) => endpoints(
+            a.source_address.into(),
+            a.source_port,
+            a.destination_address.into(),
+            a.destination_port,
         ),
         ppp::v1::Addresses::Unknown => (None, None),
     };
@@ -161,22 +156,17 @@ fn parse_v2(bytes: &[u8]) -> Result<ProxyHeader, String> {
     }
     let (source, destination) = match h.addresses {
         _ if local => (None, None),
-        ppp::v2::Addresses::IPv4(a) => (
-            Some(SocketAddr::new(a.source_address.into(), a.source_port)),
-            Some(SocketAddr::new(
-                a.destination_address.into(),
-                a.destination_port,
-            )),
+        ppp::v2::Addresses::IPv4(a) => endpoints(
+            a.source_address.into(),
+            a.source_port,
+            a.destination_address.into(),
+            a.destination_port,
         ),
-        ppp::v2::Addresses::IPv6(a) => (
-            Some(canonical(SocketAddr::new(
-                a.source_address.into(),
-                a.source_port,
-            ))),
-            Some(canonical(SocketAddr::new(
-                a.destination_address.into(),
-                a.destination_port,
-            ))),
+        ppp::v2::Addresses::IPv6(a) => endpoints(
+            a.source_address.into(),
+            a.source_port,
+            a.destination_address.into(),
+            a.destination_port,
         ),
         ppp::v2::Addresses::Unspecified | ppp::v2::Addresses::Unix(_) => (None, None),
     };
@@ -201,6 +191,19 @@ fn parse_v2(bytes: &[u8]) -> Result<ProxyHeader, String> {
 }
 
 /// An IPv4 client seen through an IPv6 header (`::ffff:a.b.c.d`) is shown and matched as IPv4.
+/// The source and destination of a header, IPv4-mapped IPv6 addresses made plain IPv4.
+fn endpoints(
+    src: std::net::IpAddr,
+    src_port: u16,
+    dst: std::net::IpAddr,
+    dst_port: u16,
+) -> (Option<SocketAddr>, Option<SocketAddr>) {
+    (
+        Some(canonical(SocketAddr::new(src, src_port))),
+        Some(canonical(SocketAddr::new(dst, dst_port))),
+    )
+}
+
 fn canonical(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
